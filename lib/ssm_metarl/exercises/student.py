@@ -1,0 +1,107 @@
+"""Write the student versions of the course notebooks.
+
+The committed notebooks are the instructor versions: each exercise's solution
+sits between nbgrader's markers ``### BEGIN SOLUTION`` and ``### END SOLUTION``.
+The student version replaces every such region with
+``raise NotImplementedError(...)`` at the same indentation and clears all
+outputs, so a student starts from a clean notebook whose check cells fail
+with a readable message until the exercise is solved.
+
+Cell tags (JupyterLab: property inspector, "Cell Tags"):
+
+- ``setup``    imports and settings the exercises need (kept in exercise-only runs)
+- ``exercise`` a cell holding a solution region
+- ``check``    a cell that calls a ``check_*`` function
+
+Usage: ``python -m ssm_metarl.exercises.student notebooks/ student/`` (``make student``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import re
+from pathlib import Path
+
+import nbformat
+
+BEGIN = "### BEGIN SOLUTION"
+END = "### END SOLUTION"
+STUB = 'raise NotImplementedError("Exercise: write your solution here, then run the check cell.")'
+_MARKER = re.compile(r"^(\s*)(### (BEGIN|END) SOLUTION)\s*$")
+
+
+def strip_solutions(source: str) -> str:
+    """Replace each solution region of a cell's source by a ``NotImplementedError`` stub."""
+    out: list[str] = []
+    inside = False
+    for number, line in enumerate(source.splitlines(), start=1):
+        match = _MARKER.match(line)
+        if match and match.group(3) == "BEGIN":
+            if inside:
+                raise ValueError(f"line {number}: {BEGIN} inside an open solution region")
+            inside = True
+            out.append(f"{match.group(1)}{STUB}")
+        elif match:
+            if not inside:
+                raise ValueError(f"line {number}: {END} without a matching {BEGIN}")
+            inside = False
+        elif not inside:
+            out.append(line)
+    if inside:
+        raise ValueError(f"{BEGIN} is never closed by {END}")
+    return "\n".join(out)
+
+
+def has_solution(source: str) -> bool:
+    return BEGIN in source
+
+
+def tags(cell: nbformat.NotebookNode) -> list[str]:
+    return list(cell.get("metadata", {}).get("tags", []))
+
+
+def student_notebook(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """Return a copy of ``nb`` with solutions stubbed and all outputs cleared."""
+    student = copy.deepcopy(nb)
+    for cell in student.cells:
+        if cell.cell_type != "code":
+            continue
+        if has_solution(cell.source):
+            cell.source = strip_solutions(cell.source)
+        cell.outputs = []
+        cell.execution_count = None
+    return student
+
+
+def exercise_cells_only(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """Keep only the ``setup``, ``exercise`` and ``check`` cells (used by the tests)."""
+    keep = {"setup", "exercise", "check"}
+    small = copy.deepcopy(nb)
+    small.cells = [c for c in small.cells if c.cell_type == "code" and keep & set(tags(c))]
+    return small
+
+
+def write_student_notebooks(source_dir: Path, target_dir: Path) -> list[Path]:
+    """Write the student version of every ``*.ipynb`` in ``source_dir`` to ``target_dir``."""
+    target_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for path in sorted(source_dir.glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        out = target_dir / path.name
+        nbformat.write(student_notebook(nb), out)
+        written.append(out)
+    return written
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("source", type=Path, help="folder of instructor notebooks")
+    parser.add_argument("target", type=Path, help="folder for the student notebooks")
+    args = parser.parse_args(argv)
+    for path in write_student_notebooks(args.source, args.target):
+        print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,95 @@
+"""Run profiles: one environment variable picks the scale of every notebook.
+
+``SSM_METARL_PROFILE`` is one of
+
+========  ==========================  =======================================
+profile   used by                     budget on a 2-core laptop CPU
+========  ==========================  =======================================
+smoke     nbval in CI, ``make test``  each notebook under 90 s
+class     students (the default)      each notebook under 5 min
+paper     reproducing published        each notebook under 30 min
+          tables
+========  ==========================  =======================================
+
+Notebooks never choose sizes themselves: they call :func:`pick` with one
+value per profile, so the three scales of an experiment sit side by side in
+one line, and they print :func:`describe` so a reader always knows which
+scale produced the numbers on screen.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from typing import TypeVar
+
+import numpy as np
+import torch
+
+PROFILES: tuple[str, ...] = ("smoke", "class", "paper")
+DEFAULT_PROFILE = "class"
+ENV_VAR = "SSM_METARL_PROFILE"
+
+T = TypeVar("T")
+
+
+def current() -> str:
+    """Return the active profile name, read from ``SSM_METARL_PROFILE``.
+
+    Unset or empty means ``"class"``. Anything else outside :data:`PROFILES`
+    raises ``ValueError`` listing the valid names (never a silent fallback).
+    """
+    value = os.environ.get(ENV_VAR, "").strip().lower()
+    if not value:
+        return DEFAULT_PROFILE
+    if value not in PROFILES:
+        raise ValueError(
+            f"{ENV_VAR}={os.environ[ENV_VAR]!r} is not a run profile; "
+            f"expected one of {', '.join(PROFILES)} (default: {DEFAULT_PROFILE})."
+        )
+    return value
+
+
+def pick(smoke: T, class_: T, paper: T, *, profile: str | None = None) -> T:
+    """Return the value for the active profile.
+
+    ``pick(smoke=200, class_=2_000, paper=70_000)`` reads as a table row:
+    the same experiment at three scales. ``class_`` carries an underscore
+    because ``class`` is a Python keyword. ``profile`` overrides the
+    environment (tests use it).
+    """
+    name = current() if profile is None else _validate(profile)
+    return {"smoke": smoke, "class": class_, "paper": paper}[name]
+
+
+def _validate(profile: str) -> str:
+    if profile not in PROFILES:
+        raise ValueError(
+            f"profile={profile!r} is not a run profile; expected one of {', '.join(PROFILES)}."
+        )
+    return profile
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed Python's ``random``, NumPy's global RNG and torch; return a torch generator.
+
+    The returned ``torch.Generator`` is seeded too, for code that prefers an
+    explicit generator over global state. Same seed, same machine: same numbers.
+    """
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    generator = torch.Generator()
+    generator.manual_seed(seed)
+    return generator
+
+
+def describe() -> str:
+    """One line for the top of every notebook: profile, versions, threads, device."""
+    return (
+        f"profile={current()} (set {ENV_VAR}=smoke|class|paper) | "
+        f"torch {torch.__version__}, numpy {np.__version__} | "
+        f"torch threads={torch.get_num_threads()} | device=cpu"
+    )

@@ -1,0 +1,74 @@
+"""Notebook hygiene: committed executed in order, no errors, importing the library.
+
+nbval (``make test``) re-runs every notebook in the smoke profile; these tests
+check what is *committed*: the class-profile outputs a reader sees without
+running anything.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from notebook_utils import cell_tags, code_cells, notebook_paths, read, text_of
+
+PATHS = notebook_paths()
+IDS = [p.name for p in PATHS]
+
+
+def test_the_numbered_course_notebooks_exist():
+    names = [p.name for p in PATHS]
+    assert names and names[0] == "00_welcome.ipynb"
+    for name in names:
+        assert re.fullmatch(r"\d\d_[a-z0-9_]+\.ipynb", name), name
+    numbers = [int(n[:2]) for n in names]
+    assert numbers == list(range(len(numbers))), f"notebooks must be numbered 00.. in turn: {names}"
+
+
+@pytest.mark.parametrize("path", PATHS, ids=IDS)
+def test_kernelspec_is_the_plain_python3_kernel(path):
+    spec = read(path).metadata.get("kernelspec", {})
+    assert spec.get("name") == "python3", f"{path.name}: kernelspec {spec}"
+
+
+@pytest.mark.parametrize("path", PATHS, ids=IDS)
+def test_committed_executed_top_to_bottom_without_errors(path):
+    cells = code_cells(read(path))
+    counts = [c.execution_count for c in cells]
+    assert None not in counts, f"{path.name}: unexecuted cells; run `make execute`"
+    assert counts == list(range(1, len(cells) + 1)), (
+        f"{path.name}: execution counts {counts} are not 1..n in order (Restart & Run All)"
+    )
+    for i, cell in enumerate(cells):
+        errors = [o for o in cell.outputs if o.output_type == "error"]
+        assert not errors, f"{path.name} cell {i}: {errors[0].ename}: {errors[0].evalue}"
+        stderr = "".join(o.text for o in cell.outputs
+                         if o.output_type == "stream" and o.name == "stderr")
+        assert "Traceback" not in stderr, f"{path.name} cell {i} printed a traceback"
+
+
+@pytest.mark.parametrize("path", PATHS, ids=IDS)
+def test_runs_the_class_profile_and_uses_the_library(path):
+    nb = read(path)
+    sources = "\n".join(c.source for c in code_cells(nb))
+    assert re.search(r"^(import ssm_metarl|from ssm_metarl)", sources, re.M), path.name
+    assert "sys.path" not in sources, f"{path.name}: import the installed library, no sys.path tricks"
+    printed = "\n".join(text_of(c) for c in code_cells(nb))
+    assert "profile=class" in printed, f"{path.name}: committed outputs must come from `make execute`"
+
+
+@pytest.mark.parametrize("path", PATHS, ids=IDS)
+def test_has_goals_summary_and_figures(path):
+    nb = read(path)
+    markdown = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown").lower()
+    assert "learning goals" in markdown and "summary" in markdown, path.name
+    figures = sum(1 for c in code_cells(nb) for o in c.outputs
+                  if "image/png" in o.get("data", {}))
+    assert figures >= 1, f"{path.name}: no figure in the committed outputs"
+
+
+@pytest.mark.parametrize("path", PATHS[1:], ids=IDS[1:])
+def test_topic_notebooks_have_three_checked_exercises(path):
+    checks = [c for c in code_cells(read(path)) if "check" in cell_tags(c)]
+    assert len(checks) >= 3, f"{path.name}: {len(checks)} check cells, the course asks for 3+"
