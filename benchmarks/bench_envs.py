@@ -27,6 +27,7 @@ import time
 import gymnasium as gym
 import numpy as np
 import torch
+
 from ssm_metarl.envs import BANDIT_ID, NAVIGATION_ID
 
 ENV_KWARGS = {NAVIGATION_ID: {"horizon": 100}, BANDIT_ID: {"k": 5, "n": 100}}

@@ -9,6 +9,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
+
 from ssm_metarl.envs import (
     BANDIT_ID,
     NAVIGATION_ID,

@@ -54,7 +54,7 @@ def test_pick_returns_the_value_of_the_active_profile(monkeypatch):
 def test_seed_everything_makes_python_numpy_and_torch_repeat():
     def draw():
         gen = profiles.seed_everything(123)
-        return (random.random(), np.random.rand(), torch.rand(1).item(),
+        return (random.random(), np.random.rand(),  # noqa: NPY002 torch.rand(1).item(),
                 torch.rand(1, generator=gen).item())
 
     first, second = draw(), draw()

@@ -97,7 +97,8 @@ def save_result(
         "library_version": __version__,
         "torch_version": torch.__version__,
         "date": _dt.date.today().isoformat(),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}",
+        "machine": (f"{platform.machine()}, {os.cpu_count()} cores, "
+                    f"torch threads {torch.get_num_threads()}"),
         "metrics": _jsonable(metrics),
     }
     path = data_dir() / "results" / f"{name}.json"
@@ -112,7 +113,8 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_jsonable(v) for v in value]
     if isinstance(value, (np.ndarray, torch.Tensor)):
-        return np.asarray(value.detach().cpu() if isinstance(value, torch.Tensor) else value).tolist()
+        array = value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else value
+        return np.asarray(array).tolist()
     if isinstance(value, (np.floating, np.integer)):
         return value.item()
     return value
