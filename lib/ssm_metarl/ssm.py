@@ -1,0 +1,1036 @@
+"""Linear, diagonal (S4D) and selective (Mamba-style) state space models.
+
+The continuous-time linear SSM is
+
+    x'(t) = A x(t) + B u(t),        y(t) = C x(t) + D u(t)
+
+and, after discretization with step dt (:func:`discretize`), the recurrence
+
+    x_t = A_bar x_{t-1} + B_bar u_t,  y_t = C x_t + D u_t
+
+which unrolls into the causal convolution y = K * u + D u with kernel
+K_l = C A_bar^l B_bar (:func:`ssm_kernel`, :func:`causal_conv`).
+
+Glossary of dimension letters used in every shape below (the *matrix* B never
+appears inside a shape tuple, so B there always means batch):
+
+    B        batch
+    L        sequence length (time steps); Lk the length of a kernel
+    N        state dimension (for S4DLayer: number of complex modes is N/2)
+    P        input dimension of a LinearSSM (u_t is P-dimensional)
+    Q        output dimension of a LinearSSM (y_t is Q-dimensional)
+    H        channels of an S4DLayer (d_model); one diagonal SSM per channel
+    M        positions at which a HiPPO memory is read out
+    d_model  width of the residual stream entering a SelectiveSSM
+    D_inner  expanded width inside a SelectiveSSM (expand * d_model)
+    R        rank of the dt projection of a SelectiveSSM (dt_rank)
+    W        width of the causal depthwise convolution (d_conv)
+    ...      any number of leading batch dimensions
+
+References: Gu et al. 2020 (HiPPO, arXiv 2008.07669), Gu et al. 2022 (S4D,
+arXiv 2206.11893), Gu & Dao 2023 (Mamba, arXiv 2312.00752), the Annotated S4
+and mamba-minimal for the code layout.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Any, NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .scan import scan
+
+METHODS = ("zoh", "bilinear", "euler")
+S4D_INITS = ("lin", "inv", "real")
+LINEAR_SSM_INITS = ("random", "hippo", "diag")
+MODES = ("recurrent", "conv")
+
+# --------------------------------------------------------------------------- #
+# Input checks shared by the discretizations                                  #
+# --------------------------------------------------------------------------- #
+
+
+def _require_tensor(name: str, value: Any) -> torch.Tensor:
+    if not isinstance(value, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
+    return value
+
+
+def _is_diagonal(A: torch.Tensor, diagonal: bool | None) -> bool:
+    """Decide dense vs diagonal: 1-D A is diagonal, 2-D square A is dense.
+
+    A batch of diagonal systems (..., N) can look like a square matrix, so it
+    must be asked for with ``diagonal=True`` rather than guessed.
+    """
+    if diagonal is not None:
+        return bool(diagonal)
+    if A.ndim == 1:
+        return True
+    if A.ndim == 2 and A.shape[0] == A.shape[1]:
+        return False
+    raise ValueError(
+        f"A must be a dense (N, N) matrix or a diagonal (N,) vector, got shape "
+        f"{tuple(A.shape)}; pass diagonal=True for a batch of diagonal systems (..., N)."
+    )
+
+
+def _positive_dt(dt: Any, like: torch.Tensor) -> torch.Tensor:
+    """Return dt as a real tensor on A's device; refuse dt <= 0, NaN or inf."""
+    real_dtype = like.dtype.to_real()
+    if not isinstance(dt, torch.Tensor):
+        dt = torch.as_tensor(dt, dtype=real_dtype, device=like.device)
+    if dt.is_complex():
+        raise ValueError(f"dt must be real and positive, got complex dtype {dt.dtype}")
+    if dt.numel() == 0 or not bool(torch.isfinite(dt).all()) or bool((dt <= 0).any()):
+        shown = dt.detach().flatten()[:4].tolist()
+        raise ValueError(f"dt must be finite and > 0 everywhere, got {shown}")
+    return dt
+
+
+def _validate_system(
+    A: torch.Tensor, B: torch.Tensor, dt: Any, diagonal: bool | None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, bool]:
+    """Check shapes of (A, B, dt) and bring A and B to one dtype."""
+    A, B = _require_tensor("A", A), _require_tensor("B", B)
+    diagonal = _is_diagonal(A, diagonal)
+    if A.ndim < 1 or (not diagonal and (A.ndim != 2 or A.shape[0] != A.shape[1])):
+        raise ValueError(f"A must be a square (N, N) matrix, got shape {tuple(A.shape)}")
+    N = A.shape[-1]
+    if B.ndim < 2 or B.shape[-2] != N or (not diagonal and B.ndim != 2):
+        expected = "(..., N, P)" if diagonal else "(N, P)"
+        raise ValueError(f"B must have shape {expected} with N={N}, got {tuple(B.shape)}")
+    dtype = torch.promote_types(A.dtype, B.dtype)
+    if not (dtype.is_floating_point or dtype.is_complex):
+        dtype = torch.get_default_dtype()  # integer matrices typed in by hand
+    A, B = A.to(dtype), B.to(dtype)
+    dt = _positive_dt(dt, A)
+    try:
+        if diagonal:
+            torch.broadcast_shapes(torch.broadcast_shapes(dt.shape, A.shape) + (1,), B.shape)
+    except RuntimeError:
+        raise ValueError(
+            f"dt {tuple(dt.shape)}, A {tuple(A.shape)} and B {tuple(B.shape)} do not "
+            "broadcast: dt must broadcast against A (..., N) and B must be (..., N, P)"
+        ) from None
+    return A, B, dt, diagonal
+
+
+def _dense_dt(dt: torch.Tensor) -> torch.Tensor:
+    """dt of shape (...) becomes (..., 1, 1) so it scales whole (N, N) matrices."""
+    return dt[..., None, None]
+
+
+# --------------------------------------------------------------------------- #
+# Discretization                                                              #
+# --------------------------------------------------------------------------- #
+
+
+def _phi1(z: torch.Tensor) -> torch.Tensor:
+    """phi1(z) = (exp(z) - 1) / z, with the limit 1 + z/2 near z = 0.
+
+    ``expm1`` keeps full relative precision for small |z| (real and complex);
+    the series branch only guards the 0/0 at z = 0 and its gradient.
+    """
+    tiny = torch.finfo(z.dtype.to_real()).eps ** 0.5
+    near_zero = z.abs() < tiny
+    z_safe = torch.where(near_zero, torch.ones_like(z), z)
+    return torch.where(near_zero, 1 + z / 2, torch.expm1(z_safe) / z_safe)
+
+
+def discretize_zoh(
+    A: torch.Tensor, B: torch.Tensor, dt: Any, *, diagonal: bool | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Zero-order hold: the exact solution for an input held constant over dt.
+
+    A_bar = exp(dt A),  B_bar = A^{-1} (exp(dt A) - I) B    (S4 paper, eq. 4)
+
+    Dense: A (N, N), B (N, P), dt scalar or (...) -> A_bar (..., N, N),
+    B_bar (..., N, P). B_bar is read off the matrix exponential of the augmented
+    system dt [[A, B], [0, 0]] = [[A_bar, B_bar], [0, I]], which needs no
+    inverse and so also works for singular A.
+    Diagonal: A (..., N) real or complex, B (..., N, P), dt broadcasting against
+    A -> A_bar (..., N), B_bar (..., N, P) with B_bar = (exp(dt A) - 1)/A * B
+    (= dt B in the limit A -> 0).
+    """
+    A, B, dt, diagonal = _validate_system(A, B, dt, diagonal)
+    if diagonal:
+        dtA = dt * A
+        return torch.exp(dtA), (dt * _phi1(dtA)).unsqueeze(-1) * B
+    N, P = B.shape
+    top = torch.cat([A, B], dim=-1)
+    bottom = torch.zeros(P, N + P, dtype=A.dtype, device=A.device)
+    exp_augmented = torch.linalg.matrix_exp(_dense_dt(dt) * torch.cat([top, bottom], dim=-2))
+    return exp_augmented[..., :N, :N], exp_augmented[..., :N, N:]
+
+
+def discretize_bilinear(
+    A: torch.Tensor, B: torch.Tensor, dt: Any, *, diagonal: bool | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Bilinear (Tustin) transform, the discretization used by S4 and HiPPO.
+
+    A_bar = (I - dt/2 A)^{-1} (I + dt/2 A),  B_bar = (I - dt/2 A)^{-1} dt B
+    (S4 paper, eq. 3). Shapes as in :func:`discretize_zoh`.
+    """
+    A, B, dt, diagonal = _validate_system(A, B, dt, diagonal)
+    if diagonal:
+        denominator = 1 - dt / 2 * A
+        return (1 + dt / 2 * A) / denominator, (dt / denominator).unsqueeze(-1) * B
+    eye = torch.eye(A.shape[-1], dtype=A.dtype, device=A.device)
+    half_step = _dense_dt(dt) / 2 * A
+    left = eye - half_step
+    return torch.linalg.solve(left, eye + half_step), torch.linalg.solve(left, _dense_dt(dt) * B)
+
+
+def discretize_euler(
+    A: torch.Tensor, B: torch.Tensor, dt: Any, *, diagonal: bool | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Forward Euler: A_bar = I + dt A, B_bar = dt B.
+
+    First order and only conditionally stable: a stable eigenvalue lambda of A
+    maps to 1 + dt lambda, which leaves the unit disc once dt is large.
+    Shapes as in :func:`discretize_zoh`.
+    """
+    A, B, dt, diagonal = _validate_system(A, B, dt, diagonal)
+    if diagonal:
+        return 1 + dt * A, dt.unsqueeze(-1) * B
+    eye = torch.eye(A.shape[-1], dtype=A.dtype, device=A.device)
+    return eye + _dense_dt(dt) * A, _dense_dt(dt) * B
+
+
+_DISCRETIZATIONS = {
+    "zoh": discretize_zoh,
+    "bilinear": discretize_bilinear,
+    "euler": discretize_euler,
+}
+
+
+def _check_method(method: Any) -> str:
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+    return method
+
+
+def discretize(
+    A: torch.Tensor,
+    B: torch.Tensor,
+    dt: Any,
+    method: str = "zoh",
+    *,
+    diagonal: bool | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Turn the continuous (A, B) into the discrete (A_bar, B_bar) for step dt.
+
+    ``method`` is ``"zoh"`` (:func:`discretize_zoh`), ``"bilinear"``
+    (:func:`discretize_bilinear`) or ``"euler"`` (:func:`discretize_euler`).
+    A is dense (N, N) with B (N, P), or diagonal: a 1-D (N,) tensor, or with
+    ``diagonal=True`` a batch (..., N), with B (..., N, P). dt is a positive
+    scalar or tensor (dense: (...) batch of steps; diagonal: broadcasting
+    against A, e.g. (H, 1) per-channel steps for A (H, N)).
+    Returns (A_bar, B_bar) with A_bar 1-D/(..., N) for diagonal A.
+    """
+    return _DISCRETIZATIONS[_check_method(method)](A, B, dt, diagonal=diagonal)
+
+
+# --------------------------------------------------------------------------- #
+# Structured initialisations: HiPPO-LegS and S4D                              #
+# --------------------------------------------------------------------------- #
+
+
+def hippo_legs(
+    N: int, *, dtype: torch.dtype = torch.float64, device: torch.device | str | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """HiPPO-LegS matrices (Gu et al. 2020, eq. (8); sign folded into A).
+
+    A_nk = -sqrt(2n+1) sqrt(2k+1) for n > k, -(n+1) for n = k, 0 for n < k;
+    B_n = sqrt(2n+1). Returns A (N, N) lower triangular (eigenvalues -1..-N)
+    and B (N, 1).
+    """
+    _check_positive_int("N", N)
+    n = torch.arange(N, dtype=dtype, device=device)
+    root = torch.sqrt(2 * n + 1)
+    A = -torch.tril(root[:, None] * root[None, :], diagonal=-1) - torch.diag(n + 1)
+    return A, root[:, None].clone()
+
+
+def _check_positive_int(name: str, value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return value
+
+
+def hippo_legs_memory(u: torch.Tensor, N: int) -> torch.Tensor:
+    """Run the online HiPPO-LegS memory over a sampled signal.
+
+    LegS is time-varying: c'(t) = (1/t) A c(t) + (1/t) B u(t) (Gu et al. 2020,
+    Theorem 2, with A, B from :func:`hippo_legs`). With samples u_k at
+    t = k dt, k = 1..L, the step dt / t = 1/k does not depend on dt (LegS is
+    timescale-invariant, Prop. 3), so step k is the bilinear discretization of
+    (A/k, B/k) with unit step, as in the HiPPO code:
+    (I - A/2k) c_k = (I + A/2k) c_{k-1} + (B/k) u_k.
+    u (..., L) -> coefficients c (..., L, N); c[..., k-1, :] remembers
+    u_1..u_k, with sample j at relative position j/k (read it back with
+    :func:`legendre_reconstruct`).
+    """
+    u = _require_tensor("u", u)
+    if u.ndim < 1 or u.shape[-1] < 1 or u.is_complex():
+        raise ValueError(f"u must be real with shape (..., L), L >= 1, got {tuple(u.shape)}")
+    dtype = u.dtype if u.is_floating_point() else torch.float64
+    A, B = hippo_legs(N, dtype=dtype, device=u.device)
+    eye = torch.eye(N, dtype=dtype, device=u.device)
+    c = torch.zeros(*u.shape[:-1], N, 1, dtype=dtype, device=u.device)
+    history = []
+    for k in range(1, u.shape[-1] + 1):
+        rhs = (eye + A / (2 * k)) @ c + B / k * u[..., k - 1, None, None].to(dtype)
+        # I - A/2k is lower triangular, so the implicit half-step is a cheap triangular solve
+        c = torch.linalg.solve_triangular(eye - A / (2 * k), rhs, upper=False)
+        history.append(c[..., 0])
+    return torch.stack(history, dim=-2)
+
+
+def legendre_basis(N: int, positions: torch.Tensor) -> torch.Tensor:
+    """Scaled Legendre basis of LegS: g_n(s) = sqrt(2n+1) P_n(2 s - 1).
+
+    ``positions`` (M,) are fractions s = (time) / (elapsed time) in [0, 1];
+    returns (M, N). The g_n are orthonormal for the uniform measure on [0, 1].
+    Legendre polynomials come from Bonnet's recurrence
+    (n+1) P_{n+1}(x) = (2n+1) x P_n(x) - n P_{n-1}(x).
+    """
+    _check_positive_int("N", N)
+    x = 2 * _require_tensor("positions", positions) - 1
+    legendre = [torch.ones_like(x), x]
+    for n in range(1, N - 1):
+        legendre.append(((2 * n + 1) * x * legendre[n] - n * legendre[n - 1]) / (n + 1))
+    n = torch.arange(N, dtype=x.dtype, device=x.device)
+    return torch.stack(legendre[:N], dim=-1) * torch.sqrt(2 * n + 1)
+
+
+def legendre_reconstruct(c: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+    """Read the remembered history out of LegS coefficients.
+
+    u(s t) ~ sum_n c_n g_n(s) for s in [0, 1] (Gu et al. 2020, Sec. 3:
+    the memory is the projection onto the scaled Legendre basis of [0, t]).
+    c (..., N), positions (M,) in [0, 1] -> reconstruction (..., M).
+    """
+    c = _require_tensor("c", c)
+    return c @ legendre_basis(c.shape[-1], positions.to(c.dtype)).T
+
+
+def s4d_init(
+    N: int,
+    kind: str = "lin",
+    *,
+    dtype: torch.dtype = torch.complex64,
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
+    """Diagonal state matrices of S4D (Gu et al. 2022, Sec. 4, eqs. for S4D-*).
+
+    kind "lin":  A_n = -1/2 + i pi n
+    kind "inv":  A_n = -1/2 + i N/pi (N/(2n+1) - 1)
+    kind "real": A_n = -(n+1)
+    for n = 0..N-1; returns A (N,) of complex ``dtype`` (imaginary part 0 for
+    "real"). With the conjugate-pair trick a state of size N keeps the first
+    N/2 of these, exactly as the S4D code does.
+    """
+    _check_positive_int("N", N)
+    if kind not in S4D_INITS:
+        raise ValueError(f"kind must be one of {', '.join(S4D_INITS)}, got {kind!r}")
+    if not dtype.is_complex:
+        raise ValueError(f"dtype must be a complex dtype, got {dtype}")
+    n = torch.arange(N, dtype=dtype.to_real(), device=device)
+    if kind == "real":
+        return torch.complex(-(n + 1), torch.zeros_like(n)).to(dtype)
+    imag = math.pi * n if kind == "lin" else N / math.pi * (N / (2 * n + 1) - 1)
+    return torch.complex(torch.full_like(n, -0.5), imag).to(dtype)
+
+
+def random_stable_matrix(
+    N: int,
+    *,
+    generator: torch.Generator | None = None,
+    min_decay: float = 0.1,
+    dtype: torch.dtype = torch.float64,
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
+    """A random dense A (N, N) with every eigenvalue's real part <= -min_decay.
+
+    A = S + K with S = -(G G^T)/N - min_decay I negative definite and K
+    skew-symmetric; Re(lambda) <= lambda_max((A + A^T)/2) = lambda_max(S) < 0,
+    so the continuous system is stable whatever the draw.
+    """
+    _check_positive_int("N", N)
+    draws = torch.randn(2, N, N, generator=generator, dtype=dtype, device=device)
+    eye = torch.eye(N, dtype=dtype, device=device)
+    symmetric = -(draws[0] @ draws[0].T) / N - min_decay * eye
+    skew = (draws[1] - draws[1].T) / math.sqrt(2 * N)
+    return symmetric + skew
+
+
+# --------------------------------------------------------------------------- #
+# Convolution view: kernel and causal FFT convolution                         #
+# --------------------------------------------------------------------------- #
+
+
+def _matrix_powers(A_bar: torch.Tensor, count: int) -> torch.Tensor:
+    """A_bar^0 .. A_bar^{count-1} stacked (count, N, N), by repeated doubling.
+
+    Each round multiplies all powers found so far by the next power of two,
+    so log2(count) batched products replace count sequential ones.
+    """
+    powers = torch.eye(A_bar.shape[-1], dtype=A_bar.dtype, device=A_bar.device)[None]
+    doubling = A_bar
+    while powers.shape[0] < count:
+        powers = torch.cat([powers, powers @ doubling], dim=0)
+        doubling = doubling @ doubling
+    return powers[:count]
+
+
+def _vandermonde(A_bar: torch.Tensor, L: int) -> torch.Tensor:
+    """A_bar (..., N) -> powers A_bar^l for l = 0..L-1, shape (..., N, L)."""
+    exponents = torch.arange(L, device=A_bar.device, dtype=A_bar.dtype.to_real())
+    if not A_bar.is_complex():
+        return A_bar.unsqueeze(-1) ** exponents
+    # polar form |A|^l e^{i l arg A}: real exp, cos and sin run ~9x faster than complex pow
+    is_zero = A_bar == 0
+    safe = torch.where(is_zero, torch.ones_like(A_bar), A_bar).unsqueeze(-1)
+    powers = torch.polar(torch.exp(exponents * torch.log(safe.abs())), exponents * safe.angle())
+    return torch.where(is_zero.unsqueeze(-1), (exponents == 0).to(powers.dtype), powers)
+
+
+def ssm_kernel(
+    A_bar: torch.Tensor,
+    B_bar: torch.Tensor,
+    C: torch.Tensor,
+    L: int,
+    *,
+    diagonal: bool | None = None,
+) -> torch.Tensor:
+    """Convolution kernel K = (C B_bar, C A_bar B_bar, ..., C A_bar^{L-1} B_bar).
+
+    Annotated S4 ``K_conv``; S4 paper eq. (5).
+    Dense: A_bar (N, N), B_bar (N, P), C (Q, N) -> K (L, Q, P); powers by
+    repeated doubling.
+    Diagonal (1-D A_bar, or ``diagonal=True``): A_bar, B_bar, C broadcasting
+    (..., N) -> K (..., L) with K_l = sum_n C_n B_n A_n^l (a Vandermonde
+    product, no matrix powers). Complex in, complex out: S4D takes 2 Re K.
+    """
+    A_bar, B_bar = _require_tensor("A_bar", A_bar), _require_tensor("B_bar", B_bar)
+    C = _require_tensor("C", C)
+    _check_positive_int("L", L)
+    if _is_diagonal(A_bar, diagonal):
+        try:
+            weights = C * B_bar * torch.ones_like(A_bar)
+            powers = _vandermonde(A_bar.to(torch.promote_types(A_bar.dtype, weights.dtype)), L)
+        except RuntimeError:
+            raise ValueError(
+                f"for a diagonal SSM A_bar {tuple(A_bar.shape)}, B_bar {tuple(B_bar.shape)} "
+                f"and C {tuple(C.shape)} must broadcast as (..., N)"
+            ) from None
+        return torch.einsum("...n,...nl->...l", weights.to(powers.dtype), powers)
+    N = A_bar.shape[-1]
+    if B_bar.ndim != 2 or B_bar.shape[0] != N or C.ndim != 2 or C.shape[1] != N:
+        raise ValueError(
+            f"dense SSM needs B_bar (N, P) and C (Q, N) with N={N}, got B_bar "
+            f"{tuple(B_bar.shape)} and C {tuple(C.shape)}"
+        )
+    dtype = torch.promote_types(torch.promote_types(A_bar.dtype, B_bar.dtype), C.dtype)
+    powers = _matrix_powers(A_bar.to(dtype), L)
+    return torch.einsum("qn,lnm,mp->lqp", C.to(dtype), powers, B_bar.to(dtype))
+
+
+def causal_conv(u: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
+    """Causal convolution y_t = sum_{j=0}^{min(t, Lk-1)} K_j u_{t-j}, by FFT.
+
+    Both signals are zero-padded to L + Lk (>= 2L - 1 when Lk = L) so the
+    FFT's circular convolution equals the linear one (Annotated S4
+    ``causal_convolution``). Two layouts:
+    - per channel (S4D): u (..., L, H), K (H, Lk) -> y (..., L, H);
+    - multi-input multi-output (LinearSSM): u (..., L, P), K (Lk, Q, P)
+      -> y (..., L, Q) with y_t = sum_j K_j @ u_{t-j}.
+    Real u and K give a real y; otherwise y is complex.
+    """
+    u, K = _require_tensor("u", u), _require_tensor("K", K)
+    channel_dim = K.shape[0] if K.ndim == 2 else K.shape[-1] if K.ndim == 3 else None
+    if u.ndim < 2 or channel_dim is None or u.shape[-1] != channel_dim:
+        raise ValueError(
+            f"causal_conv needs u (..., L, H) with K (H, Lk), or u (..., L, P) with "
+            f"K (Lk, Q, P); got u {tuple(u.shape)} and K {tuple(K.shape)}"
+        )
+    dtype = torch.promote_types(u.dtype, K.dtype)
+    u, K = u.to(dtype), K.to(dtype)
+    L, kernel_length = u.shape[-2], K.shape[-1] if K.ndim == 2 else K.shape[0]
+    n = L + kernel_length
+    real = not (u.is_complex() or K.is_complex())
+    fft, ifft = (torch.fft.rfft, torch.fft.irfft) if real else (torch.fft.fft, torch.fft.ifft)
+    u_f = fft(u, n=n, dim=-2)
+    if K.ndim == 2:
+        y_f = u_f * fft(K, n=n, dim=-1).transpose(0, 1)
+    else:
+        y_f = torch.einsum("fqp,...fp->...fq", fft(K, n=n, dim=0), u_f)
+    return ifft(y_f, n=n, dim=-2)[..., :L, :]
+
+
+# --------------------------------------------------------------------------- #
+# LinearSSM: dense learnable (A, B, C, D)                                     #
+# --------------------------------------------------------------------------- #
+
+
+def _check_mode(mode: Any) -> str:
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    return mode
+
+
+def _check_sequence(name: str, x: Any, width: int) -> torch.Tensor:
+    x = _require_tensor(name, x)
+    if x.ndim != 3 or x.shape[-1] != width or x.shape[1] < 1:
+        raise ValueError(
+            f"{name} must have shape (B, L, {width}) with L >= 1, got {tuple(x.shape)}"
+        )
+    return x
+
+
+def _check_step_input(name: str, x: Any, width: int) -> torch.Tensor:
+    x = _require_tensor(name, x)
+    if x.ndim != 2 or x.shape[-1] != width:
+        raise ValueError(f"{name} must have shape (B, {width}), got {tuple(x.shape)}")
+    return x
+
+
+def _check_state(state: torch.Tensor, expected: tuple[int, ...]) -> torch.Tensor:
+    state = _require_tensor("state", state)
+    if tuple(state.shape) != expected:
+        raise ValueError(f"state must have shape {expected}, got {tuple(state.shape)}")
+    return state
+
+
+class LinearSSM(nn.Module):
+    """A learnable continuous-time linear SSM, discretized on the fly.
+
+    Parameters ``A`` (N, N), ``B`` (N, P), ``C`` (Q, N), ``D`` (Q, P) live in
+    continuous time; each call discretizes with the fixed step ``dt`` and
+    ``method``. ``init`` picks the starting A: ``"random"`` (a random stable
+    dense matrix, :func:`random_stable_matrix`), ``"hippo"`` (HiPPO-LegS A and
+    B, :func:`hippo_legs`) or ``"diag"`` (A = diag(-1, ..., -N)). Every init is
+    stable. All random draws come from ``seed`` (drawn from torch's global RNG
+    when None), so :meth:`reset` restores exactly the construction-time values.
+
+    Recurrence: x_t = A_bar x_{t-1} + B_bar u_t, y_t = C x_t + D u_t.
+    """
+
+    def __init__(
+        self,
+        state_dim: int,
+        input_dim: int = 1,
+        output_dim: int = 1,
+        *,
+        dt: float = 0.1,
+        method: str = "zoh",
+        init: str = "random",
+        seed: int | None = None,
+        dtype: torch.dtype = torch.float32,
+        device: torch.device | str | None = None,
+    ) -> None:
+        super().__init__()
+        for name, value in (
+            ("state_dim", state_dim),
+            ("input_dim", input_dim),
+            ("output_dim", output_dim),
+        ):
+            _check_positive_int(name, value)
+        if isinstance(dt, bool) or not isinstance(dt, (int, float)) or not 0 < dt < math.inf:
+            raise ValueError(f"dt must be a positive finite number, got {dt!r}")
+        if init not in LINEAR_SSM_INITS:
+            raise ValueError(f"init must be one of {', '.join(LINEAR_SSM_INITS)}, got {init!r}")
+        if dtype not in (torch.float32, torch.float64):
+            raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
+        if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or seed < 0):
+            raise ValueError(f"seed must be None or a non-negative int, got {seed!r}")
+        self.state_dim, self.input_dim, self.output_dim = state_dim, input_dim, output_dim
+        self.dt, self.method, self.init = float(dt), _check_method(method), init
+        self.seed = int(torch.randint(0, 2**31 - 1, ()).item()) if seed is None else seed
+        initial = self._initial_parameters(dtype, device)
+        for name, value in initial.items():
+            setattr(self, name, nn.Parameter(value))
+
+    def _initial_parameters(self, dtype: torch.dtype, device: Any) -> dict[str, torch.Tensor]:
+        """A, B, C, D drawn from ``self.seed``; the same values on every call."""
+        N, P, Q = self.state_dim, self.input_dim, self.output_dim
+        generator = torch.Generator().manual_seed(self.seed)
+        if self.init == "random":
+            A = random_stable_matrix(N, generator=generator)
+            B = torch.randn(N, P, generator=generator, dtype=torch.float64) / math.sqrt(P)
+        elif self.init == "hippo":
+            A, B = hippo_legs(N)
+            B = B.expand(N, P).clone()
+        else:
+            A = -torch.diag(torch.arange(1, N + 1, dtype=torch.float64))
+            B = torch.randn(N, P, generator=generator, dtype=torch.float64) / math.sqrt(P)
+        C = torch.randn(Q, N, generator=generator, dtype=torch.float64) / math.sqrt(N)
+        D = torch.zeros(Q, P, dtype=torch.float64)
+        named = {"A": A, "B": B, "C": C, "D": D}
+        return {name: value.to(dtype=dtype, device=device) for name, value in named.items()}
+
+    def config(self) -> dict[str, Any]:
+        """Everything needed to rebuild this module (stored by :meth:`save`)."""
+        return {
+            "state_dim": self.state_dim,
+            "input_dim": self.input_dim,
+            "output_dim": self.output_dim,
+            "dt": self.dt,
+            "method": self.method,
+            "init": self.init,
+            "seed": self.seed,
+            "dtype": str(self.A.dtype).removeprefix("torch."),
+        }
+
+    def reset(self) -> None:
+        """Put A, B, C, D back to their construction-time values (same seed)."""
+        initial = self._initial_parameters(self.A.dtype, self.A.device)
+        with torch.no_grad():
+            for name, value in initial.items():
+                getattr(self, name).copy_(value)
+
+    def discretized(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(A_bar (N, N), B_bar (N, P)) for the current parameters."""
+        return discretize(self.A, self.B, self.dt, self.method)
+
+    def init_state(self, batch: int) -> torch.Tensor:
+        """Zero state (B, N)."""
+        _check_positive_int("batch", batch)
+        return torch.zeros(batch, self.state_dim, dtype=self.A.dtype, device=self.A.device)
+
+    def step(
+        self, u_t: torch.Tensor, state: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One step: u_t (B, P), state (B, N) or None (zeros) -> (y_t (B, Q), state)."""
+        u_t = _check_step_input("u_t", u_t, self.input_dim)
+        state = self._state_or_zeros(state, u_t.shape[0])
+        A_bar, B_bar = self.discretized()
+        return self._step(A_bar, B_bar, u_t, state)
+
+    def _step(self, A_bar, B_bar, u_t, x):
+        x = x @ A_bar.T + u_t @ B_bar.T
+        return x @ self.C.T + u_t @ self.D.T, x
+
+    def _state_or_zeros(self, state: torch.Tensor | None, batch: int) -> torch.Tensor:
+        if state is None:
+            return self.init_state(batch)
+        return _check_state(state, (batch, self.state_dim))
+
+    def forward(
+        self, u: torch.Tensor, state: torch.Tensor | None = None, mode: str = "recurrent"
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Run a sequence: u (B, L, P) -> (y (B, L, Q), final state (B, N)).
+
+        ``mode="recurrent"`` loops :meth:`step`'s update; ``mode="conv"`` uses
+        y = K * u + D u plus the free response C A_bar^{t+1} x_0 of the initial
+        state, and x_L = A_bar^L x_0 + sum_j A_bar^{L-1-j} B_bar u_j. Both give
+        the same outputs and state.
+        """
+        u = _check_sequence("u", u, self.input_dim)
+        mode = _check_mode(mode)
+        state = self._state_or_zeros(state, u.shape[0])
+        A_bar, B_bar = self.discretized()
+        if mode == "conv":
+            return self._forward_conv(A_bar, B_bar, u, state)
+        outputs = []
+        for t in range(u.shape[1]):
+            y_t, state = self._step(A_bar, B_bar, u[:, t], state)
+            outputs.append(y_t)
+        return torch.stack(outputs, dim=1), state
+
+    def _forward_conv(self, A_bar, B_bar, u, x0):
+        L = u.shape[1]
+        powers = _matrix_powers(A_bar, L + 1)  # A_bar^0 .. A_bar^L
+        state_kernel = powers[:L] @ B_bar  # (L, N, P): impulse response of the state
+        y = causal_conv(u, self.C @ state_kernel) + u @ self.D.T
+        y = y + torch.einsum("qn,lnm,bm->blq", self.C, powers[1:], x0)
+        x_final = x0 @ powers[L].T + torch.einsum("lnp,blp->bn", state_kernel.flip(0), u)
+        return y, x_final
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write config + state dict with ``torch.save`` (load with :meth:`load`)."""
+        torch.save(
+            {
+                "format": _CHECKPOINT_FORMAT,
+                "config": self.config(),
+                "state_dict": self.state_dict(),
+            },
+            path,
+        )
+
+    @classmethod
+    def load(
+        cls,
+        path: str | os.PathLike,
+        *,
+        expected_config: dict[str, Any] | None = None,
+        map_location: torch.device | str | None = None,
+    ) -> LinearSSM:
+        """Rebuild a module saved by :meth:`save`.
+
+        Uses ``torch.load(..., weights_only=True)``. Raises ``ValueError`` when
+        the file is corrupt or not a LinearSSM checkpoint (message names the
+        path), when a key of ``expected_config`` differs from the stored config,
+        or when a stored tensor's shape does not fit the stored config.
+        """
+        payload = _load_checkpoint(path, map_location)
+        config = payload["config"]
+        for key, expected in (expected_config or {}).items():
+            if config.get(key) != expected:
+                raise ValueError(
+                    f"{path}: config mismatch for {key!r}: expected {expected!r}, "
+                    f"checkpoint has {config.get(key)!r}"
+                )
+        options = dict(config)
+        options["dtype"] = _DTYPES.get(options.get("dtype"), options.get("dtype"))
+        try:
+            model = cls(**options, device=map_location)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{path}: checkpoint config is invalid: {exc}") from exc
+        _check_state_dict(path, model.state_dict(), payload["state_dict"])
+        model.load_state_dict(payload["state_dict"])
+        return model
+
+
+_CHECKPOINT_FORMAT = "ssm_metarl.LinearSSM/1"
+_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+def _load_checkpoint(path: str | os.PathLike, map_location: Any) -> dict[str, Any]:
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - torch raises many types for bad bytes
+        raise ValueError(
+            f"{path}: corrupt or unreadable checkpoint ({type(exc).__name__}: {exc})"
+        ) from exc
+    if (
+        not isinstance(payload, dict)
+        or payload.get("format") != _CHECKPOINT_FORMAT
+        or not isinstance(payload.get("config"), dict)
+        or not isinstance(payload.get("state_dict"), dict)
+    ):
+        raise ValueError(f"{path}: corrupt checkpoint: not a {_CHECKPOINT_FORMAT} file")
+    return payload
+
+
+def _check_state_dict(path: Any, expected: dict[str, torch.Tensor], got: dict[str, Any]) -> None:
+    """Name the first key whose presence or shape differs from the config's model."""
+    for key in sorted(set(expected) | set(got)):
+        if key not in got or key not in expected:
+            where = "missing from" if key not in got else "unexpected in"
+            raise ValueError(f"{path}: config mismatch: parameter {key!r} {where} the checkpoint")
+        if tuple(got[key].shape) != tuple(expected[key].shape):
+            raise ValueError(
+                f"{path}: config mismatch for {key!r}: the config implies shape "
+                f"{tuple(expected[key].shape)}, the checkpoint holds {tuple(got[key].shape)}"
+            )
+
+
+# --------------------------------------------------------------------------- #
+# S4DLayer: H channels of diagonal complex SSMs                               #
+# --------------------------------------------------------------------------- #
+
+
+class S4DLayer(nn.Module):
+    """S4D: one diagonal SSM per channel, trained as a convolution (Gu et al. 2022).
+
+    Per channel h: continuous A_h = -exp(log_A_real) + i A_imag with N/2 complex
+    modes (the other N/2 are their conjugates, which the output 2 Re(.)
+    accounts for: conjugate-pair trick), B = 1 (absorbed into C, as in the
+    S4D code), learnable complex C, step dt_h = exp(log_dt_h) with log dt
+    uniform in [log dt_min, log dt_max], and a skip D. Discretized with
+    ``method`` (ZOH by default).
+
+    Recurrence per channel: x_t = A_bar x_{t-1} + B_bar u_t (x_t complex N/2),
+    y_t = 2 Re(C x_t) + D u_t. No nonlinearity or mixing across channels: this
+    is the SSM layer alone.
+    """
+
+    def __init__(
+        self,
+        d_model: int,
+        d_state: int = 64,
+        *,
+        dt_min: float = 1e-3,
+        dt_max: float = 1e-1,
+        init: str = "lin",
+        method: str = "zoh",
+        dtype: torch.dtype = torch.float32,
+        device: torch.device | str | None = None,
+    ) -> None:
+        super().__init__()
+        _check_positive_int("d_model", d_model)
+        if not isinstance(d_state, int) or d_state < 2 or d_state % 2:
+            raise ValueError(f"d_state must be an even int >= 2, got {d_state!r}")
+        if not 0 < dt_min <= dt_max < math.inf:
+            raise ValueError(f"need 0 < dt_min <= dt_max, got dt_min={dt_min}, dt_max={dt_max}")
+        self.d_model, self.d_state, self.method = d_model, d_state, _check_method(method)
+        modes = d_state // 2
+        factory = {"dtype": dtype, "device": device}
+        A = s4d_init(d_state, init, dtype=torch.complex128)[:modes].repeat(d_model, 1)
+        log_dt = torch.rand(d_model, **factory) * math.log(dt_max / dt_min) + math.log(dt_min)
+        C = torch.randn(d_model, modes, dtype=torch.complex128)
+        self.log_dt = nn.Parameter(log_dt)
+        self.log_A_real = nn.Parameter(torch.log(-A.real).to(**factory))
+        self.A_imag = nn.Parameter(A.imag.to(**factory))
+        self.C = nn.Parameter(torch.view_as_real(C).to(**factory))  # (H, N/2, 2): real storage
+        self.D = nn.Parameter(torch.randn(d_model, **factory))
+
+    def discretized(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(A_bar, B_bar), both complex (H, N/2), for B = 1 and per-channel dt."""
+        A = torch.complex(-torch.exp(self.log_A_real), self.A_imag)
+        dt = torch.exp(self.log_dt)[:, None]
+        B = torch.ones_like(A).unsqueeze(-1)
+        A_bar, B_bar = discretize(A, B, dt, self.method, diagonal=True)
+        return A_bar, B_bar.squeeze(-1)
+
+    def kernel(self, L: int) -> torch.Tensor:
+        """Real convolution kernel K (H, L) = 2 Re(sum_n C_n B_bar_n A_bar_n^l)."""
+        A_bar, B_bar = self.discretized()
+        return 2 * ssm_kernel(A_bar, B_bar, torch.view_as_complex(self.C), L, diagonal=True).real
+
+    def init_state(self, batch: int) -> torch.Tensor:
+        """Zero state, complex (B, H, N/2)."""
+        _check_positive_int("batch", batch)
+        complex_dtype = self.log_dt.dtype.to_complex()
+        return torch.zeros(
+            batch, self.d_model, self.d_state // 2, dtype=complex_dtype, device=self.log_dt.device
+        )
+
+    def _state_or_zeros(self, state: torch.Tensor | None, batch: int) -> torch.Tensor:
+        if state is None:
+            return self.init_state(batch)
+        return _check_state(state, (batch, self.d_model, self.d_state // 2))
+
+    def step(
+        self, x_t: torch.Tensor, state: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One step: x_t (B, H), state (B, H, N/2) complex or None -> (y_t (B, H), state)."""
+        x_t = _check_step_input("x_t", x_t, self.d_model)
+        state = self._state_or_zeros(state, x_t.shape[0])
+        return self._step(*self.discretized(), x_t, state)
+
+    def _step(self, A_bar, B_bar, x_t, state):
+        state = A_bar * state + B_bar * x_t.unsqueeze(-1)
+        y_t = 2 * (torch.view_as_complex(self.C) * state).sum(-1).real + self.D * x_t
+        return y_t, state
+
+    def forward(
+        self, x: torch.Tensor, state: torch.Tensor | None = None, mode: str = "conv"
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """x (B, L, H) -> (y (B, L, H), final state (B, H, N/2) complex).
+
+        ``mode="conv"`` (training): y = K * x + D x via :meth:`kernel` and
+        :func:`causal_conv`, plus the free response of a given initial state.
+        ``mode="recurrent"``: loops :meth:`step`. Same outputs and final state.
+        """
+        x = _check_sequence("x", x, self.d_model)
+        mode = _check_mode(mode)
+        has_initial_state = state is not None
+        state = self._state_or_zeros(state, x.shape[0])
+        A_bar, B_bar = self.discretized()
+        if mode == "conv":
+            return self._forward_conv(A_bar, B_bar, x, state if has_initial_state else None)
+        outputs = []
+        for t in range(x.shape[1]):
+            y_t, state = self._step(A_bar, B_bar, x[:, t], state)
+            outputs.append(y_t)
+        return torch.stack(outputs, dim=1), state
+
+    def _forward_conv(self, A_bar, B_bar, x, x0):
+        """y = K * x + D x (+ free response 2 Re C A_bar^{t+1} x0); x_L from the same powers."""
+        L, C = x.shape[1], torch.view_as_complex(self.C)
+        y = causal_conv(x, 2 * ssm_kernel(A_bar, B_bar, C, L, diagonal=True).real) + self.D * x
+        powers = _vandermonde(A_bar, L + 1)  # (H, N/2, L+1): A_bar^0 .. A_bar^L
+        driven = torch.einsum("hnl,blh->bhn", powers[..., :L].flip(-1), x.to(A_bar.dtype))
+        x_final = B_bar * driven
+        if x0 is not None:
+            y = y + 2 * torch.einsum("hn,bhn,hnl->blh", C, x0, powers[..., 1:]).real
+            x_final = x_final + powers[..., L] * x0
+        return y, x_final
+
+
+# --------------------------------------------------------------------------- #
+# SelectiveSSM: the Mamba block                                               #
+# --------------------------------------------------------------------------- #
+
+
+class SelectiveState(NamedTuple):
+    """Recurrent state of a :class:`SelectiveSSM`.
+
+    ``h`` (B, D_inner, N): SSM hidden state. ``conv`` (B, D_inner, W-1): the
+    last W-1 inputs of the causal depthwise convolution.
+    """
+
+    h: torch.Tensor
+    conv: torch.Tensor
+
+
+class SelectiveTrace(NamedTuple):
+    """What the selection mechanism did at every step (for figures).
+
+    ``h`` (B, L, D_inner, N) hidden states, ``dt`` (B, L, D_inner) steps,
+    ``B`` (B, L, N) and ``C`` (B, L, N) input-dependent projections.
+    """
+
+    h: torch.Tensor
+    dt: torch.Tensor
+    B: torch.Tensor
+    C: torch.Tensor
+
+
+class SelectiveSSM(nn.Module):
+    """Mamba block (Gu & Dao 2023, Sec. 3.2 Algorithm 2, Fig. 3; mamba-minimal layout).
+
+    x -> in_proj -> (x, z); x -> causal depthwise conv1d (width W) -> SiLU;
+    (dt, B, C) = x_proj(x) with dt = softplus(dt_proj(dt)) (B, C shared across
+    channels, dt per channel); A = -exp(A_log), A_log init log(1..N) (S4D-real);
+    A_bar = exp(dt A) (ZOH), B_bar x = dt B x (Euler, as in Mamba);
+    h_t = A_bar_t h_{t-1} + B_bar_t x_t by :func:`ssm_metarl.scan.scan`;
+    y = C h + D x, gated by SiLU(z), then out_proj.
+    """
+
+    def __init__(
+        self,
+        d_model: int,
+        d_state: int = 16,
+        d_conv: int = 4,
+        expand: int = 2,
+        dt_rank: int | str = "auto",
+        *,
+        dt_min: float = 1e-3,
+        dt_max: float = 1e-1,
+        dt_init_floor: float = 1e-4,
+        conv_bias: bool = True,
+        bias: bool = False,
+        dtype: torch.dtype = torch.float32,
+        device: torch.device | str | None = None,
+    ) -> None:
+        super().__init__()
+        for name, value in (
+            ("d_model", d_model),
+            ("d_state", d_state),
+            ("d_conv", d_conv),
+            ("expand", expand),
+        ):
+            _check_positive_int(name, value)
+        if dt_rank == "auto":
+            dt_rank = math.ceil(d_model / 16)
+        _check_positive_int("dt_rank", dt_rank)
+        if not 0 < dt_min <= dt_max < math.inf:
+            raise ValueError(f"need 0 < dt_min <= dt_max, got dt_min={dt_min}, dt_max={dt_max}")
+        factory = {"dtype": dtype, "device": device}
+        self.d_model, self.d_state, self.d_conv, self.dt_rank = d_model, d_state, d_conv, dt_rank
+        self.d_inner = expand * d_model
+        self.in_proj = nn.Linear(d_model, 2 * self.d_inner, bias=bias, **factory)
+        self.conv1d = nn.Conv1d(
+            self.d_inner, self.d_inner, d_conv, groups=self.d_inner, bias=conv_bias, **factory
+        )
+        self.x_proj = nn.Linear(self.d_inner, dt_rank + 2 * d_state, bias=False, **factory)
+        self.dt_proj = nn.Linear(dt_rank, self.d_inner, bias=True, **factory)
+        self._init_dt_proj(dt_min, dt_max, dt_init_floor)
+        A = torch.arange(1, d_state + 1, **factory).repeat(self.d_inner, 1)
+        self.A_log = nn.Parameter(torch.log(A))  # (D_inner, N)
+        self.D = nn.Parameter(torch.ones(self.d_inner, **factory))
+        self.out_proj = nn.Linear(self.d_inner, d_model, bias=bias, **factory)
+
+    def _init_dt_proj(self, dt_min: float, dt_max: float, floor: float) -> None:
+        """Mamba's dt init: softplus(bias) log-uniform in [dt_min, dt_max]."""
+        bound = self.dt_rank**-0.5
+        nn.init.uniform_(self.dt_proj.weight, -bound, bound)
+        with torch.no_grad():
+            log_dt = torch.rand_like(self.dt_proj.bias) * math.log(dt_max / dt_min)
+            dt = torch.exp(log_dt + math.log(dt_min)).clamp(min=floor)
+            self.dt_proj.bias.copy_(dt + torch.log(-torch.expm1(-dt)))  # softplus^{-1}(dt)
+
+    def init_state(self, batch: int) -> SelectiveState:
+        """Zero state: h (B, D_inner, N) and conv buffer (B, D_inner, W-1)."""
+        _check_positive_int("batch", batch)
+        weight = self.A_log
+        return SelectiveState(
+            h=weight.new_zeros(batch, self.d_inner, self.d_state),
+            conv=weight.new_zeros(batch, self.d_inner, self.d_conv - 1),
+        )
+
+    def _state_or_zeros(self, state: SelectiveState | None, batch: int) -> SelectiveState:
+        if state is None:
+            return self.init_state(batch)
+        if not isinstance(state, tuple) or len(state) != 2:
+            raise ValueError("state must be a SelectiveState(h, conv) as returned by this layer")
+        h = _check_state(state[0], (batch, self.d_inner, self.d_state))
+        conv = _check_state(state[1], (batch, self.d_inner, self.d_conv - 1))
+        return SelectiveState(h, conv)
+
+    def _selection(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """x (..., D_inner) -> dt (..., D_inner), B (..., N), C (..., N): Algorithm 2, l. 2-4."""
+        dt_low, B, C = self.x_proj(x).split([self.dt_rank, self.d_state, self.d_state], dim=-1)
+        return F.softplus(self.dt_proj(dt_low)), B, C
+
+    def _discretize(self, dt, B, x):
+        """A_bar = exp(dt A) (ZOH) and B_bar x = dt B x (Euler): (..., D_inner, N) each."""
+        A = -torch.exp(self.A_log)
+        A_bar = torch.exp(dt.unsqueeze(-1) * A)
+        Bx = (dt * x).unsqueeze(-1) * B.unsqueeze(-2)
+        return A_bar, Bx
+
+    def _causal_depthwise_conv(self, x: torch.Tensor, buffer: torch.Tensor):
+        """x (B, L, D_inner) with the previous W-1 inputs -> (conv out, new buffer)."""
+        padded = torch.cat([buffer, x.transpose(1, 2)], dim=-1)  # (B, D_inner, W-1+L)
+        out = F.conv1d(padded, self.conv1d.weight, self.conv1d.bias, groups=self.d_inner)
+        return out.transpose(1, 2), padded[..., padded.shape[-1] - (self.d_conv - 1) :]
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        state: SelectiveState | None = None,
+        *,
+        return_states: bool = False,
+    ):
+        """x (B, L, d_model) -> (y (B, L, d_model), final SelectiveState).
+
+        With ``return_states=True`` returns (y, state, trace) where ``trace`` is
+        a :class:`SelectiveTrace` with every hidden state and every dt.
+        Running the halves of a sequence one after the other with the state
+        handed over gives the same outputs as one call on the whole sequence.
+        """
+        x = _check_sequence("x", x, self.d_model)
+        state = self._state_or_zeros(state, x.shape[0])
+        x_in, z = self.in_proj(x).chunk(2, dim=-1)
+        x_conv, conv_buffer = self._causal_depthwise_conv(x_in, state.conv)
+        x_conv = F.silu(x_conv)
+        dt, B, C = self._selection(x_conv)
+        A_bar, Bx = self._discretize(dt, B, x_conv)  # (B, L, D_inner, N)
+        batch, L = x.shape[:2]
+        h = scan(A_bar.flatten(2), Bx.flatten(2), h0=state.h.flatten(1))
+        h = h.view(batch, L, self.d_inner, self.d_state)
+        y = torch.einsum("bldn,bln->bld", h, C) + self.D * x_conv
+        y = self.out_proj(y * F.silu(z))
+        final = SelectiveState(h=h[:, -1], conv=conv_buffer)
+        if return_states:
+            return y, final, SelectiveTrace(h=h, dt=dt, B=B, C=C)
+        return y, final
+
+    def step(
+        self, x_t: torch.Tensor, state: SelectiveState | None = None
+    ) -> tuple[torch.Tensor, SelectiveState]:
+        """One step: x_t (B, d_model) -> (y_t (B, d_model), SelectiveState)."""
+        x_t = _check_step_input("x_t", x_t, self.d_model)
+        state = self._state_or_zeros(state, x_t.shape[0])
+        x_in, z = self.in_proj(x_t).chunk(2, dim=-1)
+        window = torch.cat([state.conv, x_in.unsqueeze(-1)], dim=-1)  # (B, D_inner, W)
+        x_conv = (window * self.conv1d.weight.squeeze(1)).sum(-1)
+        if self.conv1d.bias is not None:
+            x_conv = x_conv + self.conv1d.bias
+        x_conv = F.silu(x_conv)
+        dt, B, C = self._selection(x_conv)
+        A_bar, Bx = self._discretize(dt, B, x_conv)
+        h = A_bar * state.h + Bx
+        y = torch.einsum("bdn,bn->bd", h, C) + self.D * x_conv
+        return self.out_proj(y * F.silu(z)), SelectiveState(h=h, conv=window[..., 1:])
