@@ -5,6 +5,8 @@ so an exercise cell only needs ``from ssm_metarl.exercises import check_...``.
 """
 
 from ._core import ExerciseCheckFailed, assert_close, call_student, passed
+from .maml import check_first_order_meta_grad, check_inner_step, check_reptile_update
+from .ssm import check_discretize_zoh_diagonal, check_scan_step, check_ssm_kernel
 from .welcome import check_euler_step
 
 __all__ = [
@@ -13,4 +15,10 @@ __all__ = [
     "call_student",
     "passed",
     "check_euler_step",
+    "check_inner_step",
+    "check_first_order_meta_grad",
+    "check_reptile_update",
+    "check_discretize_zoh_diagonal",
+    "check_ssm_kernel",
+    "check_scan_step",
 ]

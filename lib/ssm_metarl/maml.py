@@ -1,0 +1,957 @@
+"""Functional MAML and its relatives, written with ``torch.func``.
+
+Parameters are a plain dict ``name -> tensor`` (``dict(model.named_parameters())``)
+and every forward pass is ``torch.func.functional_call(model, params, x)``, so
+"the model with fast weights" is just the same module called with another dict:
+no copied modules, no monkey patching, no ``higher``/``learn2learn``.
+
+Dimension letters used in shapes:
+
+====  =====================================================================
+T     tasks in a meta-batch
+K     examples per task in its support (or query) set
+P     input features of one example (sinusoids: 1)
+Q     output features of one example (sinusoids: 1)
+L     sequence length, for sequence models whose examples are (L, P)
+====  =====================================================================
+
+An example is whatever the model eats, so a task's inputs are (K, P) for an
+MLP and (K, L, P) for a sequence model; batches of tasks add a leading T.
+
+Algorithms (each reads like the paper's pseudo-code):
+
+- MAML (Finn et al. 2017, Algorithm 2): ``theta'_t = theta - alpha grad L_support_t(theta)``
+  for ``steps`` steps, meta-loss ``(1/T) sum_t L_query_t(theta'_t)``, differentiated
+  through the inner steps (second order).
+- FOMAML (same paper, Section 5.2): the inner gradients are treated as constants,
+  so ``d theta'/d theta = I`` and the meta-gradient is ``grad L_query(theta')``.
+- Meta-SGD (Li et al. 2017): a learned per-parameter rate ``alpha`` (same shape
+  as ``theta``) replaces the scalar, meta-learned together with ``theta``.
+- ANIL (Raghu et al. 2020): only the head is adapted in the inner loop; the
+  body is still meta-learned by the outer loop.
+- Reptile (Nichol et al. 2018): ``theta <- theta + epsilon (mean_t W_t - theta)``
+  where ``W_t`` is ``theta`` after ``k`` SGD steps on task ``t``; no second order.
+
+Stateful sequence models are supported: if the model returns a tuple (for
+example ``(y, state)`` from an SSM), the first element is the prediction.
+A ``forward_fn(model, params, inputs) -> prediction`` hook covers anything else.
+
+Batching over tasks: :func:`maml_loss` runs the per-task computation under
+``torch.func.vmap`` (with ``torch.func.grad`` for the inner gradients). If the
+model cannot be vmapped (in-place writes into preallocated tensors, ``.item()``,
+random ops, ...) it warns once per model and falls back to a Python loop over
+tasks with ``torch.autograd.grad``; both paths give the same meta-gradient.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+import os
+import pickle
+import warnings
+import weakref
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.func import functional_call
+from tqdm.auto import tqdm
+
+from .profiles import seed_everything
+from .tasks import TaskSample
+
+Params = dict[str, torch.Tensor]
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+ForwardFn = Callable[[nn.Module, Params, torch.Tensor], Any]
+InnerLR = float | Mapping[str, torch.Tensor]
+
+ALGORITHMS: tuple[str, ...] = ("maml", "fomaml", "metasgd", "anil", "reptile")
+ENGINES: tuple[str, ...] = ("autograd", "func")
+VMAP_FALLBACK_ERRORS = (RuntimeError, ValueError, NotImplementedError)
+
+# Models whose forward failed under vmap once: later calls go straight to the loop.
+_VMAP_UNSUPPORTED: weakref.WeakSet[nn.Module] = weakref.WeakSet()
+
+
+def mse_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean squared error over every element: the loss of Finn et al. (2017), Section 5.1."""
+    return F.mse_loss(prediction, target)
+
+
+def regression_mlp(
+    input_dim: int = 1, hidden: Sequence[int] = (40, 40), output_dim: int = 1
+) -> nn.Sequential:
+    """The sinusoid regressor of Finn et al. (2017): input_dim-40-40-output_dim, ReLU.
+
+    Maps (..., P) -> (..., Q). Layers are named ``0, 2, 4, ...`` so the head is the
+    last ``Linear`` (``ANIL(head=str(2 * len(hidden)))``).
+    """
+    widths = [input_dim, *hidden, output_dim]
+    layers: list[nn.Module] = []
+    for width_in, width_out in zip(widths[:-1], widths[1:], strict=True):
+        layers += [nn.Linear(width_in, width_out), nn.ReLU()]
+    return nn.Sequential(*layers[:-1])
+
+
+# ----------------------------------------------------------------------------- validation
+
+
+def _check_params(params: Any) -> Params:
+    if not isinstance(params, Mapping) or not params:
+        raise TypeError(
+            "params must be a non-empty dict name -> tensor, e.g. dict(model.named_parameters()); "
+            f"got {type(params).__name__}"
+        )
+    for name, value in params.items():
+        if not isinstance(value, torch.Tensor):
+            raise TypeError(f"params[{name!r}] must be a tensor, got {type(value).__name__}")
+    return dict(params)
+
+
+def _check_steps(steps: Any) -> int:
+    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 0:
+        raise ValueError(f"steps must be an int >= 0 (number of inner SGD steps), got {steps!r}")
+    return steps
+
+
+def _check_pair(name: str, pair: Any, *, batched: bool = False) -> tuple[torch.Tensor, ...]:
+    """``pair`` must be ``(inputs, targets)`` with matching leading dims (T, K) or (K,)."""
+    if not (isinstance(pair, (tuple, list)) and len(pair) == 2):
+        raise TypeError(f"{name} must be an (inputs, targets) pair, got {type(pair).__name__}")
+    inputs, targets = pair
+    if not (isinstance(inputs, torch.Tensor) and isinstance(targets, torch.Tensor)):
+        raise TypeError(f"{name} must hold two tensors (inputs, targets)")
+    lead = 2 if batched else 1
+    shape = "(T, K, ...)" if batched else "(K, ...)"
+    if inputs.ndim < lead + 1 or targets.ndim < lead + 1:
+        raise ValueError(
+            f"{name} inputs and targets must have shape {shape} with at least one feature "
+            f"dimension, got {tuple(inputs.shape)} and {tuple(targets.shape)}"
+        )
+    if inputs.shape[:lead] != targets.shape[:lead]:
+        raise ValueError(
+            f"{name} inputs and targets must agree on the leading {lead} dim(s) of {shape}, "
+            f"got {tuple(inputs.shape)} and {tuple(targets.shape)}"
+        )
+    return inputs, targets
+
+
+def _check_inner_lr(inner_lr: Any, params: Params, names: Sequence[str]) -> InnerLR:
+    """A positive float, or a dict with one tensor per adapted parameter (Meta-SGD)."""
+    if isinstance(inner_lr, Mapping):
+        missing = [name for name in names if name not in inner_lr]
+        if missing:
+            raise ValueError(f"inner_lr dict has no learning rate for parameters {missing}")
+        for name in names:
+            rate = inner_lr[name]
+            if not isinstance(rate, torch.Tensor) or (
+                rate.ndim and rate.shape != params[name].shape
+            ):
+                raise ValueError(
+                    f"inner_lr[{name!r}] must be a scalar tensor or a tensor of shape "
+                    f"{tuple(params[name].shape)}, got {getattr(rate, 'shape', type(rate))}"
+                )
+        return inner_lr
+    if isinstance(inner_lr, bool) or not isinstance(inner_lr, (int, float)):
+        raise TypeError(f"inner_lr must be a float or a dict of tensors, got {inner_lr!r}")
+    if not (math.isfinite(inner_lr) and inner_lr >= 0):
+        raise ValueError(f"inner_lr must be a finite float >= 0, got {inner_lr!r}")
+    return float(inner_lr)
+
+
+def _adapted_names(params: Params, adapt_names: Sequence[str] | None) -> tuple[str, ...]:
+    if adapt_names is None:
+        return tuple(params)
+    unknown = [name for name in adapt_names if name not in params]
+    if unknown or not adapt_names:
+        raise ValueError(
+            f"adapt_names must be a non-empty subset of the parameter names {list(params)}; "
+            f"unknown: {unknown}"
+        )
+    return tuple(adapt_names)
+
+
+def _check_engine(engine: str) -> str:
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
+    return engine
+
+
+# ----------------------------------------------------------------------------- forward / loss
+
+
+def predict(
+    model: nn.Module, params: Params, inputs: torch.Tensor, forward_fn: ForwardFn | None = None
+) -> torch.Tensor:
+    """``f_params(inputs)`` via ``functional_call``; (K, ...) -> (K, ...).
+
+    If the model returns a tuple (e.g. ``(y, state)`` of a stateful sequence
+    model), the first element is the prediction. ``forward_fn(model, params,
+    inputs)`` replaces the call entirely when given.
+    """
+    if forward_fn is not None:
+        output = forward_fn(model, params, inputs)
+    else:
+        output = functional_call(model, params, (inputs,))
+    return output[0] if isinstance(output, tuple) else output
+
+
+def task_loss(
+    model: nn.Module,
+    params: Params,
+    loss_fn: LossFn,
+    inputs: torch.Tensor,
+    targets: torch.Tensor,
+    forward_fn: ForwardFn | None = None,
+) -> torch.Tensor:
+    """``L_task(theta) = loss_fn(f_theta(inputs), targets)``: a scalar."""
+    return loss_fn(predict(model, params, inputs, forward_fn), targets)
+
+
+# ----------------------------------------------------------------------------- inner loop
+
+
+def support_gradient(
+    model: nn.Module,
+    fast: Params,
+    names: Sequence[str],
+    loss_fn: LossFn,
+    support: tuple[torch.Tensor, torch.Tensor],
+    *,
+    create_graph: bool,
+    forward_fn: ForwardFn | None = None,
+    engine: str = "autograd",
+) -> Params:
+    """``grad_theta L_support(theta)`` for the parameters in ``names``.
+
+    ``engine="func"`` uses ``torch.func.grad`` (composes with ``vmap``; the result
+    is differentiable by outer autograd unless detached). ``engine="autograd"``
+    uses ``torch.autograd.grad(create_graph=...)``, the classic eager loop.
+    Without ``create_graph`` the gradient is a constant (first order).
+    """
+    inputs, targets = support
+    if engine == "func":
+
+        def loss_of_adapted(adapted: Params) -> torch.Tensor:
+            return task_loss(model, {**fast, **adapted}, loss_fn, inputs, targets, forward_fn)
+
+        grads = torch.func.grad(loss_of_adapted)({name: fast[name] for name in names})
+        return grads if create_graph else {name: g.detach() for name, g in grads.items()}
+    with torch.enable_grad():  # adaptation must work inside a caller's no_grad block
+        leaves = {
+            name: fast[name] if fast[name].requires_grad else fast[name].detach().requires_grad_()
+            for name in names
+        }
+        loss = task_loss(model, {**fast, **leaves}, loss_fn, inputs, targets, forward_fn)
+        grads = torch.autograd.grad(loss, list(leaves.values()), create_graph=create_graph)
+    return dict(zip(names, grads, strict=True))
+
+
+def sgd_step(fast: Params, grads: Params, inner_lr: InnerLR) -> Params:
+    """``theta' = theta - alpha * g`` on the parameters in ``grads`` (Finn et al. 2017, Eq. 1).
+
+    ``alpha`` is a float, or per parameter a tensor of its shape (Meta-SGD,
+    Li et al. 2017, Eq. 3: ``theta' = theta - alpha o grad L``).
+    """
+    def rate(name: str) -> Any:
+        return inner_lr[name] if isinstance(inner_lr, Mapping) else inner_lr
+
+    return {**fast, **{name: fast[name] - rate(name) * g for name, g in grads.items()}}
+
+
+def inner_adapt(
+    model: nn.Module,
+    params: Params,
+    loss_fn: LossFn,
+    support: tuple[torch.Tensor, torch.Tensor],
+    steps: int,
+    inner_lr: InnerLR,
+    first_order: bool = False,
+    *,
+    adapt_names: Sequence[str] | None = None,
+    forward_fn: ForwardFn | None = None,
+    engine: str = "autograd",
+) -> Params:
+    """Fast weights after ``steps`` inner SGD steps on one task's support set.
+
+    ``theta_0 = params``, ``theta_{s+1} = theta_s - alpha grad L_support(theta_s)``
+    (Finn et al. 2017, Eq. 1 and Algorithm 2, line 7). ``support`` is
+    ``(inputs (K, ...), targets (K, ...))``.
+
+    Second order (default): the returned fast weights stay differentiable with
+    respect to ``params`` through the inner gradients (``create_graph=True``).
+    First order (FOMAML): the inner gradients are detached, so
+    ``d theta_S / d params = I``. ``inner_lr`` is a float or a dict of
+    per-parameter tensors (Meta-SGD). ``adapt_names`` restricts adaptation to
+    those parameters (ANIL); the others are returned unchanged.
+    ``engine`` picks ``torch.autograd.grad`` or ``torch.func.grad`` (needed
+    under ``vmap``); the numbers are the same.
+    """
+    params = _check_params(params)
+    support = _check_pair("support", support)
+    names = _adapted_names(params, adapt_names)
+    inner_lr = _check_inner_lr(inner_lr, params, names)
+    engine = _check_engine(engine)
+    fast = params
+    for _ in range(_check_steps(steps)):
+        grads = support_gradient(
+            model, fast, names, loss_fn, support,
+            create_graph=not first_order, forward_fn=forward_fn, engine=engine,
+        )
+        fast = sgd_step(fast, grads, inner_lr)
+    return fast
+
+
+# ----------------------------------------------------------------------------- meta-loss
+
+
+def maml_loss(
+    model: nn.Module,
+    params: Params,
+    loss_fn: LossFn,
+    support_batch: tuple[torch.Tensor, torch.Tensor],
+    query_batch: tuple[torch.Tensor, torch.Tensor],
+    steps: int,
+    inner_lr: InnerLR,
+    first_order: bool = False,
+    vmap: bool = True,
+    *,
+    adapt_names: Sequence[str] | None = None,
+    forward_fn: ForwardFn | None = None,
+) -> torch.Tensor:
+    """Meta-loss ``(1/T) sum_t L_query_t(inner_adapt(theta, support_t))`` (Finn et al. 2017, Eq. 1).
+
+    ``support_batch`` is ``(inputs (T, K, ...), targets (T, K, ...))``, ``query_batch``
+    ``(inputs (T, K_query, ...), targets (T, K_query, ...))``; returns a scalar whose
+    gradient with respect to ``params`` (and a Meta-SGD ``inner_lr`` dict) is the
+    MAML meta-gradient: second order by default, first order with ``first_order``.
+
+    ``vmap=True`` batches the tasks with ``torch.func.vmap`` and ``torch.func.grad``;
+    if the model cannot be vmapped, it warns once per model and uses the loop.
+    ``vmap=False`` always loops over tasks with ``torch.autograd.grad``.
+    """
+    params = _check_params(params)
+    support_batch = _check_pair("support_batch", support_batch, batched=True)
+    query_batch = _check_pair("query_batch", query_batch, batched=True)
+    if support_batch[0].shape[0] != query_batch[0].shape[0]:
+        raise ValueError(
+            f"support_batch and query_batch must hold the same number of tasks T, got "
+            f"{support_batch[0].shape[0]} and {query_batch[0].shape[0]}"
+        )
+    names = _adapted_names(params, adapt_names)
+    inner_lr = _check_inner_lr(inner_lr, params, names)
+    settings = dict(
+        steps=_check_steps(steps), inner_lr=inner_lr, first_order=first_order,
+        adapt_names=names, forward_fn=forward_fn,
+    )
+    def one_task(support_x, support_y, query_x, query_y, engine):
+        fast = inner_adapt(model, params, loss_fn, (support_x, support_y), engine=engine,
+                           **settings)
+        return task_loss(model, fast, loss_fn, query_x, query_y, forward_fn)
+
+    return map_over_tasks(model, one_task, (*support_batch, *query_batch), vmap).mean()
+
+
+def map_over_tasks(
+    model: nn.Module,
+    per_task: Callable[..., Any],
+    batches: Sequence[torch.Tensor],
+    vmap: bool = True,
+) -> Any:
+    """Run ``per_task(*task_slices, engine=...)`` for every task and stack the results.
+
+    ``batches`` are tensors with a leading task dim T; ``per_task`` returns a
+    tensor or a dict of tensors, stacked to (T, ...). With ``vmap`` it runs once
+    under ``torch.func.vmap`` (``engine="func"``); if that raises, it loops over
+    tasks (``engine="autograd"``) and, only if the loop succeeds (so the model,
+    not the input, was the problem), warns and remembers the model as not vmappable.
+    """
+    vmap_error = None
+    if vmap and model not in _VMAP_UNSUPPORTED:
+        try:
+            return torch.func.vmap(functools.partial(per_task, engine="func"))(*batches)
+        except VMAP_FALLBACK_ERRORS as error:
+            vmap_error = error
+    results = [per_task(*task, engine="autograd") for task in zip(*batches, strict=True)]
+    if vmap_error is not None:
+        _remember_vmap_failure(model, vmap_error)
+    if isinstance(results[0], Mapping):
+        return {name: torch.stack([r[name] for r in results]) for name in results[0]}
+    return torch.stack(results)
+
+
+def _remember_vmap_failure(model: nn.Module, error: Exception) -> None:
+    _VMAP_UNSUPPORTED.add(model)
+    warnings.warn(
+        f"{type(model).__name__} could not be run under torch.func.vmap "
+        f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}); "
+        "using the per-task loop instead (same result, slower). Pass vmap=False to "
+        "skip this attempt.",
+        RuntimeWarning,
+        stacklevel=4,
+    )
+
+
+def adapt_tasks(
+    model: nn.Module,
+    params: Params,
+    loss_fn: LossFn,
+    support_batch: tuple[torch.Tensor, torch.Tensor],
+    steps: int,
+    inner_lr: InnerLR,
+    *,
+    adapt_names: Sequence[str] | None = None,
+    forward_fn: ForwardFn | None = None,
+    vmap: bool = True,
+) -> list[Params]:
+    """Detached fast weights ``W_t`` of every task in a batch (first order; Reptile, testing).
+
+    ``support_batch`` is ``(inputs (T, K, ...), targets (T, K, ...))``; returns a
+    list of T dicts with the shapes of ``params``. Tasks run under ``vmap`` where
+    the model allows (see :func:`map_over_tasks`).
+    """
+    support_batch = _check_pair("support_batch", support_batch, batched=True)
+
+    def one_task(support_x, support_y, engine):
+        fast = inner_adapt(
+            model, params, loss_fn, (support_x, support_y), steps, inner_lr, first_order=True,
+            adapt_names=adapt_names, forward_fn=forward_fn, engine=engine,
+        )
+        return {name: value.detach() for name, value in fast.items()}
+
+    stacked = map_over_tasks(model, one_task, support_batch, vmap)
+    return [dict(zip(stacked, task, strict=True)) for task in zip(*stacked.values(), strict=True)]
+
+
+# ----------------------------------------------------------------------------- variants
+
+
+class MetaSGD:
+    """Meta-SGD (Li et al. 2017): one learned inner learning rate per parameter entry.
+
+    ``alpha[name]`` has the shape of ``params[name]``, starts at ``init_lr``
+    everywhere (so step 0 of Meta-SGD is MAML) and is meta-learned with the
+    initialization: pass ``meta_sgd.alpha`` as ``inner_lr`` and
+    ``meta_sgd.parameters()`` to the outer optimizer.
+    """
+
+    def __init__(
+        self, params: Params, init_lr: float = 0.01, adapt_names: Sequence[str] | None = None
+    ) -> None:
+        params = _check_params(params)
+        _check_inner_lr(init_lr, params, ())
+        self.alpha: Params = {
+            name: torch.full_like(params[name].detach(), init_lr).requires_grad_()
+            for name in _adapted_names(params, adapt_names)
+        }
+
+    def parameters(self) -> list[torch.Tensor]:
+        return list(self.alpha.values())
+
+
+class ANIL:
+    """ANIL, "almost no inner loop" (Raghu et al. 2020): adapt only the head.
+
+    ``head`` is a name prefix (or several): parameters whose name starts with
+    it are adapted in the inner loop, the body is frozen there but still
+    meta-learned by the outer loop. ``ANIL.last_layer(model)`` picks the
+    module that owns the last parameter (the output layer).
+    """
+
+    def __init__(self, head: str | Sequence[str]) -> None:
+        prefixes = (head,) if isinstance(head, str) else tuple(head)
+        if not prefixes or not all(isinstance(p, str) and p for p in prefixes):
+            raise ValueError(f"head must be a non-empty parameter-name prefix, got {head!r}")
+        self.head = prefixes
+
+    @staticmethod
+    def last_layer(model: nn.Module) -> str:
+        """Prefix of the module owning the model's last parameter, e.g. ``"4"``."""
+        names = [name for name, _ in model.named_parameters()]
+        if not names:
+            raise ValueError(f"{type(model).__name__} has no parameters to adapt")
+        return names[-1].rpartition(".")[0] or names[-1]
+
+    def adapt_names(self, params: Mapping[str, torch.Tensor]) -> tuple[str, ...]:
+        """The parameter names in the head, in ``params`` order."""
+        def in_head(name: str) -> bool:
+            return any(name == p or name.startswith(p + ".") for p in self.head)
+
+        names = tuple(name for name in params if in_head(name))
+        if not names:
+            raise ValueError(f"ANIL head {self.head} matches no parameter of {list(params)}")
+        return names
+
+
+def reptile_pseudo_gradient(params: Params, fast_weights: Sequence[Params]) -> Params:
+    """``g = theta - (1/T) sum_t W_t``: Reptile's update direction, fed to any optimizer.
+
+    Nichol et al. (2018), Section 3: "(theta - W) can be treated as a gradient"; with
+    plain SGD of step ``epsilon`` this is exactly :func:`reptile_update`.
+    """
+    if not fast_weights:
+        raise ValueError("fast_weights must hold the adapted weights of at least one task")
+    return {
+        name: value.detach() - torch.stack([w[name].detach() for w in fast_weights]).mean(0)
+        for name, value in params.items()
+    }
+
+
+def reptile_update(params: Params, fast_weights: Sequence[Params], epsilon: float) -> Params:
+    """``theta <- theta + epsilon (1/T) sum_t (W_t - theta)`` (Nichol et al. 2018, Algorithm 2).
+
+    ``fast_weights`` holds one dict per task (``W_t``, same shapes as ``params``);
+    returns new detached tensors.
+    """
+    pseudo_gradient = reptile_pseudo_gradient(params, fast_weights)
+    return {name: params[name].detach() - epsilon * g for name, g in pseudo_gradient.items()}
+
+
+class Reptile:
+    """Reptile (Nichol et al. 2018): k inner SGD steps per task, then move toward the results.
+
+    ``adapt`` gives each task's ``W_t`` (first order, detached), ``outer_update``
+    applies :func:`reptile_update` with ``epsilon``.
+    """
+
+    def __init__(self, inner_steps: int = 5, inner_lr: float = 0.01, epsilon: float = 0.1):
+        self.inner_steps = _check_steps(inner_steps)
+        self.inner_lr = _check_inner_lr(inner_lr, {}, ())
+        if not (isinstance(epsilon, (int, float)) and 0 < epsilon <= 1):
+            raise ValueError(f"epsilon must be in (0, 1], got {epsilon!r}")
+        self.epsilon = float(epsilon)
+
+    def adapt(
+        self, model: nn.Module, params: Params, loss_fn: LossFn,
+        support_batch: tuple[torch.Tensor, torch.Tensor], forward_fn: ForwardFn | None = None,
+    ) -> list[Params]:
+        """``W_t = SGD(L_t, theta, k)`` for each task of ``support_batch`` (T, K, ...)."""
+        return adapt_tasks(
+            model, params, loss_fn, support_batch, self.inner_steps, self.inner_lr,
+            forward_fn=forward_fn,
+        )
+
+    def outer_update(self, params: Params, fast_weights: Sequence[Params]) -> Params:
+        """``theta + epsilon * mean_t (W_t - theta)``, as new detached tensors."""
+        return reptile_update(params, fast_weights, self.epsilon)
+
+
+# ----------------------------------------------------------------------------- task batches
+
+
+class TaskBatch:
+    """An endless stream of meta-batches from a task distribution.
+
+    ``tasks`` is anything with ``sample(num_tasks, k_support, k_query, **kw) ->
+    TaskSample`` (e.g. :class:`~ssm_metarl.tasks.SinusoidTasks`). ``sample()``
+    returns the next meta-batch of ``batch_size`` tasks; iterating yields
+    meta-batches forever (stop with ``zip``, ``islice`` or a ``break``).
+    """
+
+    def __init__(
+        self, tasks: Any, batch_size: int, k_support: int = 10, k_query: int = 10,
+        **sample_kwargs: Any,
+    ) -> None:
+        if not callable(getattr(tasks, "sample", None)):
+            raise TypeError(
+                f"tasks must have a sample(num_tasks, k_support, k_query) method, got "
+                f"{type(tasks).__name__}"
+            )
+        for name, value in (("batch_size", batch_size), ("k_support", k_support),
+                            ("k_query", k_query)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+        self.tasks, self.batch_size = tasks, batch_size
+        self.k_support, self.k_query, self.sample_kwargs = k_support, k_query, sample_kwargs
+
+    def sample(self) -> TaskSample:
+        """The next meta-batch: support (T, K, ...) and query (T, K_query, ...) stacks."""
+        return self.tasks.sample(self.batch_size, self.k_support, self.k_query,
+                                 **self.sample_kwargs)
+
+    def __iter__(self) -> Iterator[TaskSample]:
+        while True:
+            yield self.sample()
+
+
+# ----------------------------------------------------------------------------- evaluation
+
+
+def adaptation_curve(
+    model: nn.Module,
+    params: Params,
+    tasks: Any,
+    k_shot: int,
+    max_steps: int,
+    inner_lr: InnerLR,
+    *,
+    num_tasks: int = 100,
+    num_query: int = 100,
+    loss_fn: LossFn = mse_loss,
+    adapt_names: Sequence[str] | None = None,
+    forward_fn: ForwardFn | None = None,
+    vmap: bool = True,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Post-adaptation query loss after 0..max_steps inner steps on held-out tasks.
+
+    The protocol of Finn et al. (2017), Section 5.1: each task gives ``k_shot``
+    support points, reused at every gradient step (plain SGD, rate ``inner_lr``),
+    and the adapted model is scored on ``num_query`` fresh query points.
+    ``tasks`` is a task distribution (sampled here: ``num_tasks`` tasks) or a
+    :class:`TaskSample` (so several models can be scored on the same tasks).
+
+    Returns ``steps`` (S + 1,) = 0..max_steps and ``losses`` (T, S + 1) as NumPy
+    arrays, one row per task (for means with confidence intervals).
+    """
+    params = {name: value.detach() for name, value in _check_params(params).items()}
+    sample = _evaluation_sample(tasks, k_shot, num_tasks, num_query)
+    sample = sample.to(next(iter(params.values())).device)
+    _check_steps(max_steps)
+    settings = dict(inner_lr=inner_lr, adapt_names=adapt_names, forward_fn=forward_fn)
+
+    def curve(support_x, support_y, query_x, query_y, engine):
+        fast, losses = params, []
+        for step in range(max_steps + 1):
+            losses.append(task_loss(model, fast, loss_fn, query_x, query_y, forward_fn).detach())
+            if step < max_steps:
+                fast = inner_adapt(model, fast, loss_fn, (support_x, support_y), 1,
+                                   first_order=True, engine=engine, **settings)
+        return torch.stack(losses)
+
+    losses = map_over_tasks(model, curve, (*sample.support, *sample.query), vmap)
+    return np.arange(max_steps + 1), losses.cpu().double().numpy()
+
+
+def _evaluation_sample(tasks: Any, k_shot: int, num_tasks: int, num_query: int) -> TaskSample:
+    if isinstance(tasks, TaskSample):
+        if tasks.support_x.shape[1] != k_shot:
+            raise ValueError(
+                f"k_shot={k_shot} but the given TaskSample has {tasks.support_x.shape[1]} "
+                "support examples per task"
+            )
+        return tasks
+    if not callable(getattr(tasks, "sample", None)):
+        raise TypeError(f"tasks must be a TaskSample or have .sample(), got {type(tasks).__name__}")
+    return tasks.sample(num_tasks, k_shot, num_query)
+
+
+# ----------------------------------------------------------------------------- training
+
+
+def progress_bar(iterable: Any, desc: str, enabled: bool = True) -> tqdm:
+    """A ``tqdm.auto`` bar; ``TQDM_DISABLE=1`` still hides it when ``enabled`` (CI).
+
+    Passing ``disable=False`` explicitly would override the environment
+    variable, so the argument is only given when the caller turns the bar off.
+    """
+    if enabled:
+        return tqdm(iterable, desc=desc)
+    return tqdm(iterable, desc=desc, disable=True)
+
+
+def _raise_if_diverged(loss: float, iteration: int, what: str, hint: str) -> None:
+    if not math.isfinite(loss):
+        raise FloatingPointError(
+            f"{what} stopped at iteration {iteration}: loss is {loss}. Likely cause: the "
+            f"step sizes are too large for this model/task ({hint}); lower them, or check "
+            "the task data for NaN/inf."
+        )
+
+
+def pretrain(
+    model: nn.Module,
+    task_batch: TaskBatch,
+    num_iterations: int,
+    *,
+    lr: float = 1e-3,
+    loss_fn: LossFn = mse_loss,
+    forward_fn: ForwardFn | None = None,
+    device: torch.device | str = "cpu",
+    progress: bool = True,
+) -> list[float]:
+    """The "pretrained on all tasks" baseline of Finn et al. (2017), Section 5.1.
+
+    Joint training with Adam and no inner loop: each iteration pools the support
+    and query examples of a meta-batch, (T * (K + K_query), ...), into one
+    regression problem. Trains ``model`` in place; returns the loss per iteration.
+    """
+    model.to(device)
+    params = dict(model.named_parameters())
+    optimizer = torch.optim.Adam(params.values(), lr=lr)
+    losses: list[float] = []
+    for iteration in progress_bar(range(num_iterations), "pretrain", progress):
+        batch = task_batch.sample().to(device)
+        inputs = torch.cat([batch.support_x, batch.query_x], dim=1).flatten(0, 1)
+        targets = torch.cat([batch.support_y, batch.query_y], dim=1).flatten(0, 1)
+        loss = task_loss(model, params, loss_fn, inputs, targets, forward_fn)
+        _raise_if_diverged(loss.item(), iteration, "pretrain", f"lr={lr}")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    return losses
+
+
+@dataclass
+class MAMLConfig:
+    """Every hyperparameter of :class:`MetaMAMLTrainer`, in one place.
+
+    Defaults are the sinusoid setup of Finn et al. (2017), Section 5.1:
+    Adam with ``meta_lr=1e-3``, ``inner_lr=0.01``, one inner step, second order.
+
+    - ``algorithm``: ``"maml"``, ``"fomaml"`` (forces ``first_order=True``),
+      ``"metasgd"`` (``inner_lr`` is the initial learned rate), ``"anil"``
+      (adapts ``anil_head``, default the last layer) or ``"reptile"`` (outer
+      step on ``theta - mean W``; with ``outer_optimizer="sgd"`` this is exactly
+      ``theta += meta_lr (mean W - theta)``; use ``inner_steps`` >= 5 as in the paper).
+    - ``outer_optimizer``: ``"adam"`` or ``"sgd"``.
+    - ``vmap``: batch tasks with ``torch.func.vmap`` (falls back to a loop).
+    - ``seed``: passed to :func:`~ssm_metarl.profiles.seed_everything` when the
+      trainer is built (seed before building the model to fix its init, too).
+    """
+
+    algorithm: str = "maml"
+    meta_lr: float = 1e-3
+    inner_lr: float = 1e-2
+    inner_steps: int = 1
+    first_order: bool = False
+    anil_head: str | tuple[str, ...] | None = None
+    outer_optimizer: str = "adam"
+    vmap: bool = True
+    seed: int = 0
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        if self.algorithm not in ALGORITHMS:
+            raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {self.algorithm!r}")
+        if self.outer_optimizer not in ("adam", "sgd"):
+            raise ValueError(
+                f"outer_optimizer must be 'adam' or 'sgd', got {self.outer_optimizer!r}"
+            )
+        for name in ("meta_lr", "inner_lr"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+                math.isfinite(value) and value > 0
+            ):
+                raise ValueError(f"{name} must be a positive finite float, got {value!r}")
+        _check_steps(self.inner_steps)
+        if self.algorithm == "fomaml":
+            self.first_order = True
+        if isinstance(self.anil_head, list):
+            self.anil_head = tuple(self.anil_head)
+
+
+class MetaMAMLTrainer:
+    """Meta-train a model with MAML, FOMAML, Meta-SGD, ANIL or Reptile.
+
+    ``MetaMAMLTrainer(model, meta_lr=1e-3, inner_lr=1e-2, inner_steps=1,
+    algorithm="maml", seed=0)``: keyword arguments are the fields of
+    :class:`MAMLConfig` (or pass ``config=MAMLConfig(...)``). ``loss_fn(prediction,
+    target)`` defaults to MSE; ``forward_fn`` as in :func:`predict`.
+
+    The model's own parameters are the meta-parameters ``theta`` (``self.params``
+    is ``dict(model.named_parameters())``), so after training ``model`` itself is
+    the meta-learned initialization. Adapted models are fast-weight dicts used
+    with :meth:`predict`; the module is never copied.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        config: MAMLConfig | None = None,
+        *,
+        loss_fn: LossFn = mse_loss,
+        forward_fn: ForwardFn | None = None,
+        **overrides: Any,
+    ) -> None:
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        if config is not None and not isinstance(config, MAMLConfig):
+            raise TypeError(
+                f"config must be a MAMLConfig or None, got {type(config).__name__}; pass "
+                "hyperparameters by keyword, e.g. MetaMAMLTrainer(model, meta_lr=1e-3)"
+            )
+        fields = {f.name for f in dataclasses.fields(MAMLConfig)}
+        unknown = sorted(set(overrides) - fields)
+        if unknown:
+            raise TypeError(f"unknown MetaMAMLTrainer options {unknown}; valid: {sorted(fields)}")
+        self.config = dataclasses.replace(config or MAMLConfig(), **overrides)
+        seed_everything(self.config.seed)
+        self.device = torch.device(self.config.device)
+        self.model = model.to(self.device)
+        self.loss_fn, self.forward_fn = loss_fn, forward_fn
+        self.params: Params = dict(model.named_parameters())
+        self.adapt_names = self._adapt_names()
+        self.meta_sgd = (
+            MetaSGD(self.params, self.config.inner_lr, self.adapt_names)
+            if self.config.algorithm == "metasgd" else None
+        )
+        self.optimizer = self._outer_optimizer()
+        self.meta_losses: list[float] = []
+
+    def _adapt_names(self) -> tuple[str, ...]:
+        if self.config.algorithm != "anil":
+            return tuple(self.params)
+        head = self.config.anil_head or ANIL.last_layer(self.model)
+        return ANIL(head).adapt_names(self.params)
+
+    def _outer_optimizer(self) -> torch.optim.Optimizer:
+        meta_parameters = list(self.params.values())
+        if self.meta_sgd is not None:
+            meta_parameters += self.meta_sgd.parameters()
+        optimizer = torch.optim.Adam if self.config.outer_optimizer == "adam" else torch.optim.SGD
+        return optimizer(meta_parameters, lr=self.config.meta_lr)
+
+    @property
+    def inner_lr(self) -> InnerLR:
+        """The inner step size: the config's float, or Meta-SGD's learned ``alpha`` dict."""
+        return self.meta_sgd.alpha if self.meta_sgd is not None else self.config.inner_lr
+
+    # ------------------------------------------------------------------ meta-training
+
+    def meta_train(
+        self, task_batch: TaskBatch, num_meta_iterations: int, *, progress: bool = True
+    ) -> list[float]:
+        """Run ``num_meta_iterations`` outer steps; return the meta-loss of each.
+
+        The meta-loss is the mean query loss after adaptation (for Reptile, the
+        same quantity measured without gradient). Stops with
+        ``FloatingPointError`` (iteration, value, hint) on a NaN/inf loss, before
+        the parameters are touched.
+        """
+        if not isinstance(num_meta_iterations, int) or num_meta_iterations < 0:
+            raise ValueError(
+                f"num_meta_iterations must be an int >= 0, got {num_meta_iterations!r}"
+            )
+        losses: list[float] = []
+        bar = progress_bar(range(num_meta_iterations), f"meta-train {self.config.algorithm}",
+                           progress)
+        for _ in bar:
+            losses.append(self.meta_step(task_batch.sample().to(self.device)))
+            if len(losses) % 25 == 0:
+                bar.set_postfix(meta_loss=f"{np.mean(losses[-25:]):.3f}")
+        return losses
+
+    def meta_step(self, batch: TaskSample) -> float:
+        """One outer update on a meta-batch (Finn et al. 2017, Algorithm 2, lines 3-10)."""
+        iteration = len(self.meta_losses)
+        if self.config.algorithm == "reptile":
+            loss = self._reptile_step(batch, iteration)
+        else:
+            meta_loss = maml_loss(
+                self.model, self.params, self.loss_fn, batch.support, batch.query,
+                self.config.inner_steps, self.inner_lr, self.config.first_order,
+                self.config.vmap, adapt_names=self.adapt_names, forward_fn=self.forward_fn,
+            )
+            loss = meta_loss.item()
+            _raise_if_diverged(loss, iteration, "meta_train", self._hint())
+            self.optimizer.zero_grad(set_to_none=True)
+            meta_loss.backward()
+            self.optimizer.step()
+        self.meta_losses.append(loss)
+        return loss
+
+    def _reptile_step(self, batch: TaskSample, iteration: int) -> float:
+        fast_weights = adapt_tasks(
+            self.model, self.params, self.loss_fn, batch.support, self.config.inner_steps,
+            self.config.inner_lr, forward_fn=self.forward_fn, vmap=self.config.vmap,
+        )
+        with torch.no_grad():
+            loss = float(np.mean([
+                task_loss(self.model, fast, self.loss_fn, qx, qy, self.forward_fn).item()
+                for fast, qx, qy in zip(fast_weights, *batch.query, strict=True)
+            ]))
+        _raise_if_diverged(loss, iteration, "meta_train", self._hint())
+        pseudo_gradient = reptile_pseudo_gradient(self.params, fast_weights)
+        for name, value in self.params.items():
+            value.grad = pseudo_gradient[name]
+        self.optimizer.step()
+        return loss
+
+    def _hint(self) -> str:
+        return f"inner_lr={self.config.inner_lr}, meta_lr={self.config.meta_lr}"
+
+    # ------------------------------------------------------------------ adaptation
+
+    def adapt_to_new_task(
+        self, support_data: tuple[torch.Tensor, torch.Tensor], steps: int | None = None
+    ) -> Params:
+        """Fast weights for one new task: ``steps`` (default ``inner_steps``) SGD steps.
+
+        ``support_data`` is ``(inputs (K, ...), targets (K, ...))``. Uses the
+        learned rates for Meta-SGD and adapts only the head for ANIL. Returns a
+        detached dict; predict with ``trainer.predict(x, fast_params)``.
+        """
+        inputs, targets = _check_pair("support_data", support_data)
+        fast = inner_adapt(
+            self.model, self.params, self.loss_fn,
+            (inputs.to(self.device), targets.to(self.device)),
+            self.config.inner_steps if steps is None else steps,
+            self._detached_inner_lr(), first_order=True,
+            adapt_names=self.adapt_names, forward_fn=self.forward_fn,
+        )
+        return {name: value.detach() for name, value in fast.items()}
+
+    def predict(self, inputs: torch.Tensor, fast_params: Params | None = None) -> torch.Tensor:
+        """Prediction (K, ...) of the meta-learned model, or of ``fast_params`` if given."""
+        with torch.no_grad():
+            return predict(self.model, fast_params or self.params, inputs.to(self.device),
+                           self.forward_fn)
+
+    def adaptation_curve(
+        self, tasks: Any, k_shot: int, max_steps: int, **kwargs: Any
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """:func:`adaptation_curve` with this trainer's model, rates and adapted names."""
+        return adaptation_curve(
+            self.model, self.params, tasks, k_shot, max_steps, self._detached_inner_lr(),
+            loss_fn=self.loss_fn, adapt_names=self.adapt_names, forward_fn=self.forward_fn,
+            **kwargs,
+        )
+
+    def _detached_inner_lr(self) -> InnerLR:
+        rate = self.inner_lr
+        return {n: r.detach() for n, r in rate.items()} if isinstance(rate, Mapping) else rate
+
+    # ------------------------------------------------------------------ checkpoints
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write config, model weights, Meta-SGD rates, optimizer state and loss history."""
+        torch.save({
+            "config": dataclasses.asdict(self.config),
+            "model": self.model.state_dict(),
+            "alpha": self.meta_sgd.alpha if self.meta_sgd is not None else None,
+            "optimizer": self.optimizer.state_dict(),
+            "meta_losses": self.meta_losses,
+        }, path)
+
+    @classmethod
+    def load(
+        cls, path: str | os.PathLike, model: nn.Module, *, loss_fn: LossFn = mse_loss,
+        forward_fn: ForwardFn | None = None,
+    ) -> MetaMAMLTrainer:
+        """Rebuild a trainer saved by :meth:`save` around ``model`` (same architecture)."""
+        try:
+            checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+            config = MAMLConfig(**checkpoint["config"])
+        except (OSError, RuntimeError, KeyError, TypeError, EOFError,
+                pickle.UnpicklingError) as error:
+            raise ValueError(f"{path} is not a MetaMAMLTrainer checkpoint ({error})") from error
+        trainer = cls(model, config, loss_fn=loss_fn, forward_fn=forward_fn)
+        try:
+            trainer.model.load_state_dict(checkpoint["model"])
+        except RuntimeError as error:
+            raise ValueError(f"{path} was saved for a different model architecture: {error}") \
+                from error
+        if trainer.meta_sgd is not None:
+            with torch.no_grad():
+                for name, rate in trainer.meta_sgd.alpha.items():
+                    rate.copy_(checkpoint["alpha"][name])
+        trainer.optimizer.load_state_dict(checkpoint["optimizer"])
+        trainer.meta_losses = list(checkpoint["meta_losses"])
+        return trainer
