@@ -11,11 +11,12 @@ NB_TIMEOUT ?= 900
 
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help venv lab test test-lib test-notebooks execute student bench lint clean
+.PHONY: help venv lab test test-lib test-notebooks test-browser execute student bench lint clean
 
 help:
 	@echo "make lab      open JupyterLab on notebooks/ (creates .venv on first use)"
 	@echo "make test     unit tests + every notebook under nbval in the smoke profile"
+	@echo "make test-browser  only the JupyterLab walkthrough in headless Chromium"
 	@echo "make execute  re-execute every notebook in the class profile, saving outputs"
 	@echo "make student  write student versions (solutions stripped) to student/"
 	@echo "make bench    run the side-by-side benchmarks in benchmarks/"
@@ -49,6 +50,10 @@ test-notebooks: $(STAMP)
 	SSM_METARL_PROFILE=smoke TQDM_DISABLE=1 $(BIN)/python -m pytest notebooks \
 		--nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
 		--nbval-cell-timeout=300 $(PYTEST_ARGS)
+
+# The walkthrough of tests/test_browser.py alone (also part of `make test`).
+test-browser: $(STAMP)
+	TQDM_DISABLE=1 $(BIN)/python -m pytest tests/test_browser.py -m browser $(PYTEST_ARGS)
 
 # NOTEBOOKS=notebooks/01_ssm_dynamics.ipynb make execute  re-executes just one.
 NOTEBOOKS ?= $(sort $(wildcard notebooks/*.ipynb))
