@@ -6,6 +6,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from ssm_metarl.scan import associative_combine, scan, scan_doubling, scan_reference
 
 FAST_SCANS = [scan, scan_doubling]
@@ -163,6 +164,13 @@ def test_reset_makes_the_state_equal_the_input(scan_fn):
     assert_same(h[0, :10], scan_reference(a[:1, :10], b[:1, :10], h0[:1])[0], 1e-12)
 
 
+@pytest.mark.parametrize("scan_fn", FAST_SCANS)
+def test_reset_shared_by_the_batch_broadcasts(scan_fn):
+    a, b, h0, reset = random_problem(3, 25, 2, torch.float64, 0.2, seed=12)
+    shared = reset[:1]
+    assert_same(scan_fn(a, b, h0, shared), scan_reference(a, b, h0, shared.expand(3, 25)), 1e-12)
+
+
 @pytest.mark.parametrize("scan_fn", ALL_SCANS)
 def test_reset_at_first_step_ignores_h0(scan_fn):
     a, b, h0, _ = random_problem(2, 30, 3, torch.float64, 0.0, seed=4)
@@ -245,6 +253,7 @@ GOOD = dict(a=torch.rand(2, 5, 3), b=torch.randn(2, 5, 3))
         (dict(h0=torch.zeros(2, 3, dtype=torch.float64)), TypeError, r"h0 must match a and b"),
         (dict(reset=torch.zeros(2, 5)), TypeError, r"reset must be a bool tensor; got dtype torch.float32"),
         (dict(reset=torch.zeros(2, 4, dtype=torch.bool)), ValueError, r"reset must have shape \(B, L\) = \(2, 5\).*got \(2, 4\)"),
+        (dict(reset=torch.zeros(3, 5, dtype=torch.bool)), ValueError, r"reset must have shape \(B, L\) = \(2, 5\).*got \(3, 5\)"),
         (dict(reset=torch.zeros(2, 5, 1, dtype=torch.bool)), ValueError, r"reset must have shape \(B, L\)"),
     ],
 )

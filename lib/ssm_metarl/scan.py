@@ -27,32 +27,53 @@ Conventions shared by every scan here
 
 Algorithms and the measurements behind the choice of :func:`scan`
 ------------------------------------------------------------------
-Measured on the 2-core course CPU (torch 2.13, 2 threads, float32, B=4,
-D=4096, L=4096; other jobs were sharing the CPU, so numbers are medians of
-noisy runs; ``benchmarks/bench_ssm.py`` re-measures them):
-
-- :func:`scan_reference`: L small element-wise ops of (B, D). Each op is
-  below PyTorch's parallel grain size, so it runs on one core; autograd
-  records about 3 L nodes. Forward 0.3 s, forward+backward 0.6 s.
-- :func:`scan_doubling` (Hillis & Steele 1986): log2(L) steps of the
-  associative operator over the whole (B, L, D) tensor. Only 12 Python steps,
-  but O(L log L) memory traffic: forward 5.5 s, 20x slower than the loop,
-  and autograd keeps every level (memory O(B L D log L)). The classic trap:
-  a textbook parallel scan loses to the loop on a CPU with two cores.
+- :func:`scan_reference`: L small element-wise ops on (B, D). Each op is
+  below PyTorch's parallel grain size, so it runs on one core, and autograd
+  records about 3 L nodes.
+- :func:`scan_doubling` (Hillis & Steele 1986): log2(L) rounds of
+  :func:`associative_combine` over the whole (B, L, D) tensor. Few Python
+  steps, but O(L log L) memory traffic, and autograd keeps every round
+  (memory O(B L D log L)): the textbook parallel scan loses to the loop on a
+  CPU with two cores.
 - :func:`scan` (chosen): a two-level *chunked* scan. Split L into C chunks
   of T steps; (1) run the recurrence inside every chunk at once from a zero
-  state, keeping only each chunk's end state and decay product; (2) carry the
-  true state across the C chunks; (3) rerun all chunks at once from their
-  true start states. That is 2 T + C Python steps on (B, C, D) tensors,
-  which are large enough to use both cores, and no division or logarithm, so
-  exact zeros (resets) and decays near 1 need no special care (the
-  log-space / Mamba-2 "segsum" closed form would need both). T near
-  sqrt(L) balances the steps; T from 32 to 256 measured within 15 % of
-  each other. The gradient is the adjoint recurrence run backwards in time,
-  ``g_t = dL/dh_t + conj(a_{t+1}) g_{t+1}`` (the same chunked scan), so
-  autograd records one node instead of 3 L. Forward 0.13 s, backward
-  about the same, against a floor of 0.02 s for one read of a and b and
-  one write of h.
+  state, keeping each chunk's end state and decay product; (2) carry the true
+  state across the C chunks; (3) rerun all chunks at once from their true
+  start states. That is 2 T + C Python steps on (B, C, D) slices, big enough
+  to amortise the per-op overhead and to use both cores. No division or
+  logarithm, so exact zeros (resets) and decays near 1 need no care (the
+  log-space closed form, or Mamba-2's "segsum", would need both). The
+  gradient is the adjoint recurrence run backwards in time (the same chunked
+  scan, :class:`_ChunkedScan`), so autograd records one node, not 3 L.
+
+Measured at L = 4096, float32, B = 4, one torch thread, CPU seconds (the
+2-core machine was shared with other jobs, so multi-thread wall times were
+not reproducible; ``benchmarks/bench_ssm.py`` measures all of this side by
+side). "Floor" is one read of a, b and one write of h (``torch.add``):
+
+=========================  ===============  ===============
+                           D = 256          D = 4096
+=========================  ===============  ===============
+floor                      0.002            0.030
+loop, fwd / fwd+bwd        0.029 / 0.128    0.22 / 0.59
+scan, fwd / fwd+bwd        0.009 / 0.025    0.11 / 0.37
+doubling, fwd              0.27             8.9
+=========================  ===============  ===============
+
+At D = 256 the loop is bound by per-op overhead and the chunked scan is
+5x faster forward+backward. At D = 4096 everything is bound by memory
+traffic, and by page faults: a fresh 268 MB output costs 0.12 s of them (a
+fresh ``torch.add`` output took 0.154 s, into a reused one 0.030 s), and
+the loop and the scan both create three (h; dL/da and dL/db in backward).
+With ``THP_MEM_ALLOC_ENABLE=1`` (huge pages) that cost vanishes and the
+forward+backward times become 0.39 s (loop) and 0.27 s (scan). On one
+thread ``chunk_size=L`` (a plain in-place loop with the same adjoint
+backward; it reads a and b once, the chunks twice) was 1.3x to 1.5x faster
+than the chunks at D = 4096; with two threads on an idle machine (one early
+run) the two were equal, since the loop's (B, D) ops cannot use the second
+core. So the chunks are the default everywhere. T from 32 to 256 measured
+within 20 % of each other; T near sqrt(L) (:func:`default_chunk_size`)
+minimises the number of Python steps.
 """
 
 from __future__ import annotations
@@ -233,21 +254,20 @@ def default_chunk_size(length: int) -> int:
     return int(min(max(2**exponent, 16), 256))
 
 
-def _recur(a: Tensor, b: Tensor, start: Tensor, out: Tensor | None, reverse: bool) -> Tensor:
+def _time_steps(length: int, reverse: bool) -> range:
+    """Indices 0..length-1 in the order the recurrence visits them."""
+    return range(length - 1, -1, -1) if reverse else range(length)
+
+
+def _recur(a: Tensor, b: Tensor, start: Tensor, out: Tensor, reverse: bool) -> Tensor:
     """Run ``h_t = a_t h_{t-1} + b_t`` along dim -2 of a, b (..., T, D) from ``start`` (..., D).
 
     With ``reverse`` the recurrence runs from the last step to the first
-    (``h_t = a_t h_{t+1} + b_t``). Writes every h_t into ``out`` when given,
+    (``h_t = a_t h_{t+1} + b_t``). Writes every h_t into ``out`` (..., T, D)
     and returns the last state. No autograd (callers run under no_grad).
     """
-    steps = range(a.shape[-2] - 1, -1, -1) if reverse else range(a.shape[-2])
-    if out is None:
-        state = start.clone()
-        for t in steps:
-            torch.addcmul(b.select(-2, t), a.select(-2, t), state, out=state)
-        return state
     state = start
-    for t in steps:
+    for t in _time_steps(a.shape[-2], reverse):
         state = torch.addcmul(b.select(-2, t), a.select(-2, t), state, out=out.select(-2, t))
     return state
 
@@ -258,11 +278,10 @@ def _chunk_summaries(a_chunks: Tensor, b_chunks: Tensor, reverse: bool) -> tuple
     A is the product of the chunk's decays; H the chunk's end state started
     from zero; so ``h_end = A h_start + H`` for any start state.
     """
-    steps = range(a_chunks.shape[-2] - 1, -1, -1) if reverse else range(a_chunks.shape[-2])
-    steps = iter(steps)
-    first = next(steps)
-    decay, end_state = a_chunks.select(-2, first).clone(), b_chunks.select(-2, first).clone()
-    for t in steps:
+    steps = _time_steps(a_chunks.shape[-2], reverse)
+    decay = a_chunks.select(-2, steps[0]).clone()
+    end_state = b_chunks.select(-2, steps[0]).clone()
+    for t in steps[1:]:
         a_t = a_chunks.select(-2, t)
         torch.addcmul(b_chunks.select(-2, t), a_t, end_state, out=end_state)
         decay.mul_(a_t)  # in the same pass as a_t is hot in cache; measured faster than prod()
@@ -279,8 +298,7 @@ def _chunk_start_states(
     """
     starts = torch.empty_like(end_state)
     state = h0
-    chunks = range(decay.shape[1] - 1, -1, -1) if reverse else range(decay.shape[1])
-    for c in chunks:
+    for c in _time_steps(decay.shape[1], reverse):
         starts[:, c] = state
         state = torch.addcmul(end_state[:, c], decay[:, c], state)
     return starts, state
@@ -380,7 +398,7 @@ def _adjoint_differentiable(
     a: Tensor, h0: Tensor, h: Tensor, grad_h: Tensor, chunk_size: int, reverse: bool
 ) -> tuple[Tensor, Tensor]:
     """Same as :func:`_adjoint_in_buffers`, through ops autograd can differentiate."""
-    consumers, producers, first, last = _step_links(reverse)
+    consumers, producers, _, last = _step_links(reverse)
     g_producers = _ChunkedScan.apply(
         a[:, consumers].conj(), grad_h[:, producers], grad_h[:, last], chunk_size, not reverse
     )
