@@ -5,6 +5,11 @@ so an exercise cell only needs ``from ssm_metarl.exercises import check_...``.
 """
 
 from ._core import ExerciseCheckFailed, assert_close, call_student, passed
+from .adaptation import (
+    check_predict_then_update_step,
+    check_recovery_time,
+    check_ttt_identity_step,
+)
 from .maml import check_first_order_meta_grad, check_inner_step, check_reptile_update
 from .ssm import check_discretize_zoh_diagonal, check_scan_step, check_ssm_kernel
 from .welcome import check_euler_step
@@ -21,4 +26,7 @@ __all__ = [
     "check_discretize_zoh_diagonal",
     "check_ssm_kernel",
     "check_scan_step",
+    "check_predict_then_update_step",
+    "check_recovery_time",
+    "check_ttt_identity_step",
 ]

@@ -1,0 +1,171 @@
+"""Checkers for notebook 04 (test-time adaptation).
+
+Glossary: N forecasting examples, F features, Q observation size, L steps,
+Dk key size, Dv value size.
+
+Each checker runs the student's function on seeded float64 inputs and compares
+it with :mod:`ssm_metarl.adaptation`:
+
+- :func:`check_predict_then_update_step`: one step of the predict-then-update
+  protocol (predict with the current weights, then one SGD step on the window
+  that now includes the revealed target).
+- :func:`check_recovery_time`: the recovery time of a switch-aligned error curve.
+- :func:`check_ttt_identity_step`: one gradient step of TTT-linear, which is
+  the delta-rule state update.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+import torch
+
+from .. import adaptation
+from ..tasks import SwitchingOscillatorTasks
+from ._core import ExerciseCheckFailed, as_tensor, assert_close, call_student, passed
+
+Params = dict[str, torch.Tensor]
+
+
+def _forecasting_problem(seed: int = 0):
+    """A float64 next-step MLP (history 3, 8 hidden units), its params and one sequence."""
+    torch.manual_seed(seed)
+    model = adaptation.NextStepMLP(history=3, hidden=(8,)).double()
+    params = {name: p.detach().clone() for name, p in model.named_parameters()}
+    sample = SwitchingOscillatorTasks(length=60, min_segment=20, seed=seed,
+                                      dtype=torch.float64).sample(1)
+    data = adaptation.next_step_data(sample.y, sample.u, history=3)
+    return model, params, data.inputs[0], data.targets[0]
+
+
+def _library_step(model, params, inputs, targets, t, lr, window):
+    """The library's prediction at ``t`` and its weights after revealing ``targets[t]``.
+
+    ``reset_to_init=True`` makes the last update start from ``params`` and
+    train on exactly the transitions ``t - window + 1, ..., t``.
+    """
+    adapter = adaptation.TestTimeAdapter(model, lr=lr, window=window, reset_to_init=True,
+                                         grad_clip=None, params=params)
+    state = adapter.init_state(1, inputs.shape[-1], targets.shape[-1])
+    prediction = adapter.predict(state, inputs[t][None])[0]
+    for s in range(max(0, t - window + 1), t + 1):
+        state = adapter.observe(state, inputs[s][None], targets[s][None])
+    return prediction, {name: state.fast[name][0] for name in params}
+
+
+def _params_match(got: Any, expected: Params) -> bool:
+    return isinstance(got, Mapping) and set(got) == set(expected) and all(
+        isinstance(got[n], torch.Tensor) and got[n].shape == expected[n].shape
+        and torch.allclose(got[n].detach().to(expected[n].dtype), expected[n], atol=1e-8)
+        for n in expected
+    )
+
+
+def _diagnose_step(got_pred, got_params, model, params, inputs, targets, t, lr, window) -> str:
+    """Name the usual protocol mistakes by recomputing them with the library."""
+    _, after = _library_step(model, params, inputs, targets, t, lr, window)
+    leaked = adaptation.predict(model, after, inputs[t])
+    if torch.allclose(as_tensor("prediction", got_pred).to(leaked.dtype), leaked, atol=1e-8):
+        return ("your prediction used the weights AFTER the update, which were trained on "
+                "targets[t]: that is scoring on data the model has already seen. Predict first, "
+                "then update.")
+    _, stale = _library_step(model, params, inputs[:t], targets[:t], t - 1, lr, window)
+    if _params_match(got_params, stale):
+        return ("your update trained on transitions t - window .. t - 1; once targets[t] is "
+                "revealed the window must include it: t - window + 1 .. t.")
+    return ""
+
+
+def check_predict_then_update_step(predict_then_update: Callable[..., Any]) -> None:
+    """Check ``predict_then_update(model, params, inputs, targets, t, lr, window)``.
+
+    Must return ``(prediction, new_params)``: ``prediction`` (Q,) is
+    ``f_params(inputs[t])``, made before ``targets[t]`` is looked at; then
+    ``new_params = params - lr * grad MSE`` on the last ``window`` transitions
+    ``inputs[t - window + 1 : t + 1]``, ``targets[...]`` (the revealed one included).
+    """
+    model, params, inputs, targets = _forecasting_problem()
+    t, lr, window = 10, 0.05, 4
+    result = call_student("predict_then_update", predict_then_update, model,
+                          {n: p.clone() for n, p in params.items()}, inputs, targets, t, lr, window)
+    if not isinstance(result, (tuple, list)) or len(result) != 2:
+        raise ExerciseCheckFailed("predict_then_update: expected a pair (prediction, new_params), "
+                                  f"got {type(result).__name__}.")
+    got_pred, got_params = result
+    expected_pred, expected_params = _library_step(model, params, inputs, targets, t, lr, window)
+    hint = _diagnose_step(got_pred, got_params, model, params, inputs, targets, t, lr, window)
+    assert_close("predict_then_update prediction", got_pred, expected_pred, atol=1e-8, hint=hint)
+    if not isinstance(got_params, Mapping) or set(got_params) != set(expected_params):
+        raise ExerciseCheckFailed(
+            f"predict_then_update: new_params must be a dict with the keys {sorted(params)}, "
+            f"got {sorted(got_params) if isinstance(got_params, Mapping) else type(got_params)}.")
+    for name, value in expected_params.items():
+        assert_close(f"predict_then_update new_params[{name!r}]", got_params[name], value,
+                     atol=1e-8, hint=hint or "one SGD step: params - lr * grad of the mean "
+                     "squared error over the window (torch.func.grad or autograd).")
+    passed("predict_then_update", "prediction before the update, update on the window ending at t")
+
+
+def _recovery_cases() -> list[tuple[str, np.ndarray, int, int, float, int]]:
+    """Seeded error curves: a clean recovery, a noisy one, one that never recovers."""
+    rng = np.random.default_rng(4)
+    decay = np.concatenate([np.full(10, 1.0), 1.0 + 9.0 * np.exp(-np.arange(30) / 4.0)])
+    noisy = decay * rng.uniform(0.7, 1.3, size=decay.size)
+    stuck = np.concatenate([np.full(10, 1.0), np.full(30, 5.0)])
+    return [("exponential recovery", decay, 10, 10, 1.5, 1),
+            ("noisy recovery", noisy, 10, 8, 1.5, 4),
+            ("no recovery", stuck, 10, 10, 2.0, 3)]
+
+
+def check_recovery_time(recovery_time: Callable[..., Any]) -> None:
+    """Check ``recovery_time(errors, switch_time, before, factor, smoothing)``.
+
+    The first ``k >= 0`` at which the trailing mean of the post-switch errors
+    ``errors[switch_time + max(0, k - smoothing + 1) : switch_time + k + 1]`` is at
+    most ``factor`` times the mean of ``errors[switch_time - before : switch_time]``;
+    ``nan`` when that never happens before the end of ``errors``.
+    """
+    for label, errors, tau, before, factor, smoothing in _recovery_cases():
+        got = call_student("recovery_time", recovery_time, errors.copy(), tau, before, factor,
+                           smoothing)
+        expected = adaptation.recovery_time(errors, tau, before=before, horizon=len(errors) - tau,
+                                            factor=factor, smoothing=smoothing)
+        try:
+            got_value = float(got)
+        except (TypeError, ValueError):
+            raise ExerciseCheckFailed(f"recovery_time ({label}): expected a number, got "
+                                      f"{type(got).__name__}.") from None
+        if math.isnan(expected) != math.isnan(got_value) or (
+                not math.isnan(expected) and got_value != expected):
+            raise ExerciseCheckFailed(
+                f"recovery_time ({label}, switch_time={tau}, before={before}, factor={factor}, "
+                f"smoothing={smoothing}): expected {expected}, got {got_value}. Hint: count k "
+                "from 0 at the switch, smooth only over post-switch errors, and return nan if "
+                "the smoothed error never drops below factor * the pre-switch mean.")
+    passed("recovery_time", "matches the library on 3 error curves (one never recovers)")
+
+
+def check_ttt_identity_step(ttt_gradient_step: Callable[..., Any]) -> None:
+    """Check ``ttt_gradient_step(W, k, v, lr) -> W_new``.
+
+    One gradient step on the TTT inner loss ``1/2 ||W k - v||^2`` at the current
+    ``W`` (Dv, Dk): ``W - lr (W k - v) k^T``, which is the delta-rule update
+    (:func:`ssm_metarl.adaptation.delta_rule_step`). From ``W = 0`` with
+    ``lr = 1`` it is ``v k^T``, the linear-attention state increment.
+    """
+    generator = torch.Generator().manual_seed(7)
+    W = torch.randn(3, 4, generator=generator, dtype=torch.float64)
+    k = torch.randn(4, generator=generator, dtype=torch.float64)
+    v = torch.randn(3, generator=generator, dtype=torch.float64)
+    cases = [("from a random W, lr = 0.3", W, 0.3),
+             ("from W = 0, lr = 1", torch.zeros_like(W), 1.0)]
+    for label, start, lr in cases:
+        got = call_student("ttt_gradient_step", ttt_gradient_step, start.clone(), k, v, lr)
+        expected = adaptation.delta_rule_step(start, k, v, lr)
+        assert_close(f"ttt_gradient_step ({label})", got, expected, atol=1e-10,
+                     hint="the gradient of 1/2 ||W k - v||^2 with respect to W is the outer "
+                     "product (W k - v) k^T; step against it.")
+    passed("ttt_gradient_step", "equals the delta rule, and v k^T from W = 0 (linear attention)")

@@ -1,0 +1,246 @@
+"""Tests of the switching-dynamics task families in ssm_metarl.tasks (notebook 04).
+
+Trajectories are checked against independent NumPy RK4 integrations with a
+much finer step, switch times against the parameter paths, and the Kalman
+oracle against the noise floor it must reach.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from ssm_metarl.tasks import (
+    SwitchingOscillatorTasks,
+    SwitchingPendulumTasks,
+    SwitchingSample,
+    jump_uniform,
+    sample_switch_mask,
+)
+
+
+def rk4_numpy(derivative, state, dt, steps):
+    """Classical RK4 in NumPy float64, written independently of the library."""
+    for _ in range(steps):
+        k1 = derivative(state)
+        k2 = derivative(state + 0.5 * dt * k1)
+        k3 = derivative(state + 0.5 * dt * k2)
+        k4 = derivative(state + dt * k3)
+        state = state + dt / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+    return state
+
+
+def fine_trajectory(derivative_at, initial, u, dt, substeps):
+    """Integrate with the input and parameters of step k held over [k dt, (k+1) dt)."""
+    state, states = np.array(initial, dtype=float), []
+    for k in range(len(u)):
+        state = rk4_numpy(lambda s, k=k: derivative_at(k, s), state, dt / substeps, substeps)
+        states.append(state)
+    return np.array(states)
+
+
+# ----------------------------------------------------------------------------- switch times
+
+
+@pytest.mark.parametrize("tasks", [
+    SwitchingOscillatorTasks(num_switches=2, length=120, min_segment=30, seed=3),
+    SwitchingOscillatorTasks(num_switches=None, switch_prob=0.05, length=150, min_segment=10,
+                             seed=4),
+    SwitchingPendulumTasks(switching="both", num_switches=2, length=90, min_segment=25, seed=5,
+                           substeps=2),
+], ids=["oscillator-fixed", "oscillator-hazard", "pendulum-both"])
+def test_switch_times_are_exactly_where_the_parameters_jump(tasks):
+    sample = tasks.sample(16)
+    jumps = (sample.params[:, 1:] != sample.params[:, :-1]).any(dim=-1)
+    assert torch.equal(jumps, sample.switch_mask[:, 1:])
+    assert not sample.switch_mask[:, 0].any()
+    for row in sample.switch_times:
+        edges = [0, *row, tasks.length]
+        assert min(np.diff(edges)) >= tasks.min_segment
+    if tasks.num_switches is not None:
+        assert (sample.switch_mask.sum(dim=1) == tasks.num_switches).all()
+    else:
+        assert sample.switch_mask.any()
+
+
+def test_oscillator_params_stay_in_range_and_omega_moves_by_min_jump():
+    tasks = SwitchingOscillatorTasks((1.0, 3.0), (0.1, 0.4), num_switches=3, min_segment=20,
+                                     length=100, min_jump=0.3, seed=0)
+    sample = tasks.sample(64)
+    omega, zeta = sample.params[..., 0], sample.params[..., 1]
+    assert omega.min() >= 1.0 and omega.max() <= 3.0
+    assert zeta.min() >= 0.1 and zeta.max() <= 0.4
+    for b, taus in enumerate(sample.switch_times):
+        for tau in taus:
+            change = abs(float(omega[b, tau] - omega[b, tau - 1]))
+            circular = min(change, 2.0 - change)  # jump_uniform measures on the circle
+            assert circular >= 0.3 * 2.0 - 1e-5
+
+
+def test_pendulum_switches_only_the_requested_parameter():
+    sample = SwitchingPendulumTasks(switching="length", num_switches=2, length=80,
+                                    min_segment=20, substeps=2, seed=1).sample(8)
+    mass, length = sample.params[..., 0], sample.params[..., 1]
+    assert (mass == mass[:, :1]).all()
+    for b, taus in enumerate(sample.switch_times):
+        assert all(length[b, tau] != length[b, tau - 1] for tau in taus)
+    assert sample.param_names == ("mass", "length")
+
+
+def test_switch_mask_fixed_count_covers_the_whole_admissible_range():
+    generator = torch.Generator().manual_seed(0)
+    mask = sample_switch_mask(generator, 4000, 20, num_switches=1, min_segment=5)
+    taus = torch.nonzero(mask)[:, 1]
+    # tau = p + 5 with p uniform on {0, ..., 10}: every admissible step appears, evenly.
+    counts = torch.bincount(taus, minlength=20)
+    assert counts[:5].sum() == 0 and counts[16:].sum() == 0
+    assert counts[5:16].min() > 4000 / 11 * 0.75
+
+
+def test_switch_hazard_matches_its_rate():
+    generator = torch.Generator().manual_seed(1)
+    mask = sample_switch_mask(generator, 2000, 200, num_switches=None, switch_prob=0.02,
+                              min_segment=1)
+    # With min_segment = 1 every step t = 1, ..., 199 may switch: 0.02 * 199 = 3.98 expected.
+    assert not mask[:, 0].any()
+    rate = mask.sum(dim=1).double().mean().item()
+    assert abs(rate - 3.98) < 0.15
+
+
+def test_jump_uniform_keeps_the_distance_and_a_uniform_marginal():
+    generator = torch.Generator().manual_seed(2)
+    old = torch.rand(20000, generator=generator, dtype=torch.float64) * 2 + 1
+    new = jump_uniform(generator, old, (1.0, 3.0), 0.25)
+    distance = torch.remainder(new - old, 2.0)
+    assert distance.min() >= 0.5 - 1e-12 and distance.max() <= 1.5 + 1e-12
+    assert new.min() >= 1.0 and new.max() < 3.0
+    histogram = torch.histc(new, bins=4, min=1.0, max=3.0) / new.numel()
+    assert torch.allclose(histogram, torch.full((4,), 0.25, dtype=torch.float64), atol=0.02)
+
+
+# ----------------------------------------------------------------------------- trajectories
+
+
+def test_oscillator_trajectory_matches_a_fine_rk4_integration():
+    tasks = SwitchingOscillatorTasks(num_switches=2, length=60, min_segment=15, dt=0.5,
+                                     noise_std=0.0, input_kind="smooth", seed=7,
+                                     dtype=torch.float64)
+    sample = tasks.sample(3)
+    for b in range(3):
+        params, u = sample.params[b].numpy(), sample.u[b, :, 0].numpy()
+
+        def derivative(k, s, params=params, u=u):
+            omega, zeta = params[k + 1]
+            return np.array([s[1], -2 * zeta * omega * s[1] - omega**2 * s[0] + u[k + 1]])
+
+        # s_{-1} is not returned, so integrate from the first stored state onwards.
+        expected = fine_trajectory(derivative, sample.states[b, 0].numpy(), u[1:], 0.5, 200)
+        np.testing.assert_allclose(sample.states[b, 1:].numpy(), expected, atol=1e-8)
+    assert torch.equal(sample.y[..., 0], sample.states[..., 0])  # noise_std = 0
+
+
+def test_pendulum_trajectory_matches_a_finer_rk4_integration():
+    tasks = SwitchingPendulumTasks(switching="both", num_switches=1, length=40, min_segment=10,
+                                   dt=0.05, substeps=10, noise_std=0.0, damping=0.3,
+                                   initial_angle=2.5, seed=8, dtype=torch.float64)
+    sample = tasks.sample(3)
+    g, damping = 9.81, 0.3
+    for b in range(3):
+        params, u = sample.params[b].numpy(), sample.u[b, :, 0].numpy()
+
+        def derivative(k, s, params=params, u=u):
+            mass, length = params[k]
+            return np.array([s[1], -(g / length) * np.sin(s[0]) - damping * s[1]
+                             + u[k] / (mass * length**2)])
+
+        # theta_{-1} is not returned, so integrate from the first stored state onwards.
+        expected = fine_trajectory(lambda k, s: derivative(k + 1, s), sample.states[b, 0].numpy(),
+                                   u[1:], 0.05, 200)
+        np.testing.assert_allclose(sample.states[b, 1:].numpy(), expected, atol=1e-7)
+    assert sample.states[..., 0].abs().max() > 1.0  # large angles: the nonlinearity matters
+
+
+def test_observation_noise_has_the_requested_scale():
+    sample = SwitchingOscillatorTasks(noise_std=0.1, length=100, min_segment=20, seed=9,
+                                      dtype=torch.float64).sample(40)
+    noise = (sample.y[..., 0] - sample.states[..., 0]).flatten()
+    assert abs(noise.mean().item()) < 0.01
+    assert abs(noise.std().item() - 0.1) < 0.005
+
+
+def test_oracle_is_exact_without_noise_and_reaches_the_noise_floor_with_it():
+    exact = SwitchingOscillatorTasks(noise_std=0.0, initial_std=0.0, length=80, min_segment=20,
+                                     seed=10, dtype=torch.float64)
+    sample = exact.sample(4)
+    assert torch.allclose(exact.oracle_forecast(sample), sample.y, atol=1e-10)
+    noisy = SwitchingOscillatorTasks(noise_std=0.05, length=200, min_segment=50, seed=11,
+                                     dtype=torch.float64)
+    sample = noisy.sample(64)
+    errors = (noisy.oracle_forecast(sample) - sample.y)[:, 50:] ** 2
+    # After the prior is forgotten the only error left is the observation noise.
+    assert 0.9 * 0.05**2 < errors.mean().item() < 1.15 * 0.05**2
+    persistence = ((sample.y[:, 51:] - sample.y[:, 50:-1]) ** 2).mean().item()
+    assert errors.mean().item() < persistence / 10
+
+
+# ----------------------------------------------------------------------------- sample API
+
+
+def test_same_seed_same_sample_and_global_rng_untouched():
+    first = SwitchingPendulumTasks(length=30, min_segment=10, substeps=2, seed=3).sample(4)
+    second = SwitchingPendulumTasks(length=30, min_segment=10, substeps=2, seed=3).sample(4)
+    other = SwitchingPendulumTasks(length=30, min_segment=10, substeps=2, seed=4).sample(4)
+    for a, b in zip(first[:5], second[:5], strict=True):
+        assert torch.equal(a, b)
+    assert not torch.equal(first.y, other.y)
+    torch.manual_seed(5)
+    expected = torch.rand(3)
+    torch.manual_seed(5)
+    SwitchingOscillatorTasks(seed=0).sample(2)
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_sample_to_sequence_and_switch_times():
+    sample = SwitchingOscillatorTasks(num_switches=2, length=90, min_segment=30, seed=2).sample(3)
+    assert isinstance(sample, SwitchingSample)
+    moved = sample.to(dtype=torch.float64)
+    assert moved.y.dtype == torch.float64 and moved.switch_mask.dtype == torch.bool
+    one = sample.sequence(1)
+    assert one.u.shape == (1, 90, 1) and torch.equal(one.states[0], sample.states[1])
+    assert one.switch_times == [sample.switch_times[1]]
+    assert sample.switch_times[1] == torch.nonzero(sample.switch_mask[1]).flatten().tolist()
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(num_switches=1, switch_prob=0.1), "exactly one of num_switches"),
+    (dict(num_switches=None, switch_prob=None), "exactly one of num_switches"),
+    (dict(num_switches=3, min_segment=60, length=200), "need length >= 240"),
+    (dict(num_switches=None, switch_prob=1.5), "switch_prob must be a probability"),
+    (dict(min_jump=0.7), "min_jump is a fraction"),
+    (dict(noise_std=-0.1), "noise_std must be a finite number >= 0"),
+    (dict(omega_range=(0.0, 1.0)), "omega_range must be positive"),
+    (dict(dt=0.0), "dt must be a positive number"),
+    (dict(input_kind="square"), "input_kind must be one of"),
+    (dict(min_segment=0), "min_segment must be an int >= 1"),
+])
+def test_oscillator_rejects_bad_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        SwitchingOscillatorTasks(**kwargs)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(switching="gravity"), "switching must be one of"),
+    (dict(mass_range=(0.0, 1.0)), "must be positive"),
+    (dict(substeps=0), "substeps must be an int >= 1"),
+    (dict(gravity=0.0), "gravity must be > 0"),
+    (dict(damping=-1.0), "damping must be a finite number >= 0"),
+])
+def test_pendulum_rejects_bad_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        SwitchingPendulumTasks(**kwargs)
+
+
+def test_sample_rejects_a_bad_batch():
+    with pytest.raises(ValueError, match="batch must be an int >= 1"):
+        SwitchingOscillatorTasks().sample(0)
