@@ -73,3 +73,19 @@ def test_describe_names_profile_and_threads(monkeypatch):
     monkeypatch.setenv("SSM_METARL_PROFILE", "smoke")
     line = profiles.describe()
     assert "profile=smoke" in line and f"threads={torch.get_num_threads()}" in line
+
+
+@pytest.mark.parametrize("value, hidden", [("1", True), ("true", True), ("", False), ("0", False)])
+def test_progress_bar_follows_tqdm_disable(monkeypatch, value, hidden):
+    monkeypatch.setenv("TQDM_DISABLE", value)
+    assert profiles.progress_bar(range(3), "x").disable is hidden
+    assert profiles.progress_bar(range(3), "x", enabled=False).disable is True
+
+
+def test_progress_bar_is_hidden_in_a_notebook_kernel_too(monkeypatch):
+    # tqdm.notebook forces disable=False unless told otherwise (tqdm 4.70).
+    from tqdm.notebook import tqdm as notebook_tqdm
+
+    monkeypatch.setenv("TQDM_DISABLE", "1")
+    monkeypatch.setattr(profiles, "tqdm", notebook_tqdm)
+    assert profiles.progress_bar(range(3), "x").disable is True

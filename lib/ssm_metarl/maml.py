@@ -61,9 +61,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
-from tqdm.auto import tqdm
 
-from .profiles import seed_everything
+from .profiles import progress_bar, seed_everything
 from .tasks import TaskSample
 
 Params = dict[str, torch.Tensor]
@@ -642,17 +641,6 @@ def _evaluation_sample(tasks: Any, k_shot: int, num_tasks: int, num_query: int) 
 
 
 # ----------------------------------------------------------------------------- training
-
-
-def progress_bar(iterable: Any, desc: str, enabled: bool = True) -> tqdm:
-    """A ``tqdm.auto`` bar; ``TQDM_DISABLE=1`` still hides it when ``enabled`` (CI).
-
-    Passing ``disable=False`` explicitly would override the environment
-    variable, so the argument is only given when the caller turns the bar off.
-    """
-    if enabled:
-        return tqdm(iterable, desc=desc)
-    return tqdm(iterable, desc=desc, disable=True)
 
 
 def _raise_if_diverged(loss: float, iteration: int, what: str, hint: str) -> None:

@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import os
 import random
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 PROFILES: tuple[str, ...] = ("smoke", "class", "paper")
 DEFAULT_PROFILE = "class"
@@ -84,6 +85,17 @@ def seed_everything(seed: int) -> torch.Generator:
     generator = torch.Generator()
     generator.manual_seed(seed)
     return generator
+
+
+def progress_bar(iterable: Any, desc: str, enabled: bool = True) -> tqdm:
+    """A ``tqdm.auto`` bar for long loops, hidden when ``TQDM_DISABLE`` is set (CI, nbval).
+
+    The notebook flavour of tqdm passes ``disable=False`` itself, which would
+    override the environment variable, so the variable is read here.
+    """
+    flag = os.environ.get("TQDM_DISABLE", "").strip().lower()
+    hidden = not enabled or flag not in ("", "0", "false")
+    return tqdm(iterable, desc=desc, disable=hidden)
 
 
 def describe() -> str:
