@@ -11,6 +11,7 @@ from .adaptation import (
     check_ttt_identity_step,
 )
 from .maml import check_first_order_meta_grad, check_inner_step, check_reptile_update
+from .rl import check_gae, check_pg_surrogate, check_ucb1_choice
 from .ssm import check_discretize_zoh_diagonal, check_scan_step, check_ssm_kernel
 from .welcome import check_euler_step
 
@@ -26,6 +27,9 @@ __all__ = [
     "check_discretize_zoh_diagonal",
     "check_ssm_kernel",
     "check_scan_step",
+    "check_gae",
+    "check_pg_surrogate",
+    "check_ucb1_choice",
     "check_predict_then_update_step",
     "check_recovery_time",
     "check_ttt_identity_step",

@@ -1,0 +1,616 @@
+"""Meta-RL trainers: MAML-RL on 2D navigation and RL^2 on Bernoulli bandits.
+
+Dimension letters used in shapes:
+
+====  =====================================================================
+G     tasks (goals) in a meta-batch or an evaluation set
+K     trajectories per task (``trajectories_per_task``)
+E     parallel environments, ``G * K`` for MAML-RL, trials for RL^2
+T     time steps of a rollout (``horizon`` for navigation, ``n`` pulls for bandits)
+S     inner (adaptation) steps at evaluation
+k, n  arms and pulls of a bandit trial (the paper's letters)
+====  =====================================================================
+
+**MAML-RL** (Finn et al. 2017, Algorithm 3 and Section 5.3), read top to
+bottom in :func:`train_maml_rl`: per meta-iteration draw G goals; sample K
+trajectories D_g with pi_theta; take one policy-gradient step per task
+``theta'_g = theta - alpha grad L(theta; D_g)`` (vanilla policy gradient,
+advantages ``R_t - b(s_t, t)`` from the linear feature baseline, normalised
+per task); sample D'_g with pi_theta'_g; update theta on the post-adaptation
+surrogate, differentiating through the inner step (second order unless
+``first_order``). Differences from the paper, on purpose:
+
+- The outer step is Adam on PPO's clipped surrogate of the post-adaptation
+  objective, ``outer_epochs`` passes over D' that re-run the inner step each
+  time (the outer objective of ProMP, Rothfuss et al. 2019, without its KL
+  term), instead of TRPO's natural-gradient step with a KL trust region. With
+  ``outer_epochs=1`` the ratio is 1 and this is exactly Adam on the plain
+  meta-policy-gradient ``-mean log pi_theta'(a|s) A``. Like the paper's code,
+  the gradient ignores that D_g itself depends on theta (the bias that
+  ProMP/DiCE remove).
+- The policy output is scaled by ``action_scale = 0.1`` before the env, as
+  rllab's ``normalize`` wrapper does in the authors' code (a policy output of
+  1 is the top speed 0.1), so the paper's step size alpha = 0.1 means the same.
+- Meta-batch 20 tasks and alpha = 0.1 as in the paper's text (the authors'
+  ``maml_trpo_point.py`` uses 40 tasks and alpha = 0.5), and fixed 100-step
+  episodes (``goal_tolerance=0.01`` restores the authors' early stop).
+
+Evaluation (:func:`evaluate_maml_rl`) follows the paper's protocol: from the
+meta-learned theta, S policy-gradient steps per held-out goal, each on K fresh
+trajectories, with step size alpha for the first step and alpha / 2 after it
+(Finn et al. 2017, Appendix A.2: "halving the learning rate after the first
+gradient step"); the return at step s is the mean return of the K
+trajectories sampled with theta_s. Baselines: :func:`train_pretrained`
+(one policy trained on the mixture of goals with no inner loop, fine-tuned by
+the same evaluation), a random initialisation (a fresh ``MLPPolicy``), and
+:func:`navigation_oracle_returns` (the analytic oracle that moves straight
+to the goal at top speed, an upper bound; the paper's oracle is a policy
+trained with the goal as input, -2.29).
+
+**RL^2** (Duan et al. 2016, Section 2 and 4.1), :func:`train_rl2`: a
+recurrent policy (SSM or GRU) plays E bandit trials of n pulls in parallel,
+its memory reset between trials; PPO (Schulman et al. 2017) with GAE updates
+it on whole trials, in sequence mode (the paper used TRPO with GAE and a
+GRU). :func:`evaluate_rl2` plays fresh trials with the same bandits
+and reward noise as :func:`ssm_metarl.envs.bandit_baselines.run_bandit_baseline`
+with the same seed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from .envs import BatchedBernoulliBandit, BatchedNavigation2D, sample_goals
+from .maml import sgd_step
+from .policies import GRUPolicy, MLPPolicy, SSMMetaPolicy
+from .profiles import progress_bar, seed_everything
+from .rl import (
+    LinearFeatureBaseline,
+    Rollout,
+    collect_rollouts,
+    discounted_returns,
+    episode_returns,
+    first_episode_mask,
+    gae,
+    masked_mean,
+    normalize_advantages,
+    ppo_loss,
+)
+
+__all__ = [
+    "MAMLRLConfig",
+    "RL2Config",
+    "adapt_policy",
+    "evaluate_maml_rl",
+    "evaluate_rl2",
+    "make_maml_rl_policy",
+    "make_rl2_policy",
+    "navigation_oracle_returns",
+    "paper_step_sizes",
+    "policy_gradient_advantages",
+    "surrogate_loss",
+    "train_maml_rl",
+    "train_pretrained",
+    "train_rl2",
+]
+
+Params = dict[str, torch.Tensor]
+
+
+def _check_positive(name: str, value, integer: bool = False) -> None:
+    kinds = (int,) if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kinds) or not (
+        math.isfinite(value) and value > 0
+    ):
+        kind = "int" if integer else "finite float"
+        raise ValueError(f"{name} must be a positive {kind}, got {value!r}")
+
+
+def _raise_if_diverged(
+    value: float, iteration: int, what: str, hint: str, quantity: str = "the loss"
+) -> None:
+    """Stop a trainer with the iteration, the value and the likely cause if ``value`` is NaN/inf."""
+    if not math.isfinite(value):
+        raise FloatingPointError(
+            f"{what} stopped at iteration {iteration}: {quantity} is {value}. Likely cause: "
+            f"{hint} too large for this policy; lower it (and check the rewards for NaN/inf)."
+        )
+
+
+@contextmanager
+def _stop_names_iteration(what: str, iteration: int) -> Iterator[None]:
+    """Add the trainer and iteration to a NaN/inf stop raised below it (e.g. by a rollout)."""
+    try:
+        yield
+    except FloatingPointError as error:
+        if "stopped at iteration" in str(error):
+            raise
+        raise FloatingPointError(f"{what} stopped at iteration {iteration}: {error}") from None
+
+
+# ============================================================================= MAML-RL
+
+
+@dataclass
+class MAMLRLConfig:
+    """Every hyperparameter of :func:`train_maml_rl` (defaults: Finn et al. 2017, Sec. 5.3).
+
+    ``inner_lr`` alpha = 0.1 and K = 20 trajectories of 100 steps per task are
+    the paper's; ``meta_batch_size`` 20 (paper's script: 40); the outer loop is
+    Adam (``meta_lr``) on the clipped post-adaptation surrogate for
+    ``outer_epochs`` passes (module docstring). ``hidden_sizes`` (100, 100) ReLU.
+    """
+
+    num_meta_iterations: int = 100
+    meta_batch_size: int = 20
+    trajectories_per_task: int = 20
+    horizon: int = 100
+    inner_lr: float = 0.1
+    first_order: bool = False
+    meta_lr: float = 1e-2
+    outer_epochs: int = 1
+    clip: float = 0.2
+    gamma: float = 0.99
+    action_scale: float = 0.1
+    baseline_reg: float = 1e-5
+    goal_tolerance: float | None = None
+    hidden_sizes: tuple[int, ...] = (100, 100)
+    seed: int = 0
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        for name in ("num_meta_iterations", "meta_batch_size", "trajectories_per_task",
+                     "horizon", "outer_epochs"):
+            _check_positive(name, getattr(self, name), integer=True)
+        for name in ("inner_lr", "meta_lr", "action_scale"):
+            _check_positive(name, getattr(self, name))
+        if not 0 <= self.gamma <= 1:
+            raise ValueError(f"gamma must be in [0, 1], got {self.gamma}")
+        if not 0 < self.clip < 1:
+            raise ValueError(f"clip must be in (0, 1), got {self.clip}")
+        self.hidden_sizes = tuple(self.hidden_sizes)
+
+
+def make_maml_rl_policy(config: MAMLRLConfig) -> MLPPolicy:
+    """The navigation policy ``MLPPolicy(2, 2, hidden_sizes)``, initialised from the seed."""
+    seed_everything(config.seed)
+    return MLPPolicy(2, 2, config.hidden_sizes, device=config.device)
+
+
+def policy_gradient_advantages(
+    rollout: Rollout, num_tasks: int, gamma: float, baseline_reg: float = 1e-5
+) -> list[tuple[Rollout, torch.Tensor, torch.Tensor]]:
+    """Per task: (its rollout, normalised advantages (T, K), mask (T, K) of the rows that count).
+
+    The E = G * K columns of ``rollout`` hold G tasks of K trajectories each.
+    ``A_t = R_t - b(s_t, t)`` with the reward-to-go R_t and the linear feature
+    baseline b fitted on the task's own K trajectories (rllab with
+    ``gae_lambda=1``), then centred and scaled per task (``center_adv``).
+    Only each env's first episode counts.
+    """
+    mask = first_episode_mask(rollout.dones, rollout.valid)
+    returns = discounted_returns(rollout.rewards, rollout.dones, gamma)
+    per_task = rollout.num_envs // num_tasks
+    tasks = []
+    for g, task in enumerate(rollout.split(num_tasks)):
+        columns = slice(g * per_task, (g + 1) * per_task)
+        task_mask, task_returns = mask[:, columns], returns[:, columns]
+        baseline = LinearFeatureBaseline(baseline_reg)
+        baseline.fit(task.obs, task.episode_steps, task_returns, task_mask)
+        advantages = task_returns - baseline.predict(task.obs, task.episode_steps)
+        tasks.append((task, normalize_advantages(advantages, task_mask), task_mask))
+    return tasks
+
+
+def surrogate_loss(
+    policy: MLPPolicy,
+    params: Mapping[str, torch.Tensor],
+    rollout: Rollout,
+    advantages: torch.Tensor,
+    mask: torch.Tensor,
+    clip: float | None = None,
+) -> torch.Tensor:
+    """``-mean log pi_params(a|s) A`` (clip None) or PPO's clipped surrogate against the
+    rollout's own log-probs; rollout tensors (T, E, ...), advantages and mask (T, E)."""
+    log_probs = policy.distribution(rollout.obs, params).log_prob(rollout.actions)
+    if clip is None:
+        return -masked_mean(log_probs * advantages, mask)
+    return ppo_loss(log_probs, rollout.log_probs, advantages, clip, mask)
+
+
+def adapt_policy(
+    policy: MLPPolicy,
+    params: Mapping[str, torch.Tensor],
+    rollout: Rollout,
+    advantages: torch.Tensor,
+    mask: torch.Tensor,
+    step_size: float,
+    create_graph: bool,
+) -> Params:
+    """One inner step ``theta' = theta - alpha grad_theta L(theta; D)`` (Finn et al. 2017, Eq. 1).
+
+    L is the vanilla policy-gradient surrogate on the task's rollout D. With
+    ``create_graph`` theta' stays differentiable w.r.t. theta through the
+    gradient (second-order MAML); otherwise the gradient is a constant.
+    """
+    with torch.enable_grad():
+        leaves = {name: p if p.requires_grad else p.detach().requires_grad_()
+                  for name, p in params.items()}
+        loss = surrogate_loss(policy, leaves, rollout, advantages, mask)
+        grads = torch.autograd.grad(loss, list(leaves.values()), create_graph=create_graph)
+    return sgd_step(leaves, dict(zip(leaves, grads, strict=True)), step_size)
+
+
+def _detached(params: Mapping[str, torch.Tensor]) -> Params:
+    return {name: p.detach() for name, p in params.items()}
+
+
+def _navigation_env(num_envs: int, config: MAMLRLConfig) -> BatchedNavigation2D:
+    return BatchedNavigation2D(num_envs, horizon=config.horizon,
+                               goal_tolerance=config.goal_tolerance)
+
+
+def _rollout_seed(rng: np.random.Generator) -> int:
+    return int(rng.integers(2**31 - 1))
+
+
+def _mean_return(rollout: Rollout) -> float:
+    return episode_returns(rollout).mean().item()
+
+
+def train_maml_rl(
+    policy: MLPPolicy, config: MAMLRLConfig | None = None, *, progress: bool = True
+) -> dict[str, list[float]]:
+    """Meta-train ``policy`` in place with MAML-RL on 2D navigation (module docstring).
+
+    Returns the history per meta-iteration: ``pre_return`` (mean return of D,
+    before adaptation), ``post_return`` (of D', after one inner step) and
+    ``meta_loss``. Same config and seed, same machine: same numbers. Stops with
+    ``FloatingPointError`` (iteration, value, hint) on a NaN/inf meta-loss.
+    """
+    config = config or MAMLRLConfig()
+    seed_everything(config.seed)
+    rng = np.random.default_rng(config.seed)
+    num_tasks, per_task = config.meta_batch_size, config.trajectories_per_task
+    env = _navigation_env(num_tasks * per_task, config)
+    theta = dict(policy.named_parameters())
+    optimizer = torch.optim.Adam(theta.values(), lr=config.meta_lr)
+    clip = config.clip if config.outer_epochs > 1 else None
+    history: dict[str, list[float]] = {"pre_return": [], "post_return": [], "meta_loss": []}
+    bar = progress_bar(range(config.num_meta_iterations), "MAML-RL", progress)
+    for iteration in bar:
+        with _stop_names_iteration("train_maml_rl", iteration):
+            # 1. Sample tasks and K trajectories per task with pi_theta.
+            env.set_task(np.repeat(sample_goals(num_tasks, rng), per_task, axis=0))
+            pre = collect_rollouts(env, policy, config.horizon, seed=_rollout_seed(rng),
+                                   action_scale=config.action_scale)
+            pre_tasks = policy_gradient_advantages(pre, num_tasks, config.gamma,
+                                                   config.baseline_reg)
+            # 2. Adapt per task and sample K trajectories per task with pi_theta'.
+            fast = [_detached(adapt_policy(policy, theta, *task, config.inner_lr, False))
+                    for task in pre_tasks]
+            post = collect_rollouts(env, policy, config.horizon, params=fast,
+                                    seed=_rollout_seed(rng), action_scale=config.action_scale)
+            post_tasks = policy_gradient_advantages(post, num_tasks, config.gamma,
+                                                    config.baseline_reg)
+            # 3. Outer update on the post-adaptation surrogate, through the inner step.
+            for _ in range(config.outer_epochs):
+                meta_loss = _maml_meta_loss(policy, theta, pre_tasks, post_tasks, config, clip)
+                _raise_if_diverged(meta_loss.item(), iteration, "train_maml_rl",
+                                   f"inner_lr={config.inner_lr} or meta_lr={config.meta_lr}")
+                optimizer.zero_grad(set_to_none=True)
+                meta_loss.backward()
+                optimizer.step()
+        history["pre_return"].append(_mean_return(pre))
+        history["post_return"].append(_mean_return(post))
+        history["meta_loss"].append(meta_loss.item())
+        bar.set_postfix(pre=f"{history['pre_return'][-1]:.1f}",
+                        post=f"{history['post_return'][-1]:.1f}")
+    return history
+
+
+def _maml_meta_loss(policy, theta, pre_tasks, post_tasks, config, clip) -> torch.Tensor:
+    """(1/G) sum_g L(theta'_g(theta); D'_g), theta'_g re-derived from D_g so grads flow."""
+    losses = []
+    for pre_task, (post_rollout, advantages, mask) in zip(pre_tasks, post_tasks, strict=True):
+        fast = adapt_policy(policy, theta, *pre_task, config.inner_lr,
+                            create_graph=not config.first_order)
+        losses.append(surrogate_loss(policy, fast, post_rollout, advantages, mask, clip))
+    return torch.stack(losses).mean()
+
+
+def train_pretrained(
+    policy: MLPPolicy, config: MAMLRLConfig | None = None, *, progress: bool = True
+) -> dict[str, list[float]]:
+    """The "pretrained" baseline of Finn et al. (2017), Sec. 5.3: one policy, all goals.
+
+    The loop of :func:`train_maml_rl` without the inner step: each iteration
+    draws ``meta_batch_size`` goals, samples K trajectories per goal with
+    pi_theta and takes the same outer step on that data (per-goal baselines and
+    advantages). Returns ``{"return": [...], "loss": [...]}``.
+    """
+    config = config or MAMLRLConfig()
+    seed_everything(config.seed)
+    rng = np.random.default_rng(config.seed)
+    num_tasks, per_task = config.meta_batch_size, config.trajectories_per_task
+    env = _navigation_env(num_tasks * per_task, config)
+    theta = dict(policy.named_parameters())
+    optimizer = torch.optim.Adam(theta.values(), lr=config.meta_lr)
+    clip = config.clip if config.outer_epochs > 1 else None
+    history: dict[str, list[float]] = {"return": [], "loss": []}
+    for iteration in progress_bar(range(config.num_meta_iterations), "pretrain", progress):
+        with _stop_names_iteration("train_pretrained", iteration):
+            env.set_task(np.repeat(sample_goals(num_tasks, rng), per_task, axis=0))
+            rollout = collect_rollouts(env, policy, config.horizon, seed=_rollout_seed(rng),
+                                       action_scale=config.action_scale)
+            tasks = policy_gradient_advantages(rollout, num_tasks, config.gamma,
+                                               config.baseline_reg)
+            for _ in range(config.outer_epochs):
+                loss = torch.stack([surrogate_loss(policy, theta, *task, clip)
+                                    for task in tasks]).mean()
+                _raise_if_diverged(loss.item(), iteration, "train_pretrained",
+                                   f"meta_lr={config.meta_lr}")
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+        history["return"].append(_mean_return(rollout))
+        history["loss"].append(loss.item())
+    return history
+
+
+def paper_step_sizes(inner_lr: float, steps: int) -> tuple[float, ...]:
+    """Evaluation step sizes: alpha, then alpha / 2 (Finn et al. 2017, Appendix A.2)."""
+    return tuple(inner_lr if s == 0 else inner_lr / 2 for s in range(steps))
+
+
+def evaluate_maml_rl(
+    policy: MLPPolicy,
+    params: Mapping[str, torch.Tensor] | None,
+    goals: np.ndarray,
+    steps: int = 3,
+    *,
+    step_sizes: Sequence[float] | None = None,
+    trajectories_per_task: int = 20,
+    horizon: int = 100,
+    gamma: float = 0.99,
+    action_scale: float = 0.1,
+    goal_tolerance: float | None = None,
+    baseline_reg: float = 1e-5,
+    seed: int = 0,
+) -> np.ndarray:
+    """Mean return per goal after 0..S policy-gradient steps: (G, S + 1) float64.
+
+    ``params`` (None: the policy's own weights) are adapted to every goal of
+    ``goals`` (G, 2) separately, all goals in one batched env: at step s, K
+    trajectories are sampled with theta_s, their mean return is column s, and
+    (for s < S) one inner step with ``step_sizes[s]`` (default
+    :func:`paper_step_sizes` of 0.1) on them gives theta_{s+1}.
+    """
+    goals = np.asarray(goals, dtype=np.float64)
+    if goals.ndim != 2 or goals.shape[1] != 2:
+        raise ValueError(f"goals must have shape (G, 2), got {goals.shape}")
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+        raise ValueError(f"steps must be an int >= 0, got {steps!r}")
+    step_sizes = paper_step_sizes(0.1, steps) if step_sizes is None else tuple(step_sizes)
+    if len(step_sizes) != steps:
+        raise ValueError(f"step_sizes must have one entry per step ({steps}), "
+                         f"got {len(step_sizes)}")
+    params = dict(policy.named_parameters()) if params is None else params
+    num_goals, rng = goals.shape[0], np.random.default_rng(seed)
+    env = BatchedNavigation2D(num_goals * trajectories_per_task, horizon=horizon,
+                              goal_tolerance=goal_tolerance,
+                              task=np.repeat(goals, trajectories_per_task, axis=0))
+    fast = [_detached(params)] * num_goals
+    returns = np.zeros((num_goals, steps + 1))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        for step in range(steps + 1):
+            rollout = collect_rollouts(env, policy, horizon, params=fast, seed=_rollout_seed(rng),
+                                       action_scale=action_scale)
+            tasks = policy_gradient_advantages(rollout, num_goals, gamma, baseline_reg)
+            returns[:, step] = [_mean_return(task) for task, _, _ in tasks]
+            if step < steps:
+                fast = [_detached(adapt_policy(policy, theta, *task, step_sizes[step], False))
+                        for theta, task in zip(fast, tasks, strict=True)]
+    return returns
+
+
+def navigation_oracle_returns(goals: np.ndarray, horizon: int = 100) -> np.ndarray:
+    """Return (G,) of the analytic oracle: each step moves ``clip(g - x, -0.1, 0.1)``.
+
+    That reaches the goal in the fewest steps the velocity box allows and then
+    stays (reward 0), so no policy does better on :class:`BatchedNavigation2D`.
+    """
+    goals = np.asarray(goals, dtype=np.float64)
+    if goals.ndim != 2 or goals.shape[1] != 2:
+        raise ValueError(f"goals must have shape (G, 2), got {goals.shape}")
+    env = BatchedNavigation2D(goals.shape[0], horizon=horizon, task=goals)
+    position, _ = env.reset(seed=0)
+    total = np.zeros(goals.shape[0])
+    for _ in range(horizon):
+        position, reward, _, _, _ = env.step(goals - position)
+        total += reward
+    return total
+
+
+# ============================================================================= RL^2
+
+
+@dataclass
+class RL2Config:
+    """Every hyperparameter of :func:`train_rl2` (RL^2, Duan et al. 2016, with PPO).
+
+    Bandit: ``k`` arms, ``n`` pulls per trial, one trial per env per iteration,
+    ``trials_per_iteration`` trials in parallel. Policy: ``policy`` "ssm"
+    (:class:`SSMMetaPolicy`) or "gru" (:class:`GRUPolicy`), width
+    ``hidden_dim``. The bandit observation already holds RL^2's inputs
+    (previous arm, reward, done flag, and t/n with ``time_feature``), so
+    ``rl2_inputs`` is off by default. PPO: ``ppo_epochs`` passes of
+    ``num_minibatches`` minibatches of whole trials, clipped surrogate
+    (``clip``), value loss weight ``value_coef``, entropy bonus
+    ``entropy_coef``, gradient norm clipped to ``max_grad_norm``; GAE with
+    ``gamma`` and ``gae_lambda`` (a short GAE horizon; a trial is only n steps).
+    """
+
+    k: int = 5
+    n: int = 10
+    num_iterations: int = 100
+    trials_per_iteration: int = 64
+    policy: str = "ssm"
+    hidden_dim: int = 64
+    ssm_state_dim: int = 16
+    rl2_inputs: bool = False
+    time_feature: bool = True
+    lr: float = 1e-2
+    gamma: float = 0.99
+    gae_lambda: float = 0.3
+    ppo_epochs: int = 4
+    num_minibatches: int = 4
+    clip: float = 0.2
+    value_coef: float = 0.5
+    entropy_coef: float = 0.01
+    max_grad_norm: float = 1.0
+    seed: int = 0
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        for name in ("k", "n", "num_iterations", "trials_per_iteration", "hidden_dim",
+                     "ssm_state_dim", "ppo_epochs", "num_minibatches"):
+            _check_positive(name, getattr(self, name), integer=True)
+        for name in ("lr", "max_grad_norm"):
+            _check_positive(name, getattr(self, name))
+        if self.policy not in ("ssm", "gru"):
+            raise ValueError(f"policy must be 'ssm' or 'gru', got {self.policy!r}")
+        if self.trials_per_iteration % self.num_minibatches:
+            raise ValueError(
+                f"num_minibatches={self.num_minibatches} must divide "
+                f"trials_per_iteration={self.trials_per_iteration}"
+            )
+        for name in ("gamma", "gae_lambda"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
+        if not 0 < self.clip < 1:
+            raise ValueError(f"clip must be in (0, 1), got {self.clip}")
+
+
+def make_rl2_policy(config: RL2Config) -> SSMMetaPolicy | GRUPolicy:
+    """The bandit policy of ``config`` (observation size k + 2 (+1), k actions), seeded."""
+    seed_everything(config.seed)
+    obs_dim = config.k + 2 + int(config.time_feature)
+    common = {"discrete": True, "hidden_dim": config.hidden_dim,
+              "rl2_inputs": config.rl2_inputs, "device": config.device}
+    if config.policy == "ssm":
+        return SSMMetaPolicy(obs_dim, config.k, ssm_state_dim=config.ssm_state_dim, **common)
+    return GRUPolicy(obs_dim, config.k, **common)
+
+
+def _ppo_minibatch_loss(policy, rollout, envs, advantages, returns, config) -> torch.Tensor:
+    """PPO loss on the whole trials of the envs ``envs`` (index tensor over E), sequence mode."""
+    batch = rollout.columns(envs)
+    dist, values, _ = policy(batch.inputs.transpose(0, 1), batch.initial_state,
+                             batch.starts.transpose(0, 1))
+    new_log_probs = dist.log_prob(batch.actions.transpose(0, 1)).transpose(0, 1)
+    values = values.transpose(0, 1)
+    mask = batch.valid
+    policy_loss = ppo_loss(new_log_probs, batch.log_probs, advantages[:, envs], config.clip,
+                           mask)
+    value_loss = masked_mean((values - returns[:, envs]) ** 2, mask)
+    entropy = masked_mean(dist.entropy().transpose(0, 1), mask)
+    return policy_loss + config.value_coef * value_loss - config.entropy_coef * entropy
+
+
+def train_rl2(
+    policy: SSMMetaPolicy | GRUPolicy,
+    config: RL2Config | None = None,
+    *,
+    progress: bool = True,
+) -> dict[str, list[float]]:
+    """Train a recurrent ``policy`` in place with RL^2 + PPO on Bernoulli bandit trials.
+
+    Per iteration: play ``trials_per_iteration`` fresh trials of n pulls
+    (memory reset at each trial start, step mode); GAE advantages from the
+    critic; ``ppo_epochs`` x ``num_minibatches`` Adam steps on the clipped
+    surrogate + value loss - entropy bonus, recomputed in sequence mode. Returns
+    ``{"trial_reward": [...], "loss": [...]}`` (mean total reward per trial).
+    Stops with ``FloatingPointError`` (iteration, value, hint) on a NaN/inf loss.
+    """
+    config = config or RL2Config()
+    _check_bandit_policy(policy, config.k, config.n)
+    seed_everything(config.seed)
+    rng = np.random.default_rng(config.seed)
+    env = BatchedBernoulliBandit(config.trials_per_iteration, k=config.k, n=config.n,
+                                 time_feature=config.time_feature)
+    optimizer = torch.optim.Adam(policy.parameters(), lr=config.lr)
+    history: dict[str, list[float]] = {"trial_reward": [], "loss": []}
+    bar = progress_bar(range(config.num_iterations), f"RL^2 ({config.policy})", progress)
+    for iteration in bar:
+        rollout = collect_rollouts(env, policy, config.n, seed=_rollout_seed(rng))
+        advantages = gae(rollout.rewards, rollout.values, rollout.dones, rollout.last_value,
+                         config.gamma, config.gae_lambda)
+        returns = advantages + rollout.values
+        advantages = normalize_advantages(advantages, rollout.valid)
+        for _ in range(config.ppo_epochs):
+            order = torch.randperm(rollout.num_envs, device=rollout.rewards.device)
+            for envs in order.chunk(config.num_minibatches):
+                loss = _ppo_minibatch_loss(policy, rollout, envs, advantages, returns, config)
+                _raise_if_diverged(loss.item(), iteration, "train_rl2", f"lr={config.lr}")
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                grad_norm = nn.utils.clip_grad_norm_(policy.parameters(), config.max_grad_norm)
+                _raise_if_diverged(grad_norm.item(), iteration, "train_rl2", f"lr={config.lr}",
+                                   "the gradient norm")
+                optimizer.step()
+        history["trial_reward"].append(rollout.rewards.sum(0).mean().item())
+        history["loss"].append(loss.item())
+        bar.set_postfix(trial_reward=f"{history['trial_reward'][-1]:.2f}")
+    return history
+
+
+def _check_bandit_policy(policy, k: int, n: int) -> bool:
+    """Validate a recurrent bandit policy; return whether it expects the t/n time feature."""
+    if not getattr(policy, "is_recurrent", False):
+        raise TypeError(f"policy must be a recurrent policy (SSMMetaPolicy or GRUPolicy), "
+                        f"got {type(policy).__name__}")
+    _check_positive("k", k, integer=True)
+    _check_positive("n", n, integer=True)
+    if policy.action_dim != k or not policy.discrete:
+        raise ValueError(f"policy must choose among k={k} arms (discrete, action_dim={k}), "
+                         f"got action_dim={policy.action_dim}, discrete={policy.discrete}")
+    if policy.state_dim not in (k + 2, k + 3):
+        raise ValueError(f"policy.state_dim must be the bandit observation size k+2={k + 2} or "
+                         f"k+3={k + 3} (with the time feature), got {policy.state_dim}")
+    return policy.state_dim == k + 3
+
+
+def evaluate_rl2(
+    policy: SSMMetaPolicy | GRUPolicy,
+    k: int,
+    n: int,
+    num_instances: int,
+    seed: int,
+    *,
+    deterministic: bool = False,
+) -> np.ndarray:
+    """Total reward (num_instances,) of one trial of n pulls per bandit instance.
+
+    Instance i is :class:`BatchedBernoulliBandit` env i reset with ``seed`` (the
+    same bandits and reward noise as ``run_bandit_baseline(..., seed)``); the
+    policy acts step by step with its memory, sampling its actions from a torch
+    generator seeded with ``seed`` (``deterministic=True``: the most likely
+    arm). The global RNG state is left as it was.
+    """
+    time_feature = _check_bandit_policy(policy, k, n)
+    _check_positive("num_instances", num_instances, integer=True)
+    env = BatchedBernoulliBandit(num_instances, k=k, n=n, time_feature=time_feature)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        rollout = collect_rollouts(env, policy, n, seed=seed, deterministic=deterministic)
+    return rollout.rewards.sum(0).double().cpu().numpy()
+

@@ -1,0 +1,277 @@
+"""MAML-RL and RL^2: short learning runs, meta-gradients, evaluation protocols, determinism, errors."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from ssm_metarl.envs import BatchedBernoulliBandit, BatchedNavigation2D, sample_goals
+from ssm_metarl.envs.bandit_baselines import run_bandit_baseline
+from ssm_metarl.meta_rl import (
+    MAMLRLConfig,
+    RL2Config,
+    adapt_policy,
+    evaluate_maml_rl,
+    evaluate_rl2,
+    make_maml_rl_policy,
+    make_rl2_policy,
+    navigation_oracle_returns,
+    paper_step_sizes,
+    policy_gradient_advantages,
+    surrogate_loss,
+    train_maml_rl,
+    train_pretrained,
+    train_rl2,
+)
+from ssm_metarl.policies import GRUPolicy, MLPPolicy, SSMMetaPolicy
+from ssm_metarl.rl import collect_rollouts
+
+HELD_OUT_GOALS = sample_goals(10, rng=np.random.default_rng(12345))
+TINY_MAML = {"num_meta_iterations": 2, "meta_batch_size": 2, "trajectories_per_task": 3,
+             "horizon": 10, "hidden_sizes": (16, 16)}
+TINY_RL2 = {"num_iterations": 2, "trials_per_iteration": 8, "num_minibatches": 2,
+            "hidden_dim": 16, "ssm_state_dim": 4}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Small tensors: on a shared 2-core CPU a second intra-op thread only adds stalls."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+# ----------------------------------------------------------------------------- learning
+
+
+@pytest.mark.slow
+def test_maml_rl_post_adaptation_return_beats_pre_adaptation_on_held_out_goals():
+    config = MAMLRLConfig(num_meta_iterations=15, meta_batch_size=10, trajectories_per_task=10)
+    policy = make_maml_rl_policy(config)
+    untrained = evaluate_maml_rl(policy, None, HELD_OUT_GOALS, 1, trajectories_per_task=10,
+                                 seed=7).mean(0)
+    history = train_maml_rl(policy, config, progress=False)
+    pre, post = evaluate_maml_rl(policy, None, HELD_OUT_GOALS, 1, trajectories_per_task=10,
+                                 seed=7).mean(0)
+    assert post > pre + 5.0  # one inner step on a new goal helps ...
+    assert post > untrained[1] + 20.0  # ... far more than from the untrained initialisation
+    assert np.mean(history["post_return"][-5:]) > np.mean(history["post_return"][:5]) + 10.0
+
+
+@pytest.mark.slow
+def test_rl2_ssm_policy_beats_random_on_bandits_after_a_short_ppo_run():
+    config = RL2Config(k=5, n=10, num_iterations=30, trials_per_iteration=64, num_minibatches=2,
+                       lr=1e-2)
+    policy = make_rl2_policy(config)
+    history = train_rl2(policy, config, progress=False)
+    trained = evaluate_rl2(policy, 5, 10, num_instances=500, seed=777).mean()
+    random = run_bandit_baseline("random", 5, 10, num_instances=500, seed=777).mean()
+    assert trained > random + 0.5, (trained, random)
+    assert np.mean(history["trial_reward"][-5:]) > np.mean(history["trial_reward"][:5]) + 0.3
+
+
+def test_pretrained_baseline_improves_its_return_on_the_goal_mixture():
+    config = MAMLRLConfig(num_meta_iterations=8, meta_batch_size=5, trajectories_per_task=5,
+                          horizon=50)
+    history = train_pretrained(make_maml_rl_policy(config), config, progress=False)
+    assert np.mean(history["return"][-3:]) > np.mean(history["return"][:3]) + 3.0
+
+
+# ----------------------------------------------------------------------------- inner/outer steps
+
+
+def tiny_navigation_tasks(seed=0, num_tasks=2, per_task=4, horizon=8):
+    torch.manual_seed(seed)
+    policy = MLPPolicy(2, 2, hidden_sizes=(8,), init_log_std=-1.0, dtype=torch.float64)
+    goals = np.repeat(sample_goals(num_tasks, rng=seed), per_task, axis=0)
+    env = BatchedNavigation2D(num_tasks * per_task, horizon=horizon, task=goals)
+    pre = collect_rollouts(env, policy, horizon, seed=seed, action_scale=0.1)
+    post = collect_rollouts(env, policy, horizon, seed=seed + 1, action_scale=0.1)
+    return (policy, policy_gradient_advantages(pre, num_tasks, 0.99),
+            policy_gradient_advantages(post, num_tasks, 0.99))
+
+
+def test_adapt_policy_is_one_sgd_step_on_the_policy_gradient_surrogate():
+    policy, pre_tasks, _ = tiny_navigation_tasks()
+    rollout, advantages, mask = pre_tasks[0]
+    params = {n: p.detach().requires_grad_() for n, p in policy.named_parameters()}
+    fast = adapt_policy(policy, params, rollout, advantages, mask, 0.3, create_graph=False)
+    # by hand: the diagonal Gaussian log-density, then -masked mean of log pi * A
+    mean, log_std = policy(rollout.obs), policy.log_std
+    log_pi = (-0.5 * ((rollout.actions - mean) / log_std.exp()) ** 2 - log_std
+              - 0.5 * math.log(2 * math.pi)).sum(-1)
+    loss = -(log_pi * advantages * mask).sum() / mask.sum()
+    grads = torch.autograd.grad(loss, list(policy.parameters()))
+    for (name, p), g in zip(policy.named_parameters(), grads, strict=True):
+        torch.testing.assert_close(fast[name], p - 0.3 * g, atol=1e-12, rtol=0)
+
+
+def meta_objective(policy, theta, pre_task, post_task, create_graph):
+    fast = adapt_policy(policy, theta, *pre_task, 0.5, create_graph=create_graph)
+    return surrogate_loss(policy, fast, *post_task)
+
+
+def test_second_order_meta_gradient_matches_finite_differences():
+    policy, pre_tasks, post_tasks = tiny_navigation_tasks(seed=1)
+    theta = {n: p.detach().requires_grad_() for n, p in policy.named_parameters()}
+    loss = meta_objective(policy, theta, pre_tasks[0], post_tasks[0], create_graph=True)
+    gradient = torch.autograd.grad(loss, list(theta.values()))
+    generator, eps = torch.Generator().manual_seed(0), 1e-6
+    for _ in range(2):
+        direction = {n: torch.randn(p.shape, generator=generator, dtype=p.dtype)
+                     for n, p in theta.items()}
+        shifted = [meta_objective(policy, {n: p + sign * eps * direction[n]
+                                           for n, p in theta.items()},
+                                  pre_tasks[0], post_tasks[0], create_graph=False).item()
+                   for sign in (1.0, -1.0)]
+        finite_difference = (shifted[0] - shifted[1]) / (2 * eps)
+        analytic = sum((g * direction[n]).sum().item()
+                       for g, n in zip(gradient, theta, strict=True))
+        assert abs(finite_difference - analytic) < 1e-5 * max(1.0, abs(analytic))
+
+
+def test_first_order_meta_gradient_is_the_post_adaptation_gradient_at_theta_prime():
+    policy, pre_tasks, post_tasks = tiny_navigation_tasks(seed=2)
+    theta = {n: p.detach().requires_grad_() for n, p in policy.named_parameters()}
+    first = torch.autograd.grad(
+        meta_objective(policy, theta, pre_tasks[1], post_tasks[1], create_graph=False),
+        list(theta.values()))
+    fast = {n: p.detach().requires_grad_() for n, p in
+            adapt_policy(policy, theta, *pre_tasks[1], 0.5, create_graph=False).items()}
+    expected = torch.autograd.grad(surrogate_loss(policy, fast, *post_tasks[1]),
+                                   list(fast.values()))
+    second = torch.autograd.grad(
+        meta_objective(policy, theta, pre_tasks[1], post_tasks[1], create_graph=True),
+        list(theta.values()))
+    for f, e in zip(first, expected, strict=True):
+        torch.testing.assert_close(f, e, atol=1e-12, rtol=0)
+    assert any(not torch.allclose(f, s) for f, s in zip(first, second, strict=True))
+
+
+def test_advantages_are_normalised_per_task_with_the_task_baseline():
+    _, pre_tasks, _ = tiny_navigation_tasks(num_tasks=3)
+    for rollout, advantages, mask in pre_tasks:
+        assert rollout.num_envs == 4
+        values = advantages[mask]
+        assert abs(values.mean().item()) < 1e-9
+        assert values.std(unbiased=False).item() == pytest.approx(1.0, abs=1e-6)
+
+
+# ----------------------------------------------------------------------------- evaluation
+
+
+def test_paper_step_sizes_halve_after_the_first_step():
+    assert paper_step_sizes(0.1, 3) == (0.1, 0.05, 0.05)
+    assert paper_step_sizes(0.1, 0) == ()
+
+
+def test_evaluate_maml_rl_is_seeded_leaves_the_policy_and_global_rng_alone():
+    torch.manual_seed(0)
+    policy = MLPPolicy(2, 2, hidden_sizes=(8,))
+    before = {n: p.detach().clone() for n, p in policy.named_parameters()}
+    rng_state = torch.get_rng_state()
+    kwargs = {"trajectories_per_task": 3, "horizon": 20, "seed": 4}
+    first = evaluate_maml_rl(policy, None, HELD_OUT_GOALS[:3], 2, **kwargs)
+    second = evaluate_maml_rl(policy, None, HELD_OUT_GOALS[:3], 2, **kwargs)
+    assert first.shape == (3, 3) and np.array_equal(first, second)
+    assert torch.equal(torch.get_rng_state(), rng_state)
+    for name, p in policy.named_parameters():
+        assert torch.equal(p, before[name])
+
+
+def test_oracle_returns_by_hand_and_bound_every_policy():
+    # goal (0.25, -0.05): positions (0.1, -0.05), (0.2, -0.05), (0.25, -0.05) -> -(0.15 + 0.05)
+    assert navigation_oracle_returns(np.array([[0.25, -0.05]]), horizon=10)[0] == \
+        pytest.approx(-0.2)
+    torch.manual_seed(0)
+    random_policy = evaluate_maml_rl(MLPPolicy(2, 2), None, HELD_OUT_GOALS, 0,
+                                     trajectories_per_task=5)
+    assert np.all(navigation_oracle_returns(HELD_OUT_GOALS) >= random_policy[:, 0])
+
+
+def test_evaluate_rl2_plays_the_same_bandits_and_noise_as_the_baselines():
+    policy = SSMMetaPolicy(8, 5, rl2_inputs=False)
+    with torch.no_grad():  # a policy that always pulls arm 0
+        policy.heads.actor[-1].weight.zero_()
+        policy.heads.actor[-1].bias.copy_(torch.tensor([50.0, 0, 0, 0, 0]))
+    got = evaluate_rl2(policy, 5, 10, num_instances=40, seed=11)
+    env = BatchedBernoulliBandit(40, k=5, n=10)
+    env.reset(seed=11)
+    expected = sum(env.step(np.zeros(40, dtype=np.int64))[1] for _ in range(10))
+    np.testing.assert_array_equal(got, expected)
+    assert np.array_equal(got, evaluate_rl2(policy, 5, 10, 40, seed=11, deterministic=True))
+
+
+# ----------------------------------------------------------------------------- determinism, NaN
+
+
+def test_maml_rl_and_pretraining_are_deterministic_under_a_seed():
+    config = MAMLRLConfig(**TINY_MAML, seed=3)
+    runs = []
+    for _ in range(2):
+        policy = make_maml_rl_policy(config)
+        runs.append((train_maml_rl(policy, config, progress=False),
+                     train_pretrained(policy, config, progress=False),
+                     [p.detach().clone() for p in policy.parameters()]))
+    assert runs[0][0] == runs[1][0] and runs[0][1] == runs[1][1]
+    for a, b in zip(runs[0][2], runs[1][2], strict=True):
+        assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("kind", ["ssm", "gru"])
+def test_rl2_is_deterministic_under_a_seed(kind):
+    config = RL2Config(**TINY_RL2, policy=kind, seed=5)
+    results = []
+    for _ in range(2):
+        policy = make_rl2_policy(config)
+        history = train_rl2(policy, config, progress=False)
+        results.append((history, evaluate_rl2(policy, 5, 10, 20, seed=1)))
+    assert results[0][0] == results[1][0]
+    assert np.array_equal(results[0][1], results[1][1])
+    assert isinstance(policy, SSMMetaPolicy if kind == "ssm" else GRUPolicy)
+
+
+def test_maml_rl_stops_with_a_clear_error_on_divergence():
+    config = MAMLRLConfig(**TINY_MAML, inner_lr=1e30)
+    with pytest.raises(FloatingPointError, match="train_maml_rl stopped at iteration 0.*too large"):
+        train_maml_rl(make_maml_rl_policy(config), config, progress=False)
+
+
+def test_rl2_stops_with_a_clear_error_on_nan_loss():
+    config = RL2Config(**TINY_RL2, lr=1e30)
+    with pytest.raises(FloatingPointError, match=r"train_rl2 stopped at iteration \d+: .* is nan"):
+        train_rl2(make_rl2_policy(config), config, progress=False)
+
+
+# ----------------------------------------------------------------------------- errors
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda: MAMLRLConfig(inner_lr=0.0), "inner_lr must be a positive finite float"),
+    (lambda: MAMLRLConfig(meta_batch_size=2.5), "meta_batch_size must be a positive int"),
+    (lambda: MAMLRLConfig(gamma=1.5), r"gamma must be in \[0, 1\]"),
+    (lambda: RL2Config(policy="lstm"), "policy must be 'ssm' or 'gru'"),
+    (lambda: RL2Config(trials_per_iteration=10, num_minibatches=4), "must divide"),
+    (lambda: RL2Config(clip=0.0), r"clip must be in \(0, 1\)"),
+])
+def test_configs_reject_bad_values(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
+
+
+def test_evaluation_errors():
+    policy = MLPPolicy(2, 2, hidden_sizes=(4,))
+    with pytest.raises(ValueError, match=r"goals must have shape \(G, 2\)"):
+        evaluate_maml_rl(policy, None, np.zeros((3, 3)))
+    with pytest.raises(ValueError, match="one entry per step"):
+        evaluate_maml_rl(policy, None, HELD_OUT_GOALS, 2, step_sizes=[0.1])
+    with pytest.raises(TypeError, match="recurrent policy"):
+        evaluate_rl2(policy, 2, 10, 5, seed=0)
+    with pytest.raises(ValueError, match="k=4 arms"):
+        evaluate_rl2(SSMMetaPolicy(8, 5), 4, 10, 5, seed=0)
+    with pytest.raises(ValueError, match="observation size"):
+        evaluate_rl2(SSMMetaPolicy(9, 5, rl2_inputs=False), 5, 10, 5, seed=0)
