@@ -15,6 +15,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from ssm_metarl import ssm
 from ssm_metarl.exercises import (
     ExerciseCheckFailed,
