@@ -36,14 +36,7 @@ from ssm_metarl.maml import (
 from ssm_metarl.profiles import seed_everything
 from ssm_metarl.tasks import DampedOscillatorTasks, SinusoidTasks
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """The CI/laptop CPU is small and shared: one thread avoids oversubscription stalls."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # ----------------------------------------------------------------------------- references

@@ -36,13 +36,7 @@ TINY_RL2 = {"num_iterations": 2, "trials_per_iteration": 8, "num_minibatches": 2
             "hidden_dim": 16, "ssm_state_dim": 4}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small tensors: on a shared 2-core CPU a second intra-op thread only adds stalls."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # ----------------------------------------------------------------------------- learning
