@@ -265,6 +265,17 @@ def _mean_return(rollout: Rollout) -> float:
     return episode_returns(rollout).mean().item()
 
 
+def _outer_loop_setup(policy: MLPPolicy, config: MAMLRLConfig):
+    """Seeded RNG, the batched navigation env (one row per trajectory), theta, Adam, PPO clip."""
+    seed_everything(config.seed)
+    rng = np.random.default_rng(config.seed)
+    env = _navigation_env(config.meta_batch_size * config.trajectories_per_task, config)
+    theta = dict(policy.named_parameters())
+    optimizer = torch.optim.Adam(theta.values(), lr=config.meta_lr)
+    clip = config.clip if config.outer_epochs > 1 else None
+    return rng, env, theta, optimizer, clip
+
+
 def train_maml_rl(
     policy: MLPPolicy, config: MAMLRLConfig | None = None, *, progress: bool = True
 ) -> dict[str, list[float]]:
@@ -276,13 +287,8 @@ def train_maml_rl(
     ``FloatingPointError`` (iteration, value, hint) on a NaN/inf meta-loss.
     """
     config = config or MAMLRLConfig()
-    seed_everything(config.seed)
-    rng = np.random.default_rng(config.seed)
     num_tasks, per_task = config.meta_batch_size, config.trajectories_per_task
-    env = _navigation_env(num_tasks * per_task, config)
-    theta = dict(policy.named_parameters())
-    optimizer = torch.optim.Adam(theta.values(), lr=config.meta_lr)
-    clip = config.clip if config.outer_epochs > 1 else None
+    rng, env, theta, optimizer, clip = _outer_loop_setup(policy, config)
     history: dict[str, list[float]] = {"pre_return": [], "post_return": [], "meta_loss": []}
     bar = progress_bar(range(config.num_meta_iterations), "MAML-RL", progress)
     for iteration in bar:
@@ -337,13 +343,8 @@ def train_pretrained(
     advantages). Returns ``{"return": [...], "loss": [...]}``.
     """
     config = config or MAMLRLConfig()
-    seed_everything(config.seed)
-    rng = np.random.default_rng(config.seed)
     num_tasks, per_task = config.meta_batch_size, config.trajectories_per_task
-    env = _navigation_env(num_tasks * per_task, config)
-    theta = dict(policy.named_parameters())
-    optimizer = torch.optim.Adam(theta.values(), lr=config.meta_lr)
-    clip = config.clip if config.outer_epochs > 1 else None
+    rng, env, theta, optimizer, clip = _outer_loop_setup(policy, config)
     history: dict[str, list[float]] = {"return": [], "loss": []}
     for iteration in progress_bar(range(config.num_meta_iterations), "pretrain", progress):
         with _stop_names_iteration("train_pretrained", iteration):
