@@ -621,3 +621,27 @@ def test_inner_step_checker_rejects_a_sign_error_and_missing_keys():
     with pytest.raises(ExerciseCheckFailed, match="missing"):
         check_inner_step(lambda model, params, x, y, lr: {"0.weight": params["0.weight"]})
     assert maml.ALGORITHMS == ("maml", "fomaml", "metasgd", "anil", "reptile")
+
+
+def test_s4d_layer_meta_gradient_runs_under_vmap_and_equals_the_loop():
+    # The learnable log-dt used to stop vmap (a value check read a batched tensor),
+    # sending MAML over S4D to the ~10x slower per-task loop with a warning.
+    import warnings
+
+    from ssm_metarl.ssm import S4DLayer
+
+    torch.manual_seed(0)
+    model = S4DLayer(2, 8).double()
+    params = dict(model.named_parameters())
+    x, y = (torch.randn(3, 4, 10, 2, dtype=torch.float64) for _ in range(2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        vmapped = maml_loss(model, params, mse_loss, (x, y), (x, y), steps=1, inner_lr=0.1,
+                            vmap=True)
+    looped = maml_loss(model, params, mse_loss, (x, y), (x, y), steps=1, inner_lr=0.1,
+                       vmap=False)
+    grads_v = torch.autograd.grad(vmapped, list(params.values()))
+    grads_l = torch.autograd.grad(looped, list(params.values()))
+    torch.testing.assert_close(vmapped, looped, rtol=0, atol=1e-12)
+    for gv, gl in zip(grads_v, grads_l, strict=True):
+        torch.testing.assert_close(gv, gl, rtol=0, atol=1e-12)

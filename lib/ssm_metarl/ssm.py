@@ -85,7 +85,15 @@ def _positive_dt(dt: Any, like: torch.Tensor) -> torch.Tensor:
         dt = torch.as_tensor(dt, dtype=real_dtype, device=like.device)
     if dt.is_complex():
         raise ValueError(f"dt must be real and positive, got complex dtype {dt.dtype}")
-    if dt.numel() == 0 or not bool(torch.isfinite(dt).all()) or bool((dt <= 0).any()):
+    if dt.numel() == 0:
+        raise ValueError("dt must be finite and > 0 everywhere, got an empty tensor")
+    try:
+        invalid = not bool(torch.isfinite(dt).all()) or bool((dt <= 0).any())
+    except RuntimeError:
+        # Under torch.func.vmap/grad (MAML over a layer's learnable log-dt) values
+        # cannot be read; the layers' dt = exp(log_dt) is positive by construction.
+        return dt
+    if invalid:
         shown = dt.detach().flatten()[:4].tolist()
         raise ValueError(f"dt must be finite and > 0 everywhere, got {shown}")
     return dt
