@@ -747,3 +747,16 @@ def test_checkers_reject_wrong_solutions(checker, wrong, match):
 def test_checkers_reject_unimplemented_exercises(checker):
     with pytest.raises(ExerciseCheckFailed, match="not implemented yet"):
         checker(_not_implemented)
+
+
+def test_long_s4d_kernel_has_finite_gradients_when_powers_underflow():
+    # |A_bar|^sqrt(L) underflows in float32 here (S4D-Real, dt = 0.09, L = 1000);
+    # the giant-step powers must still carry finite gradients.
+    torch.manual_seed(0)
+    layer = ssm.S4DLayer(4, 32, init="real")
+    with torch.no_grad():
+        layer.log_dt.fill_(math.log(0.09))
+    layer.kernel(1000).sum().backward()
+    for name, param in layer.named_parameters():
+        if param.grad is not None:
+            assert torch.isfinite(param.grad).all(), name
