@@ -23,6 +23,7 @@ from ssm_metarl.envs.bandit_baselines import (
     select_greedy,
     select_thompson,
     select_ucb1,
+    select_ucb_mean,
 )
 
 # ---------------------------------------------------------------- gymnasium API
@@ -329,6 +330,8 @@ def test_same_seed_same_numbers():
             r"task\[1\]",
         ),
         (lambda: run_bandit_baseline("ucb", 5, 10, 4, 0), ValueError, "policy_name"),
+        (lambda: run_bandit_baseline("ucb1", 5, 10, 4, 0, ucb_c=-1.0), ValueError, "ucb_c"),
+        (lambda: run_bandit_baseline("thompson", 5, 10, 4, 0, ucb_c=0.1), ValueError, "ucb_c"),
     ],
 )
 def test_invalid_arguments_raise_naming_the_argument(call, error, match):
@@ -378,6 +381,22 @@ def test_ucb1_index_matches_hand_computation():
     assert select_ucb1(counts, successes, 11, rng) == [1]
     # With little exploration (c = 0.1) the better mean wins: 0.6 + 0.049 > 0.155.
     assert select_ucb1(counts, successes, 11, rng, c=0.1) == [0]
+
+
+def test_ucb_mean_index_matches_hand_computation():
+    rng = np.random.default_rng(0)
+    counts, successes = np.array([[4.0, 0.0]]), np.array([[3.0, 0.0]])
+    # t = 4: arm 0 scores 4/6 + c sqrt(ln 5 / 5) = 0.667 + 0.567 c, the unpulled arm
+    # 1/2 + c sqrt(ln 5) = 0.5 + 1.269 c; they cross at c = 0.237.
+    assert select_ucb_mean(counts, successes, 4, rng, c=0.2) == [0]
+    assert select_ucb_mean(counts, successes, 4, rng, c=0.3) == [1]
+    # c = 0 is greedy on the posterior mean, draw for draw.
+    many_counts = np.random.default_rng(1).integers(0, 5, (200, 4)).astype(float)
+    many_successes = np.floor(many_counts * np.random.default_rng(2).random((200, 4)))
+    np.testing.assert_array_equal(
+        select_ucb_mean(many_counts, many_successes, 7, np.random.default_rng(3), c=0.0),
+        select_greedy(many_counts, many_successes, 7, np.random.default_rng(3)),
+    )
 
 
 def test_greedy_and_thompson_follow_the_evidence():

@@ -23,6 +23,11 @@ name            rule
                 ``theta_a ~ Beta(1 + S_a, 1 + N_a - S_a)``, pull ``argmax theta``
 ``greedy``      the best Beta(1, 1) posterior mean ``(S_a + 1) / (N_a + 2)``
                 (epsilon = 0), so an unpulled arm counts as 0.5
+``ucb_mean``    UCB on the posterior mean, no forced first pulls:
+                ``argmax (S_a + 1) / (N_a + 2) + c sqrt(ln(t + 1) / (N_a + 1))``;
+                with a tuned small ``c`` it plays like the paper's UCB1 column,
+                which standard UCB1 cannot reach when n = k (its first k pulls
+                are forced and random)
 ==============  ==================================================================
 
 :func:`run_bandit_baseline` plays a policy on :class:`BatchedBernoulliBandit`
@@ -94,9 +99,27 @@ def select_greedy(
     return argmax_random_ties((successes + 1.0) / (counts + 2.0), rng)
 
 
+def select_ucb_mean(
+    counts: np.ndarray,
+    successes: np.ndarray,
+    t: int,
+    rng: np.random.Generator,
+    c: float = 0.2,
+) -> np.ndarray:
+    """UCB on the Beta(1, 1) posterior mean, (B, K) -> (B,).
+
+    ``argmax (S + 1) / (N + 2) + c sqrt(ln(t + 1) / (N + 1))``: the greedy
+    rule of :func:`select_greedy` plus an optimism bonus that shrinks with the
+    pulls of the arm; ``c = 0`` is greedy. No arm is forced first.
+    """
+    bonus = c * np.sqrt(math.log(t + 1.0) / (counts + 1.0))
+    return argmax_random_ties((successes + 1.0) / (counts + 2.0) + bonus, rng)
+
+
 BANDIT_BASELINES: dict[str, ArmSelector] = {
     "random": select_random,
     "ucb1": select_ucb1,
+    "ucb_mean": select_ucb_mean,
     "thompson": select_thompson,
     "greedy": select_greedy,
 }
@@ -109,13 +132,14 @@ def baseline_rewards(
     num_instances: int,
     seed: int,
     *,
-    ucb_c: float = math.sqrt(2.0),
+    ucb_c: float | None = None,
 ) -> np.ndarray:
     """Rewards (B, L) of ``policy_name`` on ``num_instances`` bandits with ``k`` arms, ``n`` pulls.
 
     Instance ``i`` is ``BatchedBernoulliBandit`` env ``i`` reset with ``seed``;
     the policy's own randomness comes from a separate stream of ``seed``.
-    ``ucb_c`` is UCB1's exploration constant (Auer et al. use sqrt(2)).
+    ``ucb_c`` is the exploration constant of ``ucb1`` (Auer et al. use sqrt(2))
+    and of ``ucb_mean``.
     """
     select = _selector(policy_name, ucb_c)
     env = BatchedBernoulliBandit(num_instances, k=k, n=n, time_feature=False)
@@ -140,7 +164,7 @@ def run_bandit_baseline(
     num_instances: int,
     seed: int,
     *,
-    ucb_c: float = math.sqrt(2.0),
+    ucb_c: float | None = None,
 ) -> np.ndarray:
     """Total reward (B,) of ``policy_name`` over one trial of ``n`` pulls per instance.
 
@@ -149,16 +173,22 @@ def run_bandit_baseline(
     return baseline_rewards(policy_name, k, n, num_instances, seed, ucb_c=ucb_c).sum(axis=1)
 
 
-def _selector(policy_name: str, ucb_c: float) -> ArmSelector:
+def _selector(policy_name: str, ucb_c: float | None) -> ArmSelector:
+    """The arm rule of ``policy_name``; ``ucb_c`` None means each UCB rule's default."""
     if policy_name not in BANDIT_BASELINES:
         raise ValueError(
             f"policy_name must be one of {sorted(BANDIT_BASELINES)}, got {policy_name!r}"
         )
-    if not (math.isfinite(ucb_c) and ucb_c >= 0):
+    if ucb_c is None:
+        return BANDIT_BASELINES[policy_name]
+    if not (isinstance(ucb_c, (int, float)) and math.isfinite(ucb_c) and ucb_c >= 0):
         raise ValueError(f"ucb_c must be a finite non-negative float, got {ucb_c}")
-    if policy_name == "ucb1":
-        return lambda counts, successes, t, rng: select_ucb1(counts, successes, t, rng, ucb_c)
-    return BANDIT_BASELINES[policy_name]
+    if policy_name in ("ucb1", "ucb_mean"):
+        rule = BANDIT_BASELINES[policy_name]
+        return lambda counts, successes, t, rng: rule(counts, successes, t, rng, ucb_c)
+    raise ValueError(
+        f"ucb_c applies to 'ucb1' and 'ucb_mean' only, got policy_name={policy_name!r}"
+    )
 
 
 __all__ = [
@@ -170,4 +200,5 @@ __all__ = [
     "select_random",
     "select_thompson",
     "select_ucb1",
+    "select_ucb_mean",
 ]
