@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -16,6 +17,7 @@ from ssm_metarl.meta_rl import (
     adapt_policy,
     evaluate_maml_rl,
     evaluate_rl2,
+    evaluate_rl2_navigation,
     make_maml_rl_policy,
     make_rl2_policy,
     navigation_oracle_returns,
@@ -25,9 +27,11 @@ from ssm_metarl.meta_rl import (
     train_maml_rl,
     train_pretrained,
     train_rl2,
+    trial_advantages,
+    trial_length,
 )
 from ssm_metarl.policies import GRUPolicy, MLPPolicy, SSMMetaPolicy
-from ssm_metarl.rl import collect_rollouts
+from ssm_metarl.rl import Rollout, collect_rollouts, per_episode_returns
 
 HELD_OUT_GOALS = sample_goals(10, rng=np.random.default_rng(12345))
 TINY_MAML = {"num_meta_iterations": 2, "meta_batch_size": 2, "trajectories_per_task": 3,
@@ -269,3 +273,100 @@ def test_evaluation_errors():
         evaluate_rl2(SSMMetaPolicy(8, 5), 4, 10, 5, seed=0)
     with pytest.raises(ValueError, match="observation size"):
         evaluate_rl2(SSMMetaPolicy(9, 5, rl2_inputs=False), 5, 10, 5, seed=0)
+
+
+# ----------------------------------------------------------------------------- RL^2 on navigation
+
+
+def _two_episode_rollout(rewards, values, valid):
+    """A Rollout of one env (E=1) with the given rows; the last valid row ends the trial."""
+    rewards = torch.tensor(rewards, dtype=torch.float64)[:, None]
+    length = rewards.shape[0]
+    falses = torch.zeros(length, 1, dtype=torch.bool)
+    valid = torch.tensor(valid)[:, None]
+    truncated = falses.clone()
+    truncated[1] = truncated[-1] = True  # episodes of 2 steps, autoreset row 2
+    return Rollout(obs=torch.zeros(length, 1, 2), actions=torch.zeros(length, 1, 2),
+                   log_probs=torch.zeros(length, 1), rewards=rewards, terminated=falses,
+                   truncated=truncated, valid=valid,
+                   episode_steps=torch.zeros(length, 1, dtype=torch.long), starts=falses,
+                   values=torch.tensor(values, dtype=torch.float64)[:, None])
+
+
+def test_trial_advantages_by_hand_skip_the_autoreset_row_and_cross_episode_ends():
+    # Rows: episode 1 (r 1, 2), autoreset row (ignored), episode 2 (r 3, 4); the trial
+    # ends only at the last row, so episode 2's reward flows back into episode 1.
+    rollout = _two_episode_rollout([1.0, 2.0, 99.0, 3.0, 4.0], [0.5, 0.25, 7.0, 1.0, 2.0],
+                                   [True, True, False, True, True])
+    gamma, lam = 0.5, 1.0
+    got = trial_advantages(rollout, gamma, lam)[:, 0]
+    # lam = 1: A_t = sum_{s >= t} gamma^(s-t) r_s - V_t over the valid rows 1, 2, 3, 4.
+    r = [1.0, 2.0, 3.0, 4.0]
+    want = [sum(gamma ** (s - t) * r[s] for s in range(t, 4)) for t in range(4)]
+    want = np.array(want) - np.array([0.5, 0.25, 1.0, 2.0])
+    np.testing.assert_allclose(got[[0, 1, 3, 4]].numpy(), want, atol=1e-12)
+    assert got[2] == 0.0
+    # lam = 0: the one-step TD error, bootstrapping across the episode end into row 3.
+    td = trial_advantages(rollout, gamma, 0.0)[:, 0]
+    assert td[1].item() == pytest.approx(2.0 + gamma * 1.0 - 0.25)
+    assert td[4].item() == pytest.approx(4.0 - 2.0)
+
+
+def test_trial_advantages_reject_envs_out_of_step():
+    rollout = _two_episode_rollout([1.0, 2.0], [0.0, 0.0], [True, True])
+    valid = torch.tensor([[True, True], [True, False]])
+    out_of_step = dataclasses.replace(rollout, rewards=rollout.rewards.repeat(1, 2),
+                                      values=rollout.values.repeat(1, 2), valid=valid)
+    with pytest.raises(ValueError, match="same rows"):
+        trial_advantages(out_of_step, 0.9, 0.9)
+
+
+def test_per_episode_returns_by_hand():
+    rollout = _two_episode_rollout([1.0, 2.0, 99.0, 3.0, 4.0], [0.0] * 5,
+                                   [True, True, False, True, True])
+    np.testing.assert_array_equal(per_episode_returns(rollout, 3).numpy(), [[3.0, 7.0, 0.0]])
+    with pytest.raises(ValueError, match="num_episodes"):
+        per_episode_returns(rollout, 0)
+
+
+def test_rl2_navigation_trial_length_covers_every_episode_of_every_goal():
+    config = RL2Config(env="navigation", episodes_per_trial=3, horizon=7, hidden_dim=8,
+                       ssm_state_dim=2)
+    assert trial_length(config) == 3 * 7 + 2
+    policy = make_rl2_policy(config)
+    goals = sample_goals(4, 0)
+    returns = evaluate_rl2_navigation(policy, goals, 3, seed=3, horizon=7)
+    assert returns.shape == (4, 3)
+    assert np.all(returns < 0)  # every one of the 7 steps of all 3 episodes pays a distance
+    assert np.array_equal(returns, evaluate_rl2_navigation(policy, goals, 3, seed=3, horizon=7))
+    # The first episode of a trial does not depend on how many episodes follow it.
+    first = evaluate_rl2_navigation(policy, goals, 1, seed=3, horizon=7)
+    np.testing.assert_allclose(first[:, 0], returns[:, 0])
+
+
+@pytest.mark.slow
+def test_rl2_navigation_improves_its_trial_return():
+    config = RL2Config(env="navigation", episodes_per_trial=2, horizon=10, num_iterations=40,
+                       trials_per_iteration=64, hidden_dim=16, ssm_state_dim=4, lr=1e-2)
+    policy = make_rl2_policy(config)
+    goals = sample_goals(128, 99)
+    before = evaluate_rl2_navigation(policy, goals, 2, seed=5, horizon=10).sum(1).mean()
+    history = train_rl2(policy, config, progress=False)
+    after = evaluate_rl2_navigation(policy, goals, 2, seed=5, horizon=10).sum(1).mean()
+    # Seeds 0, 1, 2 measured: trial return -8.3 -> -6.8, -6.9, -6.0.
+    assert after > before + 1.0
+    assert np.mean(history["trial_reward"][-5:]) > np.mean(history["trial_reward"][:5]) + 0.5
+
+
+def test_rl2_navigation_config_and_policy_errors():
+    with pytest.raises(ValueError, match="env must be 'bandit' or 'navigation'"):
+        RL2Config(env="maze")
+    with pytest.raises(ValueError, match="episodes_per_trial must be 1 for env='bandit'"):
+        RL2Config(episodes_per_trial=2)
+    with pytest.raises(ValueError, match="rl2_inputs=True"):
+        evaluate_rl2_navigation(SSMMetaPolicy(2, 2, discrete=False, rl2_inputs=False),
+                                sample_goals(2, 0), 2, seed=0)
+    with pytest.raises(ValueError, match=r"goals must have shape \(G, 2\)"):
+        evaluate_rl2_navigation(SSMMetaPolicy(2, 2, discrete=False), np.zeros((3, 3)), 2, seed=0)
+    with pytest.raises(TypeError, match="recurrent"):
+        train_rl2(MLPPolicy(2, 2), RL2Config(env="navigation"), progress=False)

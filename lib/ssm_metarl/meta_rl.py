@@ -62,6 +62,7 @@ import math
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -81,6 +82,7 @@ from .rl import (
     gae,
     masked_mean,
     normalize_advantages,
+    per_episode_returns,
     ppo_loss,
 )
 
@@ -90,6 +92,7 @@ __all__ = [
     "adapt_policy",
     "evaluate_maml_rl",
     "evaluate_rl2",
+    "evaluate_rl2_navigation",
     "make_maml_rl_policy",
     "make_rl2_policy",
     "navigation_oracle_returns",
@@ -99,6 +102,8 @@ __all__ = [
     "train_maml_rl",
     "train_pretrained",
     "train_rl2",
+    "trial_advantages",
+    "trial_length",
 ]
 
 Params = dict[str, torch.Tensor]
@@ -366,6 +371,14 @@ def train_pretrained(
     return history
 
 
+def check_goals(goals: Any) -> np.ndarray:
+    """``goals`` as a (G, 2) float64 array, or a ValueError naming the shape it got."""
+    goals = np.asarray(goals, dtype=np.float64)
+    if goals.ndim != 2 or goals.shape[1] != 2 or len(goals) == 0:
+        raise ValueError(f"goals must have shape (G, 2) with G >= 1, got {goals.shape}")
+    return goals
+
+
 def paper_step_sizes(inner_lr: float, steps: int) -> tuple[float, ...]:
     """Evaluation step sizes: alpha, then alpha / 2 (Finn et al. 2017, Appendix A.2)."""
     return tuple(inner_lr if s == 0 else inner_lr / 2 for s in range(steps))
@@ -394,9 +407,7 @@ def evaluate_maml_rl(
     (for s < S) one inner step with ``step_sizes[s]`` (default
     :func:`paper_step_sizes` of 0.1) on them gives theta_{s+1}.
     """
-    goals = np.asarray(goals, dtype=np.float64)
-    if goals.ndim != 2 or goals.shape[1] != 2:
-        raise ValueError(f"goals must have shape (G, 2), got {goals.shape}")
+    goals = check_goals(goals)
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
         raise ValueError(f"steps must be an int >= 0, got {steps!r}")
     step_sizes = paper_step_sizes(0.1, steps) if step_sizes is None else tuple(step_sizes)
@@ -429,9 +440,7 @@ def navigation_oracle_returns(goals: np.ndarray, horizon: int = 100) -> np.ndarr
     That reaches the goal in the fewest steps the velocity box allows and then
     stays (reward 0), so no policy does better on :class:`BatchedNavigation2D`.
     """
-    goals = np.asarray(goals, dtype=np.float64)
-    if goals.ndim != 2 or goals.shape[1] != 2:
-        raise ValueError(f"goals must have shape (G, 2), got {goals.shape}")
+    goals = check_goals(goals)
     env = BatchedNavigation2D(goals.shape[0], horizon=horizon, task=goals)
     position, _ = env.reset(seed=0)
     total = np.zeros(goals.shape[0])
@@ -458,8 +467,14 @@ class RL2Config:
     (``clip``), value loss weight ``value_coef``, entropy bonus
     ``entropy_coef``, gradient norm clipped to ``max_grad_norm``; GAE with
     ``gamma`` and ``gae_lambda`` (a short GAE horizon; a trial is only n steps).
+
+    ``env="navigation"`` plays RL^2 on 2D navigation instead: a trial is
+    ``episodes_per_trial`` episodes of ``horizon`` steps toward one goal, the
+    policy is continuous (``action_scale`` as in MAML-RL) and builds RL^2's
+    inputs itself; ``k``, ``n`` and ``time_feature`` are then unused.
     """
 
+    env: str = "bandit"
     k: int = 5
     n: int = 10
     num_iterations: int = 100
@@ -478,14 +493,23 @@ class RL2Config:
     value_coef: float = 0.5
     entropy_coef: float = 0.01
     max_grad_norm: float = 1.0
+    episodes_per_trial: int = 1
+    horizon: int = 100
+    action_scale: float = 0.1
     seed: int = 0
     device: str = "cpu"
 
     def __post_init__(self) -> None:
+        if self.env not in ("bandit", "navigation"):
+            raise ValueError(f"env must be 'bandit' or 'navigation', got {self.env!r}")
+        if self.env == "bandit" and self.episodes_per_trial != 1:
+            raise ValueError("episodes_per_trial must be 1 for env='bandit' (a bandit trial is "
+                             f"one episode of n pulls), got {self.episodes_per_trial}")
         for name in ("k", "n", "num_iterations", "trials_per_iteration", "hidden_dim",
-                     "ssm_state_dim", "ppo_epochs", "num_minibatches"):
+                     "ssm_state_dim", "ppo_epochs", "num_minibatches", "episodes_per_trial",
+                     "horizon"):
             _check_positive(name, getattr(self, name), integer=True)
-        for name in ("lr", "max_grad_norm"):
+        for name in ("lr", "max_grad_norm", "action_scale"):
             _check_positive(name, getattr(self, name))
         if self.policy not in ("ssm", "gru"):
             raise ValueError(f"policy must be 'ssm' or 'gru', got {self.policy!r}")
@@ -502,14 +526,56 @@ class RL2Config:
 
 
 def make_rl2_policy(config: RL2Config) -> SSMMetaPolicy | GRUPolicy:
-    """The bandit policy of ``config`` (observation size k + 2 (+1), k actions), seeded."""
+    """The RL^2 policy of ``config``, seeded.
+
+    Bandit: observation size k + 2 (+1 with the time feature), k discrete
+    actions. Navigation: the 2-D position plus RL^2's own inputs (previous
+    action, reward, done), a Gaussian 2-D velocity.
+    """
     seed_everything(config.seed)
-    obs_dim = config.k + 2 + int(config.time_feature)
-    common = {"discrete": True, "hidden_dim": config.hidden_dim,
-              "rl2_inputs": config.rl2_inputs, "device": config.device}
+    if config.env == "bandit":
+        sizes = (config.k + 2 + int(config.time_feature), config.k)
+        common = {"discrete": True, "rl2_inputs": config.rl2_inputs}
+    else:
+        sizes, common = (2, 2), {"discrete": False, "rl2_inputs": True}
+    common.update(hidden_dim=config.hidden_dim, device=config.device)
     if config.policy == "ssm":
-        return SSMMetaPolicy(obs_dim, config.k, ssm_state_dim=config.ssm_state_dim, **common)
-    return GRUPolicy(obs_dim, config.k, **common)
+        return SSMMetaPolicy(*sizes, ssm_state_dim=config.ssm_state_dim, **common)
+    return GRUPolicy(*sizes, **common)
+
+
+def _rl2_env(config: RL2Config, num_envs: int) -> BatchedBernoulliBandit | BatchedNavigation2D:
+    """The batched env of ``config``: bandits redraw arms at every seeded reset, goals are set."""
+    if config.env == "bandit":
+        return BatchedBernoulliBandit(num_envs, k=config.k, n=config.n,
+                                      time_feature=config.time_feature)
+    return BatchedNavigation2D(num_envs, horizon=config.horizon)
+
+
+def trial_length(config: RL2Config) -> int:
+    """Rollout rows of one trial: n pulls, or the episodes plus one autoreset row between each."""
+    if config.env == "bandit":
+        return config.n
+    return config.episodes_per_trial * (config.horizon + 1) - 1
+
+
+def trial_advantages(rollout: Rollout, gamma: float, lam: float) -> torch.Tensor:
+    """GAE over one whole trial per env, (T, E): episode ends inside a trial are not terminal.
+
+    RL^2 (Duan et al. 2016, Sec. 2.2) maximises the return of the whole trial,
+    so reward earned in a later episode credits exploration in an earlier
+    one. The autoreset rows (``valid`` False, the same rows for every env) are
+    left out of the recursion and get advantage 0.
+    """
+    rows = rollout.valid.all(dim=1)
+    if not torch.equal(rollout.valid, rows[:, None].expand_as(rollout.valid)):
+        raise ValueError("trial_advantages needs envs whose episodes end on the same rows")
+    rewards, values = rollout.rewards[rows], rollout.values[rows]
+    trial_over = torch.zeros_like(rewards, dtype=torch.bool)
+    trial_over[-1] = True
+    advantages = torch.zeros_like(rollout.rewards)
+    advantages[rows] = gae(rewards, values, trial_over, torch.zeros_like(values[-1]), gamma, lam)
+    return advantages
 
 
 def _ppo_minibatch_loss(policy, rollout, envs, advantages, returns, config) -> torch.Tensor:
@@ -533,28 +599,35 @@ def train_rl2(
     *,
     progress: bool = True,
 ) -> dict[str, list[float]]:
-    """Train a recurrent ``policy`` in place with RL^2 + PPO on Bernoulli bandit trials.
+    """Train a recurrent ``policy`` in place with RL^2 + PPO on bandit or navigation trials.
 
-    Per iteration: play ``trials_per_iteration`` fresh trials of n pulls
-    (memory reset at each trial start, step mode); GAE advantages from the
-    critic; ``ppo_epochs`` x ``num_minibatches`` Adam steps on the clipped
-    surrogate + value loss - entropy bonus, recomputed in sequence mode. Returns
+    Per iteration: play ``trials_per_iteration`` fresh trials (n pulls, or
+    ``episodes_per_trial`` navigation episodes toward a fresh goal; memory
+    reset at each trial start, step mode); GAE advantages from the critic over
+    the whole trial (:func:`trial_advantages`); ``ppo_epochs`` x
+    ``num_minibatches`` Adam steps on the clipped surrogate + value loss -
+    entropy bonus, recomputed in sequence mode. Returns
     ``{"trial_reward": [...], "loss": [...]}`` (mean total reward per trial).
     Stops with ``FloatingPointError`` (iteration, value, hint) on a NaN/inf loss.
     """
     config = config or RL2Config()
-    _check_bandit_policy(policy, config.k, config.n)
+    if config.env == "bandit":
+        _check_bandit_policy(policy, config.k, config.n)
+    else:
+        _check_navigation_policy(policy)
     seed_everything(config.seed)
     rng = np.random.default_rng(config.seed)
-    env = BatchedBernoulliBandit(config.trials_per_iteration, k=config.k, n=config.n,
-                                 time_feature=config.time_feature)
+    env = _rl2_env(config, config.trials_per_iteration)
     optimizer = torch.optim.Adam(policy.parameters(), lr=config.lr)
     history: dict[str, list[float]] = {"trial_reward": [], "loss": []}
     bar = progress_bar(range(config.num_iterations), f"RL^2 ({config.policy})", progress)
     for iteration in bar:
-        rollout = collect_rollouts(env, policy, config.n, seed=_rollout_seed(rng))
-        advantages = gae(rollout.rewards, rollout.values, rollout.dones, rollout.last_value,
-                         config.gamma, config.gae_lambda)
+        if config.env == "navigation":
+            env.set_task(sample_goals(env.num_envs, rng))
+        rollout = collect_rollouts(env, policy, trial_length(config), seed=_rollout_seed(rng),
+                                   action_scale=config.action_scale,
+                                   episodes_per_trial=config.episodes_per_trial)
+        advantages = trial_advantages(rollout, config.gamma, config.gae_lambda)
         returns = advantages + rollout.values
         advantages = normalize_advantages(advantages, rollout.valid)
         for _ in range(config.ppo_epochs):
@@ -568,7 +641,7 @@ def train_rl2(
                 _raise_if_diverged(grad_norm.item(), iteration, "train_rl2", f"lr={config.lr}",
                                    "the gradient norm")
                 optimizer.step()
-        history["trial_reward"].append(rollout.rewards.sum(0).mean().item())
+        history["trial_reward"].append((rollout.rewards * rollout.valid).sum(0).mean().item())
         history["loss"].append(loss.item())
         bar.set_postfix(trial_reward=f"{history['trial_reward'][-1]:.2f}")
     return history
@@ -588,6 +661,49 @@ def _check_bandit_policy(policy, k: int, n: int) -> bool:
         raise ValueError(f"policy.state_dim must be the bandit observation size k+2={k + 2} or "
                          f"k+3={k + 3} (with the time feature), got {policy.state_dim}")
     return policy.state_dim == k + 3
+
+
+def _check_navigation_policy(policy) -> None:
+    """Validate a recurrent navigation policy: 2-D position in, RL^2 inputs, 2-D velocity out."""
+    if not getattr(policy, "is_recurrent", False):
+        raise TypeError(f"policy must be a recurrent policy (SSMMetaPolicy or GRUPolicy), "
+                        f"got {type(policy).__name__}")
+    if (policy.state_dim, policy.action_dim, policy.discrete, policy.rl2_inputs) != (2, 2, False,
+                                                                                    True):
+        raise ValueError(
+            "a navigation RL^2 policy needs state_dim=2, action_dim=2, discrete=False, "
+            f"rl2_inputs=True; got state_dim={policy.state_dim}, action_dim={policy.action_dim}, "
+            f"discrete={policy.discrete}, rl2_inputs={policy.rl2_inputs}")
+
+
+def evaluate_rl2_navigation(
+    policy: SSMMetaPolicy | GRUPolicy,
+    goals: np.ndarray,
+    episodes_per_trial: int,
+    seed: int,
+    *,
+    horizon: int = 100,
+    action_scale: float = 0.1,
+    deterministic: bool = False,
+) -> np.ndarray:
+    """Return of each episode of one trial per goal, (G, episodes_per_trial) float64.
+
+    One trial per goal of ``goals`` (G, 2), memory kept across its episodes:
+    column e is the return of episode e, the RL^2 counterpart of MAML-RL's
+    return after e gradient steps. Actions are sampled from a torch generator
+    seeded with ``seed``; the global RNG state is left as it was.
+    """
+    _check_navigation_policy(policy)
+    goals = check_goals(goals)
+    config = RL2Config(env="navigation", episodes_per_trial=episodes_per_trial, horizon=horizon,
+                       action_scale=action_scale)
+    env = BatchedNavigation2D(len(goals), horizon=horizon, task=goals)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        rollout = collect_rollouts(env, policy, trial_length(config), seed=seed,
+                                   action_scale=action_scale, deterministic=deterministic,
+                                   episodes_per_trial=episodes_per_trial)
+    return per_episode_returns(rollout, episodes_per_trial).double().cpu().numpy()
 
 
 def evaluate_rl2(

@@ -48,6 +48,7 @@ __all__ = [
     "collect_rollouts",
     "discounted_returns",
     "episode_returns",
+    "per_episode_returns",
     "first_episode_mask",
     "gae",
     "masked_mean",
@@ -317,6 +318,23 @@ def episode_returns(rollout: Rollout) -> torch.Tensor:
     """Undiscounted return sum_t r_t of each env's first episode in ``rollout``, (E,)."""
     mask = first_episode_mask(rollout.dones, rollout.valid)
     return (rollout.rewards * mask).sum(0)
+
+
+def per_episode_returns(rollout: Rollout, num_episodes: int) -> torch.Tensor:
+    """Undiscounted return of each env's first ``num_episodes`` episodes, (E, num_episodes).
+
+    Episode e of an env is the valid rows after its e-th finished episode;
+    an episode the rollout never reached counts 0.
+    """
+    if isinstance(num_episodes, bool) or not isinstance(num_episodes, int) or num_episodes < 1:
+        raise ValueError(f"num_episodes must be an int >= 1, got {num_episodes!r}")
+    ended = (rollout.dones & rollout.valid).long()
+    episode = torch.cumsum(ended, dim=0) - ended
+    returns = torch.zeros(rollout.num_envs, num_episodes, dtype=rollout.rewards.dtype,
+                          device=rollout.rewards.device)
+    for e in range(num_episodes):
+        returns[:, e] = (rollout.rewards * (rollout.valid & (episode == e))).sum(0)
+    return returns
 
 
 # ----------------------------------------------------------------------------- returns, GAE
