@@ -18,11 +18,13 @@ from ssm_metarl.meta_rl import (
     evaluate_maml_rl,
     evaluate_rl2,
     evaluate_rl2_navigation,
+    load_maml_rl_policy,
     make_maml_rl_policy,
     make_rl2_policy,
     navigation_oracle_returns,
     paper_step_sizes,
     policy_gradient_advantages,
+    save_maml_rl_policy,
     surrogate_loss,
     train_maml_rl,
     train_pretrained,
@@ -370,3 +372,33 @@ def test_rl2_navigation_config_and_policy_errors():
         evaluate_rl2_navigation(SSMMetaPolicy(2, 2, discrete=False), np.zeros((3, 3)), 2, seed=0)
     with pytest.raises(TypeError, match="recurrent"):
         train_rl2(MLPPolicy(2, 2), RL2Config(env="navigation"), progress=False)
+
+
+# ----------------------------------------------------------------------------- checkpoints
+
+
+def test_maml_rl_policy_round_trips_and_rejects_bad_files(tmp_path):
+    config = MAMLRLConfig(**TINY_MAML)
+    policy = make_maml_rl_policy(config)
+    with torch.no_grad():
+        policy.log_std.fill_(-0.7)
+    path = tmp_path / "policy.pt"
+    save_maml_rl_policy(policy, config, path)
+    loaded, loaded_config = load_maml_rl_policy(path)
+    assert loaded_config == config
+    obs = torch.randn(5, 2)
+    torch.testing.assert_close(loaded(obs), policy(obs), rtol=0, atol=0)
+    torch.testing.assert_close(loaded.log_std, policy.log_std, rtol=0, atol=0)
+
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="junk.pt: corrupt or unreadable"):
+        load_maml_rl_policy(tmp_path / "junk.pt")
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        load_maml_rl_policy(tmp_path / "missing.pt")
+    other = MAMLRLConfig(**{**TINY_MAML, "hidden_sizes": (8,)})
+    save_maml_rl_policy(policy, other, tmp_path / "mismatch.pt")
+    with pytest.raises(ValueError, match="config mismatch"):
+        load_maml_rl_policy(tmp_path / "mismatch.pt")
+    torch.save({"format": "something else", "config": {}, "state_dict": {}}, tmp_path / "x.pt")
+    with pytest.raises(ValueError, match="not a ssm_metarl.MAMLRLPolicy/1 file"):
+        load_maml_rl_policy(tmp_path / "x.pt")

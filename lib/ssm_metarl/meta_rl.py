@@ -59,15 +59,17 @@ with the same seed.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
+from .checkpoints import check_state_dict, load_checkpoint, save_checkpoint
 from .envs import BatchedBernoulliBandit, BatchedNavigation2D, sample_goals
 from .maml import sgd_step
 from .policies import GRUPolicy, MLPPolicy, SSMMetaPolicy
@@ -95,6 +97,8 @@ __all__ = [
     "evaluate_rl2_navigation",
     "make_maml_rl_policy",
     "make_rl2_policy",
+    "load_maml_rl_policy",
+    "save_maml_rl_policy",
     "navigation_oracle_returns",
     "paper_step_sizes",
     "policy_gradient_advantages",
@@ -187,6 +191,33 @@ def make_maml_rl_policy(config: MAMLRLConfig) -> MLPPolicy:
     """The navigation policy ``MLPPolicy(2, 2, hidden_sizes)``, initialised from the seed."""
     seed_everything(config.seed)
     return MLPPolicy(2, 2, config.hidden_sizes, device=config.device)
+
+
+_POLICY_FORMAT = "ssm_metarl.MAMLRLPolicy/1"
+
+
+def save_maml_rl_policy(policy: MLPPolicy, config: MAMLRLConfig, path: str | os.PathLike) -> None:
+    """Write the navigation policy and its training config (see :func:`load_maml_rl_policy`)."""
+    save_checkpoint(path, _POLICY_FORMAT, asdict(config), policy)
+
+
+def load_maml_rl_policy(
+    path: str | os.PathLike, map_location: str | torch.device | None = None
+) -> tuple[MLPPolicy, MAMLRLConfig]:
+    """The policy saved by :func:`save_maml_rl_policy` and its training config.
+
+    ``torch.load(..., weights_only=True)``; a missing, corrupt or foreign file,
+    an invalid config or weights that do not fit it raise errors naming ``path``.
+    """
+    payload = load_checkpoint(path, _POLICY_FORMAT, map_location)
+    try:
+        config = MAMLRLConfig(**payload["config"])
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{path}: checkpoint config is invalid: {exc}") from exc
+    policy = MLPPolicy(2, 2, config.hidden_sizes, device=map_location or config.device)
+    check_state_dict(path, policy.state_dict(), payload["state_dict"])
+    policy.load_state_dict(payload["state_dict"])
+    return policy, config
 
 
 def policy_gradient_advantages(

@@ -42,6 +42,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .checkpoints import check_config, check_state_dict, load_checkpoint, save_checkpoint
 from .scan import scan
 
 METHODS = ("zoh", "bilinear", "euler")
@@ -698,14 +699,7 @@ class LinearSSM(nn.Module):
 
     def save(self, path: str | os.PathLike) -> None:
         """Write config + state dict with ``torch.save`` (load with :meth:`load`)."""
-        torch.save(
-            {
-                "format": _CHECKPOINT_FORMAT,
-                "config": self.config(),
-                "state_dict": self.state_dict(),
-            },
-            path,
-        )
+        save_checkpoint(path, _CHECKPOINT_FORMAT, self.config(), self)
 
     @classmethod
     def load(
@@ -722,59 +716,22 @@ class LinearSSM(nn.Module):
         path), when a key of ``expected_config`` differs from the stored config,
         or when a stored tensor's shape does not fit the stored config.
         """
-        payload = _load_checkpoint(path, map_location)
+        payload = load_checkpoint(path, _CHECKPOINT_FORMAT, map_location)
         config = payload["config"]
-        for key, expected in (expected_config or {}).items():
-            if config.get(key) != expected:
-                raise ValueError(
-                    f"{path}: config mismatch for {key!r}: expected {expected!r}, "
-                    f"checkpoint has {config.get(key)!r}"
-                )
+        check_config(path, config, expected_config)
         options = dict(config)
         options["dtype"] = _DTYPES.get(options.get("dtype"), options.get("dtype"))
         try:
             model = cls(**options, device=map_location)
         except (TypeError, ValueError) as exc:
             raise ValueError(f"{path}: checkpoint config is invalid: {exc}") from exc
-        _check_state_dict(path, model.state_dict(), payload["state_dict"])
+        check_state_dict(path, model.state_dict(), payload["state_dict"])
         model.load_state_dict(payload["state_dict"])
         return model
 
 
 _CHECKPOINT_FORMAT = "ssm_metarl.LinearSSM/1"
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
-
-
-def _load_checkpoint(path: str | os.PathLike, map_location: Any) -> dict[str, Any]:
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"no checkpoint at {path}")
-    try:
-        payload = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - torch raises many types for bad bytes
-        raise ValueError(
-            f"{path}: corrupt or unreadable checkpoint ({type(exc).__name__}: {exc})"
-        ) from exc
-    if (
-        not isinstance(payload, dict)
-        or payload.get("format") != _CHECKPOINT_FORMAT
-        or not isinstance(payload.get("config"), dict)
-        or not isinstance(payload.get("state_dict"), dict)
-    ):
-        raise ValueError(f"{path}: corrupt checkpoint: not a {_CHECKPOINT_FORMAT} file")
-    return payload
-
-
-def _check_state_dict(path: Any, expected: dict[str, torch.Tensor], got: dict[str, Any]) -> None:
-    """Name the first key whose presence or shape differs from the config's model."""
-    for key in sorted(set(expected) | set(got)):
-        if key not in got or key not in expected:
-            where = "missing from" if key not in got else "unexpected in"
-            raise ValueError(f"{path}: config mismatch: parameter {key!r} {where} the checkpoint")
-        if tuple(got[key].shape) != tuple(expected[key].shape):
-            raise ValueError(
-                f"{path}: config mismatch for {key!r}: the config implies shape "
-                f"{tuple(expected[key].shape)}, the checkpoint holds {tuple(got[key].shape)}"
-            )
 
 
 # --------------------------------------------------------------------------- #

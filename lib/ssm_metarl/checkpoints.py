@@ -1,0 +1,75 @@
+"""Checkpoints: ``torch.save`` of a config + state dict, loaded safely (design section 8).
+
+A checkpoint file is a dict ``{"format": "<kind>/<version>", "config": {...},
+"state_dict": {...}}``. :func:`load_checkpoint` reads it with
+``torch.load(..., weights_only=True)`` (no pickled code runs) and rejects a
+missing, corrupt or foreign file with an error that names the path;
+:func:`check_config` and :func:`check_state_dict` reject a checkpoint whose
+config or tensor shapes differ from what the caller expects. Used by
+:class:`ssm_metarl.ssm.LinearSSM` and the MAML-RL policy of
+:mod:`ssm_metarl.meta_rl`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+
+__all__ = ["check_config", "check_state_dict", "load_checkpoint", "save_checkpoint"]
+
+
+def save_checkpoint(
+    path: str | os.PathLike, fmt: str, config: Mapping[str, Any], module: torch.nn.Module
+) -> None:
+    """Write ``{"format": fmt, "config": config, "state_dict": module.state_dict()}``."""
+    torch.save({"format": fmt, "config": dict(config), "state_dict": module.state_dict()}, path)
+
+
+def load_checkpoint(path: str | os.PathLike, fmt: str, map_location: Any = None) -> dict[str, Any]:
+    """The payload of a checkpoint of format ``fmt``; FileNotFoundError / ValueError otherwise."""
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - torch raises many types for bad bytes
+        raise ValueError(
+            f"{path}: corrupt or unreadable checkpoint ({type(exc).__name__}: {exc})"
+        ) from exc
+    if (
+        not isinstance(payload, dict)
+        or payload.get("format") != fmt
+        or not isinstance(payload.get("config"), dict)
+        or not isinstance(payload.get("state_dict"), dict)
+    ):
+        raise ValueError(f"{path}: corrupt checkpoint: not a {fmt} file")
+    return payload
+
+
+def check_config(
+    path: Any, config: Mapping[str, Any], expected_config: Mapping[str, Any] | None
+) -> None:
+    """Name the first key of ``expected_config`` whose stored value differs."""
+    for key, expected in (expected_config or {}).items():
+        if config.get(key) != expected:
+            raise ValueError(
+                f"{path}: config mismatch for {key!r}: expected {expected!r}, "
+                f"checkpoint has {config.get(key)!r}"
+            )
+
+
+def check_state_dict(
+    path: Any, expected: Mapping[str, torch.Tensor], got: Mapping[str, Any]
+) -> None:
+    """Name the first key whose presence or shape differs from the config's model."""
+    for key in sorted(set(expected) | set(got)):
+        if key not in got or key not in expected:
+            where = "missing from" if key not in got else "unexpected in"
+            raise ValueError(f"{path}: config mismatch: parameter {key!r} {where} the checkpoint")
+        if tuple(got[key].shape) != tuple(expected[key].shape):
+            raise ValueError(
+                f"{path}: config mismatch for {key!r}: the config implies shape "
+                f"{tuple(expected[key].shape)}, the checkpoint holds {tuple(got[key].shape)}"
+            )
