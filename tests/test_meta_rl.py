@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from ssm_metarl.envs import BatchedBernoulliBandit, BatchedNavigation2D, sample_goals
-from ssm_metarl.envs.bandit_baselines import run_bandit_baseline
+from ssm_metarl.envs.bandit_baselines import best_arm_means, run_bandit_baseline
 from ssm_metarl.meta_rl import (
     MAMLRLConfig,
     RL2Config,
@@ -24,6 +24,7 @@ from ssm_metarl.meta_rl import (
     navigation_oracle_returns,
     paper_step_sizes,
     policy_gradient_advantages,
+    rl2_bandit_rewards,
     save_maml_rl_policy,
     surrogate_loss,
     train_maml_rl,
@@ -204,6 +205,23 @@ def test_evaluate_rl2_plays_the_same_bandits_and_noise_as_the_baselines():
     expected = sum(env.step(np.zeros(40, dtype=np.int64))[1] for _ in range(10))
     np.testing.assert_array_equal(got, expected)
     assert np.array_equal(got, evaluate_rl2(policy, 5, 10, 40, seed=11, deterministic=True))
+    # Pull by pull: the rewards of arm 0 are those of the baselines' env, row sums the totals.
+    per_pull = rl2_bandit_rewards(policy, 5, 10, num_instances=40, seed=11)
+    env.reset(seed=11)
+    by_hand = np.stack([env.step(np.zeros(40, dtype=np.int64))[1] for _ in range(10)], axis=1)
+    np.testing.assert_array_equal(per_pull, by_hand)
+    np.testing.assert_array_equal(per_pull.sum(1), got)
+
+
+def test_best_arm_means_are_the_played_bandits_best_arms():
+    # Arm 0 always: its mean reward over many pulls converges to p_0 <= p*, and an
+    # oracle that knows p* earns at least as much in expectation as any policy.
+    env = BatchedBernoulliBandit(300, k=4, n=10)
+    env.reset(seed=3)
+    best = best_arm_means(4, 10, 300, seed=3)
+    np.testing.assert_array_equal(best, env.tasks.max(axis=1))
+    totals = run_bandit_baseline("thompson", 4, 10, 300, seed=3)
+    assert totals.mean() < 10 * best.mean()
 
 
 # ----------------------------------------------------------------------------- determinism, NaN

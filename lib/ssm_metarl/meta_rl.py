@@ -98,6 +98,7 @@ __all__ = [
     "make_maml_rl_policy",
     "make_rl2_policy",
     "load_maml_rl_policy",
+    "rl2_bandit_rewards",
     "save_maml_rl_policy",
     "navigation_oracle_returns",
     "paper_step_sizes",
@@ -737,6 +738,32 @@ def evaluate_rl2_navigation(
     return per_episode_returns(rollout, episodes_per_trial).double().cpu().numpy()
 
 
+def rl2_bandit_rewards(
+    policy: SSMMetaPolicy | GRUPolicy,
+    k: int,
+    n: int,
+    num_instances: int,
+    seed: int,
+    *,
+    deterministic: bool = False,
+) -> np.ndarray:
+    """Reward of every pull (num_instances, n) of one trial per bandit instance.
+
+    Instance i is :class:`BatchedBernoulliBandit` env i reset with ``seed`` (the
+    same bandits and reward noise as ``baseline_rewards(..., seed)``); the
+    policy acts step by step with its memory, sampling its actions from a torch
+    generator seeded with ``seed`` (``deterministic=True``: the most likely
+    arm). The global RNG state is left as it was.
+    """
+    time_feature = _check_bandit_policy(policy, k, n)
+    _check_positive("num_instances", num_instances, integer=True)
+    env = BatchedBernoulliBandit(num_instances, k=k, n=n, time_feature=time_feature)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        rollout = collect_rollouts(env, policy, n, seed=seed, deterministic=deterministic)
+    return rollout.rewards.T.double().cpu().numpy()
+
+
 def evaluate_rl2(
     policy: SSMMetaPolicy | GRUPolicy,
     k: int,
@@ -748,17 +775,8 @@ def evaluate_rl2(
 ) -> np.ndarray:
     """Total reward (num_instances,) of one trial of n pulls per bandit instance.
 
-    Instance i is :class:`BatchedBernoulliBandit` env i reset with ``seed`` (the
-    same bandits and reward noise as ``run_bandit_baseline(..., seed)``); the
-    policy acts step by step with its memory, sampling its actions from a torch
-    generator seeded with ``seed`` (``deterministic=True``: the most likely
-    arm). The global RNG state is left as it was.
+    The row sums of :func:`rl2_bandit_rewards` (same bandits, noise and
+    seeding), what RL^2's Table 1 averages over 1000 instances.
     """
-    time_feature = _check_bandit_policy(policy, k, n)
-    _check_positive("num_instances", num_instances, integer=True)
-    env = BatchedBernoulliBandit(num_instances, k=k, n=n, time_feature=time_feature)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        rollout = collect_rollouts(env, policy, n, seed=seed, deterministic=deterministic)
-    return rollout.rewards.sum(0).double().cpu().numpy()
-
+    return rl2_bandit_rewards(policy, k, n, num_instances, seed,
+                              deterministic=deterministic).sum(axis=1)

@@ -157,6 +157,18 @@ def baseline_rewards(
     return rewards
 
 
+def best_arm_means(k: int, n: int, num_instances: int, seed: int) -> np.ndarray:
+    """p* = max_a p_a (B,) of the bandits that ``baseline_rewards(..., seed)`` plays.
+
+    The expected cumulative regret after t pulls is ``t p* - E[sum of rewards]``
+    (Lai and Robbins 1985); with the realised rewards it is the pseudo-regret
+    plotted in notebook 03.
+    """
+    env = BatchedBernoulliBandit(num_instances, k=k, n=n, time_feature=False)
+    env.reset(seed=seed)
+    return env.tasks.max(axis=1)
+
+
 def run_bandit_baseline(
     policy_name: str,
     k: int,
@@ -195,6 +207,7 @@ __all__ = [
     "BANDIT_BASELINES",
     "argmax_random_ties",
     "baseline_rewards",
+    "best_arm_means",
     "run_bandit_baseline",
     "select_greedy",
     "select_random",
