@@ -23,6 +23,7 @@ E     switch events usable for switch-aligned metrics
 Dk    key (and query) size of linear attention; Dv value size
 C     candidate action sequences of model-predictive control
 T     planning horizon; S state size; A action size
+D     width of the in-context SSM forecaster; W context length it may use
 ====  =====================================================================
 
 The forecasting protocol (one-step-ahead)
@@ -38,6 +39,13 @@ prediction, the one that is scored, (3) receives the true value, (4) takes
 transitions, which now include the one just revealed. No update ever sees
 the value it is about to be scored on: the loop hands the update function a
 transition only after the prediction for it is stored.
+
+Adapting through the state instead of the weights (ReBAL, same paper):
+:class:`InContextSSMForecaster`, a selective-SSM forecaster meta-trained across
+regimes by :func:`fit_in_context`. In control: :func:`pendulum_mpc_episodes`
+(MPC on a learned model, frozen or adapted online); a MAML-RL policy that
+keeps adapting while its goal moves is
+:func:`ssm_metarl.meta_rl.evaluate_maml_rl` with one goal per round.
 
 The linear-attention = online-gradient identity (TTT layers, Sun et al. 2024,
 "Learning to (Learn at Test Time)", Sec. 2) is here too: linear attention is
@@ -63,6 +71,8 @@ from torch import nn
 from .maml import mse_loss, predict, progress_bar, regression_mlp
 from .results import mean_ci
 from .scan import scan
+from .ssm import SelectiveSSM
+from .tasks import pendulum_step
 
 Params = dict[str, torch.Tensor]
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -98,6 +108,24 @@ def _check_float(name: str, value: Any, *, positive: bool) -> float:
     if value < 0 or (positive and value == 0):
         raise ValueError(f"{name} must be a finite number {bound}, got {value!r}")
     return float(value)
+
+
+def _check_rates(lr: Any, params: Params, names: Sequence[str]) -> float | Params:
+    """``lr``: a finite float >= 0, or one rate tensor per adapted parameter (Meta-SGD)."""
+    if not isinstance(lr, Mapping):
+        return _check_float("lr", lr, positive=False)
+    missing = [n for n in names if n not in lr]
+    if missing:
+        raise ValueError(f"lr as a dict of per-parameter rates must cover every adapted "
+                         f"parameter; missing {missing}")
+    rates = {}
+    for name in names:
+        rate = torch.as_tensor(lr[name]).detach().to(params[name])
+        if rate.shape != params[name].shape or not bool(torch.isfinite(rate).all()):
+            raise ValueError(f"lr[{name!r}] must be a finite tensor of shape "
+                             f"{tuple(params[name].shape)}, got {tuple(rate.shape)}")
+        rates[name] = rate
+    return rates
 
 
 # ----------------------------------------------------------------------------- forecasting data
@@ -239,6 +267,109 @@ def fit_next_step(
     return losses
 
 
+# ----------------------------------------------------------------------------- in-context SSM
+
+
+class InContextSSMForecaster(nn.Module):
+    """A next-step forecaster that adapts through its recurrent state alone (ReBAL-like).
+
+    Nagabandi et al. (2019), Sec. 4 ("recurrence-based adaptive learner"): a
+    recurrent model meta-trained across regimes infers the current one from
+    the transitions it has seen, with no weight update at test time. Here the
+    recurrence is a stack of ``num_layers`` :class:`~ssm_metarl.ssm.SelectiveSSM`
+    (Mamba) blocks, pre-norm and residual: the input-dependent transition lets
+    the state forget an old regime after a switch.
+
+    Input: the examples of :func:`next_step_data` as one sequence per row,
+    ``features`` (B, N, F) -> predictions (B, N, Q). Prediction ``n`` depends
+    on examples ``0..n`` only (causal), and example ``n`` holds observations
+    up to ``y_{t-1}``, so no prediction sees its own target. Residual like
+    :class:`NextStepMLP`: it predicts ``y_t - y_{t-1}``.
+    """
+
+    def __init__(self, history: int, obs_dim: int = 1, input_dim: int = 1, *,
+                 d_model: int = 32, d_state: int = 16, num_layers: int = 2) -> None:
+        super().__init__()
+        self.history = _check_int("history", history, 1)
+        self.obs_dim = _check_int("obs_dim", obs_dim, 1)
+        features = history * (obs_dim + _check_int("input_dim", input_dim, 0))
+        self.encoder = nn.Linear(features, _check_int("d_model", d_model, 1))
+        # dt in [0.01, 0.5]: memories from a few to a few hundred steps
+        self.blocks = nn.ModuleList(
+            SelectiveSSM(d_model, _check_int("d_state", d_state, 1), dt_min=0.01, dt_max=0.5)
+            for _ in range(_check_int("num_layers", num_layers, 1)))
+        self.norms = nn.ModuleList(nn.LayerNorm(d_model) for _ in range(num_layers))
+        self.head = nn.Linear(d_model, obs_dim)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        features = _check_tensor("features", features, 3, "(B, N, F)")
+        hidden = self.encoder(features)  # (B, N, D)
+        for block, norm in zip(self.blocks, self.norms, strict=True):
+            hidden = hidden + block(norm(hidden))[0]
+        last = (self.history - 1) * self.obs_dim
+        return features[..., last : last + self.obs_dim] + self.head(hidden)
+
+
+def fit_in_context(
+    model: nn.Module,
+    tasks: Any,
+    *,
+    iterations: int = 1000,
+    batch_size: int = 16,
+    lr: float = 3e-3,
+    progress: bool = True,
+) -> list[float]:
+    """Meta-train a sequence forecaster across regimes; return the loss per iteration.
+
+    Each iteration draws ``batch_size`` fresh switching sequences
+    (``tasks.sample(batch_size)`` -> :class:`~ssm_metarl.tasks.SwitchingSample`),
+    builds :func:`next_step_data` with ``model.history`` and takes one Adam step
+    on the mean one-step squared error over every step of every sequence: the
+    ReBAL objective (Nagabandi et al. 2019, Eq. 3 with the recurrent state as the
+    adapted quantity). Stops with ``FloatingPointError`` on a NaN/inf loss.
+    """
+    optimizer = torch.optim.Adam(model.parameters(), lr=_check_float("lr", lr, positive=True))
+    losses = []
+    for iteration in progress_bar(range(_check_int("iterations", iterations, 0)),
+                                  "meta-train in-context", progress):
+        sample = tasks.sample(_check_int("batch_size", batch_size, 1))
+        data = next_step_data(sample.y, sample.u, model.history)
+        loss = mse_loss(model(data.inputs), data.targets)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"fit_in_context stopped at iteration {iteration}: loss is "
+                                     f"{loss.item()}. Likely cause: lr={lr} too large.")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    return losses
+
+
+def context_limited_predictions(
+    model: nn.Module, features: torch.Tensor, context: int, *, chunk_size: int = 256
+) -> torch.Tensor:
+    """Predictions (B, N, Q) of a sequence forecaster that sees at most ``context`` examples.
+
+    Prediction ``n`` comes from running ``model`` afresh (zero state) on examples
+    ``max(0, n - W + 1), ..., n`` (``W = context``), so the state can carry at
+    most ``W`` steps of evidence about the regime; ``W >= N`` is the whole past.
+    ``features`` (B, N, F). Runs the windows as (B (N - W + 1), W, F), at most
+    ``chunk_size`` windows per call to bound memory.
+    """
+    features = _check_tensor("features", features, 3, "(B, N, F)")
+    batch, length = features.shape[:2]
+    if _check_int("context", context, 1) >= length:
+        return model(features)
+    # predictions 0..W-2 see the whole (short) past: one causal pass gives them
+    early = model(features[:, : context - 1]) if context > 1 else features[:, :0, :0]
+    windows = features.unfold(1, context, 1).permute(0, 1, 3, 2)  # (B, N-W+1, W, F)
+    windows = windows.reshape(-1, context, features.shape[-1])
+    late = torch.cat([model(part)[:, -1] for part in windows.split(
+        _check_int("chunk_size", chunk_size, 1))])
+    late = late.reshape(batch, length - context + 1, -1)
+    return torch.cat([early.reshape(batch, -1, late.shape[-1]), late], dim=1)
+
+
 # ----------------------------------------------------------------------------- test-time adapter
 
 
@@ -347,6 +478,8 @@ class TestTimeAdapter:
       weights used at step ``t`` are ``init`` adapted on exactly transitions
       ``t - M, ..., t - 1``.
     - ``lr = 0``: no update at all (the frozen model), at the cost of prediction only.
+    - ``lr`` a dict name -> tensor of that parameter's shape: one learned rate per
+      weight (Meta-SGD, Li et al. 2017), e.g. ``trainer.meta_sgd.alpha``.
 
     ``params_to_adapt`` is ``None`` (all), or names / prefixes of
     ``model.named_parameters()``; the rest stay at their initial values.
@@ -394,7 +527,7 @@ class TestTimeAdapter:
         source = dict(model.named_parameters()) if params is None else dict(params)
         self.init_params = {name: p.detach().clone() for name, p in source.items()}
         self.adapt_names = resolve_param_names(self.init_params, params_to_adapt)
-        self.lr = _check_float("lr", lr, positive=False)
+        self.lr = _check_rates(lr, self.init_params, self.adapt_names)
         self.steps_per_update = _check_int("steps_per_update", steps_per_update, 1)
         self.grad_clip = None if grad_clip is None else _check_float("grad_clip", grad_clip,
                                                                      positive=True)
@@ -443,7 +576,7 @@ class TestTimeAdapter:
     def _optimizer_step(self, fast: Params, grads: Params, moments: dict | None):
         """``theta <- theta - lr g`` (SGD) or the Adam update, elementwise per sequence."""
         if self.optimizer == "sgd":
-            return {n: fast[n] - self.lr * grads[n] for n in fast}, None
+            return {n: fast[n] - self._rate(n) * grads[n] for n in fast}, None
         beta1, beta2 = self.betas
         count = moments["count"] + 1
         first = {n: beta1 * moments["m"][n] + (1 - beta1) * g for n, g in grads.items()}
@@ -451,7 +584,16 @@ class TestTimeAdapter:
         step = {n: (first[n] / (1 - beta1**count))
                 / (torch.sqrt(second[n] / (1 - beta2**count)) + self.eps) for n in fast}
         new_moments = {"m": first, "v": second, "count": count}
-        return {n: fast[n] - self.lr * step[n] for n in fast}, new_moments
+        return {n: fast[n] - self._rate(n) * step[n] for n in fast}, new_moments
+
+    def _rate(self, name: str) -> Any:
+        """The step size of parameter ``name``: the float ``lr`` or its learned rate tensor."""
+        return self.lr[name] if isinstance(self.lr, Mapping) else self.lr
+
+    @property
+    def updates(self) -> bool:
+        """False for the frozen model (``lr = 0``): then :meth:`observe` only slides the window."""
+        return isinstance(self.lr, Mapping) or self.lr > 0
 
     # ------------------------------------------------------------------ streaming API
 
@@ -486,7 +628,7 @@ class TestTimeAdapter:
         window_x = torch.cat([state.window_x, x[:, None]], dim=1)[:, -self.window:]
         window_y = torch.cat([state.window_y, y[:, None]], dim=1)[:, -self.window:]
         fast, moments, first_loss = state.fast, state.moments, state.last_loss
-        if self.lr > 0:
+        if self.updates:
             if self.reset_to_init:
                 fast, moments = self._initial_fast(x.shape[0])
             for step in range(self.steps_per_update):
@@ -991,3 +1133,129 @@ def cem(
         elites = actions[torch.topk(cost, num_elites, largest=False).indices]
         mean, std = elites.mean(dim=0), elites.std(dim=0, unbiased=False)
     return mean[0]
+
+
+# ----------------------------------------------------------------------- adaptive MPC on a pendulum
+
+
+class PendulumDynamicsModel(nn.Module):
+    """Learned pendulum dynamics ``s_{t+1} = s_t + f_w(sin theta, cos theta, theta', u / u_max)``.
+
+    ``x`` (..., 3) = (angle, angular velocity, torque) -> next state (..., 2).
+    ``hidden=()`` makes ``f_w`` linear in these features, which contain the
+    true right-hand side up to discretisation, so a change of mass shows up as
+    a change of the torque coefficient alone. ``torque_limit`` scales the torque
+    feature to [-1, 1]. Plugs into :class:`TestTimeAdapter` (features ``x``,
+    target ``s_{t+1}``) and, as ``(s, a) -> model(cat(s, a))``, into the planners.
+    """
+
+    def __init__(self, hidden: Sequence[int] = (), torque_limit: float = 1.0) -> None:
+        super().__init__()
+        self.torque_limit = _check_float("torque_limit", torque_limit, positive=True)
+        self.net = regression_mlp(4, tuple(hidden), 2)
+        self.head = f"net.{2 * len(tuple(hidden))}"
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        angle, velocity, torque = x[..., 0], x[..., 1], x[..., 2]
+        features = torch.stack([torch.sin(angle), torch.cos(angle), velocity,
+                                torque / self.torque_limit], dim=-1)
+        return x[..., :2] + self.net(features)
+
+
+def angle_tracking_cost(target: float, torque_cost: float) -> CostFn:
+    """Stage cost ``(theta - target)^2 + torque_cost u^2``: states (C, 2), actions (C, 1) -> (C,)"""
+
+    def cost(states: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        return (states[:, 0] - target) ** 2 + torque_cost * actions[:, 0] ** 2
+
+    return cost
+
+
+class MPCEpisodes(NamedTuple):
+    """What :func:`pendulum_mpc_episodes` records for B episodes of L steps.
+
+    ``states`` (B, L + 1, 2), ``actions`` (B, L, 1), ``rewards`` (B, L),
+    ``model_errors`` (B, L): squared error of the model's one-step prediction of
+    the state, made with the weights that planned the action (before the new
+    state was seen), and ``step_seconds`` (L,) for planning + update of all B.
+    """
+
+    states: torch.Tensor
+    actions: torch.Tensor
+    rewards: torch.Tensor
+    model_errors: torch.Tensor
+    step_seconds: np.ndarray
+
+
+def pendulum_mpc_episodes(
+    adapter: TestTimeAdapter,
+    masses: torch.Tensor,
+    targets: torch.Tensor,
+    *,
+    pendulum_length: float = 1.0,
+    dt: float = 0.05,
+    substeps: int = 5,
+    horizon: int = 10,
+    num_candidates: int = 200,
+    torque_limit: float = 12.0,
+    torque_cost: float = 1e-4,
+    planner: str = "random_shooting",
+    seed: int = 0,
+) -> MPCEpisodes:
+    """Hold a pendulum at target angles by MPC on a learned model, adapted online or not.
+
+    ``masses`` (B, L) kg and ``targets`` (B, L) rad say what the true pendulum
+    (:func:`ssm_metarl.tasks.pendulum_step`, unknown to the controller) and the
+    goal are at each step. At step ``t`` the planner (``"random_shooting"`` or
+    ``"cem"``) picks a torque in ``[-torque_limit, torque_limit]`` minimising
+    ``sum_j (theta_j - target_t)^2 + torque_cost u_j^2`` over ``horizon`` steps of
+    the adapter's model with its current fast weights (Nagabandi et al. 2019,
+    Alg. 2: GrBAL with MPC); the torque is applied, and the revealed transition
+    goes to :meth:`TestTimeAdapter.observe` (``lr = 0``: the frozen model).
+    Reward ``r_t = -(theta_{t+1} - target_t)^2 - torque_cost u_t^2``. Episodes
+    start at rest at the first target.
+    """
+    masses = _check_tensor("masses", masses, 2, "(B, L)").double()
+    targets = _check_tensor("targets", targets, 2, "(B, L)").double()
+    if masses.shape != targets.shape:
+        raise ValueError(f"masses and targets must have the same shape (B, L), got "
+                         f"{tuple(masses.shape)} and {tuple(targets.shape)}")
+    planners = {"random_shooting": random_shooting, "cem": cem}
+    if planner not in planners:
+        raise ValueError(f"planner must be one of {sorted(planners)}, got {planner!r}")
+    batch, length = masses.shape
+    generator = torch.Generator().manual_seed(seed)
+    state = torch.stack([targets[:, 0], torch.zeros_like(targets[:, 0])], dim=-1)
+    memory = adapter.init_state(batch, 3, 2)
+    dtype = next(iter(adapter.init_params.values())).dtype
+    records: dict[str, list] = {"s": [state], "a": [], "r": [], "err": [], "sec": []}
+    for t in range(length):
+        start = time.perf_counter()
+        actions = []
+        for b in range(batch):
+            weights = {**adapter.frozen_params, **{n: w[b] for n, w in memory.fast.items()}}
+            cost = angle_tracking_cost(float(targets[b, t]), torque_cost)
+
+            def dynamics(s: torch.Tensor, a: torch.Tensor, weights=weights) -> torch.Tensor:
+                return predict(adapter.model, weights, torch.cat([s, a], dim=-1),
+                               adapter.forward_fn)
+
+            actions.append(planners[planner](dynamics, state[b].to(dtype), horizon,
+                                             num_candidates, -torque_limit, torque_limit, cost,
+                                             generator=generator))
+        action = torch.stack(actions).double()  # (B, 1)
+        x = torch.cat([state, action], dim=-1).to(dtype)
+        predicted = adapter.predict(memory, x)
+        next_state = pendulum_step(state, action[:, 0], masses[:, t],
+                                   torch.full_like(masses[:, t], pendulum_length), dt, substeps)
+        memory = adapter.observe(memory, x, next_state.to(dtype))
+        records["err"].append(((predicted.double() - next_state) ** 2).mean(-1))
+        records["r"].append(-(next_state[:, 0] - targets[:, t]) ** 2
+                            - torque_cost * action[:, 0] ** 2)
+        records["s"].append(next_state)
+        records["a"].append(action)
+        records["sec"].append(time.perf_counter() - start)
+        state = next_state
+    return MPCEpisodes(torch.stack(records["s"], 1), torch.stack(records["a"], 1),
+                       torch.stack(records["r"], 1), torch.stack(records["err"], 1),
+                       np.asarray(records["sec"]))

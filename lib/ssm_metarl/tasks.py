@@ -12,6 +12,7 @@ T     tasks in a sample (the meta-batch)
 K     examples per task in the support (or query) set
 L     sequence length (time steps) of a linear-system trajectory
 S     state dimension of the oscillator (2: position and velocity)
+F, Q  features and targets of one forecasting example (``TransitionWindowTasks``)
 ====  =====================================================================
 
 ``SinusoidTasks`` follows Finn et al. (2017), "Model-Agnostic Meta-Learning
@@ -28,6 +29,8 @@ and its output ``y = x`` (the position).
 adaptation, notebook 04) draw ``B`` sequences whose ``M = 2`` physical
 parameters jump at unknown times; ``sample(batch)`` returns a
 :class:`SwitchingSample` (see the section "switching dynamics" below).
+``TransitionWindowTasks`` cuts GrBAL meta-training tasks (M past and K next
+transitions of one system) out of such sequences.
 """
 
 from __future__ import annotations
@@ -744,6 +747,26 @@ def pendulum_rk4_step(
     return state + dt / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
 
 
+def pendulum_step(
+    state: torch.Tensor,
+    torque: torch.Tensor,
+    mass: torch.Tensor,
+    length: torch.Tensor,
+    dt: float,
+    substeps: int = 10,
+    *,
+    gravity: float = 9.81,
+    damping: float = 0.2,
+) -> torch.Tensor:
+    """Advance ``state`` (..., 2) by one sample interval ``dt`` with the torque (...) held:
+    ``substeps`` RK4 steps of :func:`pendulum_rk4_step` (zero-order hold on the input)."""
+    h = dt / _check_count("substeps", substeps)
+    for _ in range(substeps):
+        state = pendulum_rk4_step(state, torque, mass, length, h, gravity=gravity,
+                                  damping=damping)
+    return state
+
+
 class SwitchingPendulumTasks:
     """A damped, driven pendulum whose mass and/or length jump at unknown times.
 
@@ -821,12 +844,10 @@ class SwitchingPendulumTasks:
     ) -> torch.Tensor:
         """States (B, L, 2) from ``params`` (B, L, 2) = (mass, length), torques ``u``
         (B, L, 1) and ``initial_state`` (B, 2) = ``s_{-1}``; float64 RK4."""
-        state, states, h = initial_state, [], self.dt / self.substeps
+        state, states = initial_state, []
         for k in range(u.shape[1]):
-            mass, length, torque = params[:, k, 0], params[:, k, 1], u[:, k, 0]
-            for _ in range(self.substeps):
-                state = pendulum_rk4_step(state, torque, mass, length, h, gravity=self.gravity,
-                                          damping=self.damping)
+            state = pendulum_step(state, u[:, k, 0], params[:, k, 0], params[:, k, 1], self.dt,
+                                  self.substeps, gravity=self.gravity, damping=self.damping)
             states.append(state)
         return torch.stack(states, dim=1)
 
@@ -850,3 +871,56 @@ class SwitchingPendulumTasks:
         y = states[..., :1] + self.noise_std * noise
         sample = SwitchingSample(u, y, states, params, mask, ("mass", "length"))
         return sample.to(self.device, self.dtype)
+
+
+# ----------------------------------------------------------------------------- GrBAL windows
+
+
+class TransitionWindowTasks:
+    """GrBAL meta-training tasks: ``M`` past and ``K`` next transitions of one system.
+
+    Nagabandi et al. (2019), Sec. 4 and Alg. 1: the dynamics model is
+    meta-trained so that a few gradient steps on the last ``M`` transitions of
+    a trajectory predict the next ``K``. Each task here is one window of
+    ``M + K`` consecutive one-step forecasting examples
+    (:func:`ssm_metarl.adaptation.next_step_data` with ``history`` H) cut at a
+    random place from a sequence of ``systems`` (any object with
+    ``sample(batch) -> SwitchingSample``, e.g. a :class:`SwitchingOscillatorTasks`
+    with ``num_switches=0``: one random regime per sequence). ``sample(T)``
+    returns a :class:`TaskSample` with support (T, M, F) -> (T, M, Q) and
+    query (T, K, F) -> (T, K, Q), so it plugs into
+    :class:`ssm_metarl.maml.TaskBatch` and :class:`~ssm_metarl.maml.MetaMAMLTrainer`.
+    """
+
+    def __init__(self, systems, history: int, past: int = 16, future: int = 16,
+                 seed: int = 0) -> None:
+        if not callable(getattr(systems, "sample", None)):
+            raise TypeError(f"systems must have a sample(batch) method, got "
+                            f"{type(systems).__name__}")
+        self.systems, self.history = systems, _check_count("history", history)
+        self.past, self.future = _check_count("past", past), _check_count("future", future)
+        examples = systems.length - history
+        if past + future > examples:
+            raise ValueError(f"past + future = {past + future} transitions do not fit in the "
+                             f"{examples} examples of a sequence of length {systems.length} "
+                             f"with history {history}")
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def sample(self, num_tasks: int, k_support: int | None = None,
+               k_query: int | None = None) -> TaskSample:
+        """``num_tasks`` windows; ``k_support``/``k_query`` are ignored (``past``/``future``
+        fix them), so that :class:`~ssm_metarl.maml.TaskBatch` can call this unchanged."""
+        from .adaptation import next_step_data  # adaptation imports this module
+
+        sequences = self.systems.sample(_check_count("num_tasks", num_tasks))
+        data = next_step_data(sequences.y, sequences.u, self.history)
+        span = self.past + self.future
+        start = torch.randint(0, data.inputs.shape[1] - span + 1, (num_tasks,),
+                              generator=self.generator)
+        rows = (start[:, None] + torch.arange(span)).to(data.inputs.device)  # (T, M + K)
+        x = torch.gather(data.inputs, 1, rows[..., None].expand(-1, -1, data.inputs.shape[-1]))
+        y = torch.gather(data.targets, 1, rows[..., None].expand(-1, -1, data.targets.shape[-1]))
+        info = {"params": sequences.params[:, 0]}
+        return TaskSample(x[:, :self.past], y[:, :self.past], x[:, self.past:],
+                          y[:, self.past:], info)
+
