@@ -184,6 +184,28 @@ def test_evaluate_maml_rl_is_seeded_leaves_the_policy_and_global_rng_alone():
         assert torch.equal(p, before[name])
 
 
+def test_goals_per_round_a_fixed_goal_and_frozen_rounds():
+    config = MAMLRLConfig(hidden_sizes=(8,), seed=0)
+    policy = make_maml_rl_policy(config)
+    goals = np.array([[0.3, -0.2], [-0.4, 0.1]])
+    common = dict(trajectories_per_task=4, horizon=10, seed=3)
+    adapted = evaluate_maml_rl(policy, None, goals, 2, step_sizes=(0.1, 0.05), **common)
+    # The same goal in every round is the fixed-goal evaluation, number for number.
+    rounds = np.repeat(goals[:, None], 3, axis=1)
+    np.testing.assert_array_equal(
+        evaluate_maml_rl(policy, None, rounds, 2, step_sizes=(0.1, 0.05), **common), adapted)
+    # Step sizes 0: every round plays the initial weights (same first round, then other noise).
+    frozen = evaluate_maml_rl(policy, None, rounds, 2, step_sizes=(0.0, 0.0), **common)
+    np.testing.assert_array_equal(frozen[:, 0], adapted[:, 0])
+    assert not np.allclose(frozen[:, 1:], adapted[:, 1:], atol=1e-3)
+    # A goal that moves: round 1 is scored on the new goal (an oracle-checked bound).
+    moved = rounds.copy()
+    moved[:, 1:] = -goals[:, None]
+    returns = evaluate_maml_rl(policy, None, moved, 2, step_sizes=(0.0, 0.0), **common)
+    assert np.all(returns[:, 1:] <= navigation_oracle_returns(-goals, horizon=10)[:, None] + 1e-9)
+    np.testing.assert_array_equal(returns[:, 0], adapted[:, 0])
+
+
 def test_oracle_returns_by_hand_and_bound_every_policy():
     # goal (0.25, -0.05): positions (0.1, -0.05), (0.2, -0.05), (0.25, -0.05) -> -(0.15 + 0.05)
     assert navigation_oracle_returns(np.array([[0.25, -0.05]]), horizon=10)[0] == \
@@ -285,8 +307,12 @@ def test_evaluation_errors():
     policy = MLPPolicy(2, 2, hidden_sizes=(4,))
     with pytest.raises(ValueError, match=r"goals must have shape \(G, 2\)"):
         evaluate_maml_rl(policy, None, np.zeros((3, 3)))
-    with pytest.raises(ValueError, match="one entry per step"):
+    with pytest.raises(ValueError, match=r"step_sizes must be 2 finite numbers >= 0"):
         evaluate_maml_rl(policy, None, HELD_OUT_GOALS, 2, step_sizes=[0.1])
+    with pytest.raises(ValueError, match=r"step_sizes must be 1 finite numbers >= 0"):
+        evaluate_maml_rl(policy, None, HELD_OUT_GOALS, 1, step_sizes=[-0.1])
+    with pytest.raises(ValueError, match=r"goals per round must have shape \(G, steps \+ 1 = 3"):
+        evaluate_maml_rl(policy, None, np.zeros((4, 2, 2)), 2)
     with pytest.raises(TypeError, match="recurrent policy"):
         evaluate_rl2(policy, 2, 10, 5, seed=0)
     with pytest.raises(ValueError, match="k=4 arms"):

@@ -438,24 +438,28 @@ def evaluate_maml_rl(
     trajectories are sampled with theta_s, their mean return is column s, and
     (for s < S) one inner step with ``step_sizes[s]`` (default
     :func:`paper_step_sizes` of 0.1) on them gives theta_{s+1}.
+
+    ``goals`` (G, S + 1, 2) gives each round s its own goal instead: a goal that
+    moves between rounds, unannounced, measures *continual* adaptation (notebook
+    04); step sizes of 0 keep the policy frozen.
     """
-    goals = check_goals(goals)
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
         raise ValueError(f"steps must be an int >= 0, got {steps!r}")
+    rounds = _goals_per_round(goals, steps)
     step_sizes = paper_step_sizes(0.1, steps) if step_sizes is None else tuple(step_sizes)
-    if len(step_sizes) != steps:
-        raise ValueError(f"step_sizes must have one entry per step ({steps}), "
-                         f"got {len(step_sizes)}")
+    if len(step_sizes) != steps or not all(math.isfinite(a) and a >= 0 for a in step_sizes):
+        raise ValueError(f"step_sizes must be {steps} finite numbers >= 0 (one per step), "
+                         f"got {step_sizes}")
     params = dict(policy.named_parameters()) if params is None else params
-    num_goals, rng = goals.shape[0], np.random.default_rng(seed)
+    num_goals, rng = rounds.shape[0], np.random.default_rng(seed)
     env = BatchedNavigation2D(num_goals * trajectories_per_task, horizon=horizon,
-                              goal_tolerance=goal_tolerance,
-                              task=np.repeat(goals, trajectories_per_task, axis=0))
+                              goal_tolerance=goal_tolerance)
     fast = [_detached(params)] * num_goals
     returns = np.zeros((num_goals, steps + 1))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         for step in range(steps + 1):
+            env.set_task(np.repeat(rounds[:, step], trajectories_per_task, axis=0))
             rollout = collect_rollouts(env, policy, horizon, params=fast, seed=_rollout_seed(rng),
                                        action_scale=action_scale)
             tasks = policy_gradient_advantages(rollout, num_goals, gamma, baseline_reg)
@@ -464,6 +468,17 @@ def evaluate_maml_rl(
                 fast = [_detached(adapt_policy(policy, theta, *task, step_sizes[step], False))
                         for theta, task in zip(fast, tasks, strict=True)]
     return returns
+
+
+def _goals_per_round(goals: Any, steps: int) -> np.ndarray:
+    """(G, S + 1, 2): the goal of every round, from fixed goals (G, 2) or per-round goals."""
+    goals = np.asarray(goals, dtype=np.float64)
+    if goals.ndim == 3:
+        if goals.shape[1:] != (steps + 1, 2) or len(goals) == 0:
+            raise ValueError(f"goals per round must have shape (G, steps + 1 = {steps + 1}, 2), "
+                             f"got {goals.shape}")
+        return goals
+    return np.repeat(check_goals(goals)[:, None], steps + 1, axis=1)
 
 
 def navigation_oracle_returns(goals: np.ndarray, horizon: int = 100) -> np.ndarray:
