@@ -17,8 +17,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
+from gymnasium import spaces
 from gymnasium.utils import seeding
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space
 
 SeedArg = int | Sequence[int | None] | None
 
@@ -132,3 +136,113 @@ class PerEnvTasks:
             ):
                 self.tasks[i] = self.draw_task(self.generators[i])
                 self.has_task[i] = True
+
+
+class BatchedTaskEnv(VectorEnv):
+    """What the batched envs share: spaces, one task per env (pinned or drawn), reset options.
+
+    A subclass calls :meth:`_setup` in its constructor and defines
+    ``_check_task(task, name) -> np.ndarray`` for one task (``task_noun`` names
+    it in errors). ``set_task`` accepts one task for every env or (E, ...) one
+    per env; ``reset`` calls :meth:`_begin_reset`, ``step`` :meth:`_check_started`.
+    Autoreset is gymnasium's next-step mode, as in ``SyncVectorEnv``.
+    """
+
+    metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": []}
+    task_noun = "task"
+
+    def _setup(
+        self,
+        num_envs: int,
+        observation_space: spaces.Space,
+        action_space: spaces.Space,
+        task_shape: tuple[int, ...],
+        draw_task: Callable[[np.random.Generator], np.ndarray],
+        resample_task_on_reset: bool,
+        task: Any,
+    ) -> None:
+        self.num_envs = num_envs
+        self.single_observation_space = observation_space
+        self.single_action_space = action_space
+        self.observation_space = batch_space(observation_space, num_envs)
+        self.action_space = batch_space(action_space, num_envs)
+        self._slots = PerEnvTasks(num_envs, task_shape, draw_task, bool(resample_task_on_reset))
+        self._autoreset = np.zeros(num_envs, dtype=bool)
+        self._started = False
+        if task is not None:
+            self.set_task(task)
+
+    @property
+    def tasks(self) -> np.ndarray:
+        """The current task of every env, (E, *task_shape) float64 (a copy)."""
+        return self._slots.tasks.copy()
+
+    def set_task(self, tasks: Any) -> None:
+        """Pin one task for every env or one per env (E, ...) from now on; ``None`` unpins all."""
+        self._slots.pin(None if tasks is None else self._check_tasks(tasks))
+
+    def _check_tasks(self, tasks: Any) -> np.ndarray:
+        tasks, shape = to_numpy(tasks), self._slots.tasks.shape[1:]
+        if tasks.shape == shape:
+            return np.broadcast_to(self._check_task(tasks, "task"), (self.num_envs, *shape))
+        if tasks.shape != (self.num_envs, *shape):
+            raise ValueError(
+                f"task must be one {self.task_noun} {shape} or one per env "
+                f"{(self.num_envs, *shape)}, got shape {tasks.shape}"
+            )
+        return np.stack([self._check_task(task, f"task[{i}]") for i, task in enumerate(tasks)])
+
+    def _begin_reset(self, options: dict[str, Any] | None) -> None:
+        """Validate ``options`` (a ``task`` pins it) and clear the autoreset flags."""
+        options = check_reset_options(options)
+        if "task" in options:
+            self.set_task(options["task"])
+        self._autoreset[:] = False
+        self._started = True
+
+    def _check_started(self) -> None:
+        if not self._started:
+            raise RuntimeError("call reset() before step()")
+
+
+class TaskEnv(gym.Env):
+    """What the single envs share: one task, pinned or drawn by the persistence rule.
+
+    A subclass sets ``resample_task_on_reset``, calls :meth:`_init_task` in its
+    constructor, and defines ``_check_task(task, name)`` and
+    ``_draw_task(rng) -> np.ndarray``; its ``reset`` starts with
+    :meth:`_begin_reset`, which draws a new task where :func:`needs_new_task`
+    says so. ``env.task = ...`` (also through ``VectorEnv.set_attr``) pins one.
+    """
+
+    def _init_task(self, task: Any) -> None:
+        self._task: np.ndarray | None = None
+        self._pinned = False
+        if task is not None:
+            self.set_task(task)
+
+    @property
+    def task(self) -> np.ndarray | None:
+        """The current task (a copy), or ``None`` before the first reset."""
+        return None if self._task is None else self._task.copy()
+
+    @task.setter
+    def task(self, task: Any) -> None:
+        self.set_task(task)
+
+    def set_task(self, task: Any) -> None:
+        """Pin ``task`` from now on (rewards use it at once); ``None`` unpins (a reset draws)."""
+        if task is None:
+            self._task, self._pinned = None, False
+            return
+        self._task, self._pinned = self._check_task(task, "task"), True
+
+    def _begin_reset(self, seed: int | None, options: dict[str, Any] | None) -> None:
+        """Seed, apply ``options`` (a ``task`` pins it) and draw a task if the rule says so."""
+        super().reset(seed=seed)
+        options = check_reset_options(options)
+        if "task" in options:
+            self.set_task(options["task"])
+        if needs_new_task(self._pinned, self._task is not None, seed is not None,
+                          self.resample_task_on_reset):
+            self._task = self._draw_task(self.np_random)

@@ -50,18 +50,14 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
-from gymnasium.vector import AutoresetMode, VectorEnv
-from gymnasium.vector.utils import batch_space
 
 from ._common import (
-    PerEnvTasks,
+    BatchedTaskEnv,
     SeedArg,
+    TaskEnv,
     check_positive_int,
-    check_reset_options,
-    needs_new_task,
     per_env_seeds,
     to_numpy,
 )
@@ -142,7 +138,7 @@ def _observation_space(k: int, time_feature: bool) -> spaces.Box:
     return spaces.Box(0.0, 1.0, shape=(k + 2 + int(time_feature),), dtype=np.float32)
 
 
-class BernoulliBandit(gym.Env):
+class BernoulliBandit(TaskEnv):
     """One RL^2 trial per episode: ``n`` pulls of a ``k``-armed Bernoulli bandit.
 
     ``reset(seed=None, options=None) -> (obs (D,) float32, {})``;
@@ -168,29 +164,16 @@ class BernoulliBandit(gym.Env):
         self.time_feature = bool(time_feature)
         self.observation_space = _observation_space(self.k, self.time_feature)
         self.action_space = spaces.Discrete(self.k)
-        self._probabilities: np.ndarray | None = None
-        self._pinned = False
         self._uniforms = np.zeros(self.n)
         self._pulls = 0
         self._needs_reset = True
-        if task is not None:
-            self.set_task(task)
+        self._init_task(task)
 
-    @property
-    def task(self) -> np.ndarray | None:
-        """The arm probabilities (K,) float64 (a copy), or ``None`` before the first reset."""
-        return None if self._probabilities is None else self._probabilities.copy()
+    def _check_task(self, probabilities: Any, name: str) -> np.ndarray:
+        return check_arm_probabilities(probabilities, self.k, name)
 
-    @task.setter
-    def task(self, probabilities: Any) -> None:
-        self.set_task(probabilities)
-
-    def set_task(self, probabilities: Any) -> None:
-        """Pin the arm probabilities (K,) from now on; ``None`` unpins (next reset draws)."""
-        if probabilities is None:
-            self._probabilities, self._pinned = None, False
-            return
-        self._probabilities, self._pinned = check_arm_probabilities(probabilities, self.k), True
+    def _draw_task(self, rng: np.random.Generator) -> np.ndarray:
+        return draw_arm_probabilities(rng, self.k)
 
     def sample_tasks(self, num_tasks: int, rng: np.random.Generator | int | None = None):
         """(T, K) bandits ``p ~ U[0, 1]^K``; ``rng=None`` uses the env's ``np_random``."""
@@ -198,17 +181,7 @@ class BernoulliBandit(gym.Env):
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         """Start a trial; returns ``(obs (D,) float32 zeros, info {})``."""
-        super().reset(seed=seed)
-        options = check_reset_options(options)
-        if "task" in options:
-            self.set_task(options["task"])
-        if needs_new_task(
-            self._pinned,
-            self._probabilities is not None,
-            seed is not None,
-            self.resample_task_on_reset,
-        ):
-            self._probabilities = draw_arm_probabilities(self.np_random, self.k)
+        self._begin_reset(seed, options)
         self._uniforms = draw_reward_uniforms(self.np_random, self.n)
         self._pulls = 0
         self._needs_reset = False
@@ -219,7 +192,7 @@ class BernoulliBandit(gym.Env):
         if self._needs_reset:
             raise RuntimeError("call reset() before step(): the trial is over or never began")
         arm = int(check_arms(action, self.k, ()))
-        reward = float(bernoulli_reward(self._uniforms[self._pulls], self._probabilities[arm]))
+        reward = float(bernoulli_reward(self._uniforms[self._pulls], self._task[arm]))
         self._pulls += 1
         obs = rl2_observation(
             np.array([arm]),
@@ -234,7 +207,7 @@ class BernoulliBandit(gym.Env):
         return obs, reward, terminated, False, {}
 
 
-class BatchedBernoulliBandit(VectorEnv):
+class BatchedBernoulliBandit(BatchedTaskEnv):
     """``num_envs`` bandit trials stepped at once with NumPy.
 
     Gives exactly the transitions of ``SyncVectorEnv([BernoulliBandit] * E)``
@@ -249,7 +222,7 @@ class BatchedBernoulliBandit(VectorEnv):
     rewards (E,) float64, terminated (E,) bool, truncated (E,) bool, {})``.
     """
 
-    metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": []}
+    task_noun = "bandit"
 
     def __init__(
         self,
@@ -260,31 +233,15 @@ class BatchedBernoulliBandit(VectorEnv):
         resample_task_on_reset: bool = True,
         time_feature: bool = True,
     ) -> None:
-        self.num_envs = check_positive_int(num_envs, "num_envs")
+        num_envs = check_positive_int(num_envs, "num_envs")
         self.k = check_positive_int(k, "k")
         self.n = check_positive_int(n, "n")
         self.time_feature = bool(time_feature)
-        self.single_observation_space = _observation_space(self.k, self.time_feature)
-        self.single_action_space = spaces.Discrete(self.k)
-        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
-        self.action_space = batch_space(self.single_action_space, self.num_envs)
-        draw = partial(draw_arm_probabilities, k=self.k)
-        self._slots = PerEnvTasks(self.num_envs, (self.k,), draw, bool(resample_task_on_reset))
-        self._uniforms = np.zeros((self.num_envs, self.n))
-        self._pulls = np.zeros(self.num_envs, dtype=np.int64)
-        self._autoreset = np.zeros(self.num_envs, dtype=bool)
-        self._started = False
-        if task is not None:
-            self.set_task(task)
-
-    @property
-    def tasks(self) -> np.ndarray:
-        """Arm probabilities (E, K) float64 of the current trials (a copy)."""
-        return self._slots.tasks.copy()
-
-    def set_task(self, probabilities: Any) -> None:
-        """Pin one bandit (K,) for all envs or one per env (E, K); ``None`` unpins all."""
-        self._slots.pin(None if probabilities is None else self._check_tasks(probabilities))
+        self._uniforms = np.zeros((num_envs, self.n))
+        self._pulls = np.zeros(num_envs, dtype=np.int64)
+        self._setup(num_envs, _observation_space(self.k, self.time_feature),
+                    spaces.Discrete(self.k), (self.k,), partial(draw_arm_probabilities, k=self.k),
+                    resample_task_on_reset, task)
 
     def sample_tasks(self, num_tasks: int, rng: np.random.Generator | int | None = None):
         """(T, K) bandits ``p ~ U[0, 1]^K`` drawn from ``rng`` (a Generator or seed)."""
@@ -292,18 +249,13 @@ class BatchedBernoulliBandit(VectorEnv):
 
     def reset(self, *, seed: SeedArg = None, options: dict[str, Any] | None = None):
         """Start a new trial in every env; returns ``(obs (E, D) float32 zeros, {})``."""
-        options = check_reset_options(options)
-        if "task" in options:
-            self.set_task(options["task"])
+        self._begin_reset(options)
         self._start_trials(np.arange(self.num_envs), per_env_seeds(seed, self.num_envs))
-        self._autoreset[:] = False
-        self._started = True
         return np.zeros(self.observation_space.shape, dtype=np.float32), {}
 
     def step(self, actions: Any):
         """Pull one arm per env; envs whose trial ended at the last step start a new one."""
-        if not self._started:
-            raise RuntimeError("call reset() before step()")
+        self._check_started()
         arms = check_arms(actions, self.k, (self.num_envs,), "actions")
         restarting = self._autoreset
         if restarting.any():
@@ -327,17 +279,5 @@ class BatchedBernoulliBandit(VectorEnv):
             self._uniforms[i] = draw_reward_uniforms(self._slots.generators[i], self.n)
         self._pulls[env_ids] = 0
 
-    def _check_tasks(self, probabilities: Any) -> np.ndarray:
-        probabilities = to_numpy(probabilities)
-        if probabilities.shape == (self.k,):
-            return np.broadcast_to(
-                check_arm_probabilities(probabilities, self.k), (self.num_envs, self.k)
-            )
-        if probabilities.shape != (self.num_envs, self.k):
-            raise ValueError(
-                f"task must be one bandit ({self.k},) or one per env ({self.num_envs}, "
-                f"{self.k}), got shape {probabilities.shape}"
-            )
-        return np.stack(
-            [check_arm_probabilities(p, self.k, f"task[{i}]") for i, p in enumerate(probabilities)]
-        )
+    def _check_task(self, probabilities: Any, name: str) -> np.ndarray:
+        return check_arm_probabilities(probabilities, self.k, name)

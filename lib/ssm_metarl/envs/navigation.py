@@ -42,18 +42,14 @@ from __future__ import annotations
 
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
-from gymnasium.vector import AutoresetMode, VectorEnv
-from gymnasium.vector.utils import batch_space
 
 from ._common import (
-    PerEnvTasks,
+    BatchedTaskEnv,
     SeedArg,
+    TaskEnv,
     check_positive_int,
-    check_reset_options,
-    needs_new_task,
     per_env_seeds,
     to_numpy,
 )
@@ -141,7 +137,7 @@ def _observation_space(horizon: int) -> spaces.Box:
     return spaces.Box(-bound, bound, shape=(2,), dtype=np.float32)
 
 
-class Navigation2D(gym.Env):
+class Navigation2D(TaskEnv):
     """The MAML-RL point robot: one goal (task), episodes of ``horizon`` steps.
 
     ``reset(seed=None, options=None) -> (obs (2,) float32, {})`` puts the robot
@@ -166,33 +162,16 @@ class Navigation2D(gym.Env):
         self.resample_task_on_reset = bool(resample_task_on_reset)
         self.observation_space = _observation_space(self.horizon)
         self.action_space = spaces.Box(-MAX_SPEED, MAX_SPEED, shape=(2,), dtype=np.float32)
-        self._goal: np.ndarray | None = None
-        self._pinned = False
         self._position = np.zeros(2)
         self._steps = 0
         self._needs_reset = True
-        if task is not None:
-            self.set_task(task)
+        self._init_task(task)
 
-    @property
-    def task(self) -> np.ndarray | None:
-        """The current goal (2,) float64 (a copy), or ``None`` before the first reset."""
-        return None if self._goal is None else self._goal.copy()
+    def _check_task(self, goal: Any, name: str) -> np.ndarray:
+        return check_goal(goal, name)
 
-    @task.setter
-    def task(self, goal: Any) -> None:
-        self.set_task(goal)
-
-    def set_task(self, goal: Any) -> None:
-        """Pin ``goal`` (2,) as the task from now on (rewards use it at once); ``None`` unpins.
-
-        With a gymnasium vector env, ``envs.set_attr("task", goals)`` gives each
-        sub-env its own goal.
-        """
-        if goal is None:
-            self._goal, self._pinned = None, False
-            return
-        self._goal, self._pinned = check_goal(goal), True
+    def _draw_task(self, rng: np.random.Generator) -> np.ndarray:
+        return draw_goal(rng)
 
     def sample_tasks(self, num_tasks: int, rng: np.random.Generator | int | None = None):
         """(T, 2) goals from the task distribution; ``rng=None`` uses the env's ``np_random``."""
@@ -200,14 +179,7 @@ class Navigation2D(gym.Env):
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         """Start an episode at the origin; returns ``(obs (2,) float32, info {})``."""
-        super().reset(seed=seed)
-        options = check_reset_options(options)
-        if "task" in options:
-            self.set_task(options["task"])
-        if needs_new_task(
-            self._pinned, self._goal is not None, seed is not None, self.resample_task_on_reset
-        ):
-            self._goal = draw_goal(self.np_random)
+        self._begin_reset(seed, options)
         self._position = np.zeros(2)
         self._steps = 0
         self._needs_reset = False
@@ -220,14 +192,14 @@ class Navigation2D(gym.Env):
         velocity = clip_velocity(check_velocity(action, (2,)))
         self._position = self._position + velocity
         self._steps += 1
-        reward = -float(distance_to_goal(self._position, self._goal))
-        terminated = bool(reached_goal(self._position, self._goal, self.goal_tolerance))
+        reward = -float(distance_to_goal(self._position, self._task))
+        terminated = bool(reached_goal(self._position, self._task, self.goal_tolerance))
         truncated = self._steps >= self.horizon
         self._needs_reset = terminated or truncated
         return self._position.astype(np.float32), reward, terminated, truncated, {}
 
 
-class BatchedNavigation2D(VectorEnv):
+class BatchedNavigation2D(BatchedTaskEnv):
     """``num_envs`` point robots stepped at once with NumPy, each with its own goal.
 
     Gives exactly the transitions of ``SyncVectorEnv([Navigation2D] * E)`` with
@@ -242,7 +214,7 @@ class BatchedNavigation2D(VectorEnv):
     terminated (E,) bool, truncated (E,) bool, {})``; actions may be torch tensors.
     """
 
-    metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": []}
+    task_noun = "goal"
 
     def __init__(
         self,
@@ -252,29 +224,14 @@ class BatchedNavigation2D(VectorEnv):
         task: Any = None,
         resample_task_on_reset: bool = False,
     ) -> None:
-        self.num_envs = check_positive_int(num_envs, "num_envs")
+        num_envs = check_positive_int(num_envs, "num_envs")
         self.horizon = check_positive_int(horizon, "horizon")
         self.goal_tolerance = _check_tolerance(goal_tolerance)
-        self.single_observation_space = _observation_space(self.horizon)
-        self.single_action_space = spaces.Box(-MAX_SPEED, MAX_SPEED, shape=(2,), dtype=np.float32)
-        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
-        self.action_space = batch_space(self.single_action_space, self.num_envs)
-        self._slots = PerEnvTasks(self.num_envs, (2,), draw_goal, bool(resample_task_on_reset))
-        self._positions = np.zeros((self.num_envs, 2))
-        self._steps = np.zeros(self.num_envs, dtype=np.int64)
-        self._autoreset = np.zeros(self.num_envs, dtype=bool)
-        self._started = False
-        if task is not None:
-            self.set_task(task)
-
-    @property
-    def tasks(self) -> np.ndarray:
-        """The goals (E, 2) float64 of all envs (a copy; rows of never-reset envs are zero)."""
-        return self._slots.tasks.copy()
-
-    def set_task(self, goals: Any) -> None:
-        """Pin goals (2,) or (E, 2) for every env from now on; ``None`` unpins all."""
-        self._slots.pin(None if goals is None else self._check_goals(goals))
+        self._positions = np.zeros((num_envs, 2))
+        self._steps = np.zeros(num_envs, dtype=np.int64)
+        action_space = spaces.Box(-MAX_SPEED, MAX_SPEED, shape=(2,), dtype=np.float32)
+        self._setup(num_envs, _observation_space(self.horizon), action_space, (2,), draw_goal,
+                    resample_task_on_reset, task)
 
     def sample_tasks(self, num_tasks: int, rng: np.random.Generator | int | None = None):
         """(T, 2) goals from the task distribution, drawn from ``rng`` (a Generator or seed)."""
@@ -282,20 +239,15 @@ class BatchedNavigation2D(VectorEnv):
 
     def reset(self, *, seed: SeedArg = None, options: dict[str, Any] | None = None):
         """Reset every env to the origin; returns ``(obs (E, 2) float32, {})``."""
-        options = check_reset_options(options)
-        if "task" in options:
-            self.set_task(options["task"])
+        self._begin_reset(options)
         self._slots.reset(range(self.num_envs), per_env_seeds(seed, self.num_envs))
         self._positions[:] = 0.0
         self._steps[:] = 0
-        self._autoreset[:] = False
-        self._started = True
         return self._positions.astype(np.float32), {}
 
     def step(self, actions: Any):
         """Move every robot ``x <- x + clip(a)``; envs whose episode ended last step reset."""
-        if not self._started:
-            raise RuntimeError("call reset() before step()")
+        self._check_started()
         velocities = clip_velocity(check_velocity(actions, (self.num_envs, 2), "actions"))
         restarting = self._autoreset.copy()
         self._positions += velocities
@@ -318,13 +270,5 @@ class BatchedNavigation2D(VectorEnv):
         terminated[mask] = False
         truncated[mask] = False
 
-    def _check_goals(self, goals: Any) -> np.ndarray:
-        goals = to_numpy(goals)
-        if goals.shape == (2,):
-            return np.broadcast_to(check_goal(goals), (self.num_envs, 2))
-        if goals.shape != (self.num_envs, 2):
-            raise ValueError(
-                f"task must be one goal (2,) or one per env ({self.num_envs}, 2), "
-                f"got shape {goals.shape}"
-            )
-        return np.stack([check_goal(goal, f"task[{i}]") for i, goal in enumerate(goals)])
+    def _check_task(self, goal: Any, name: str) -> np.ndarray:
+        return check_goal(goal, name)
