@@ -446,3 +446,16 @@ def test_maml_rl_policy_round_trips_and_rejects_bad_files(tmp_path):
     torch.save({"format": "something else", "config": {}, "state_dict": {}}, tmp_path / "x.pt")
     with pytest.raises(ValueError, match="not a ssm_metarl.MAMLRLPolicy/1 file"):
         load_maml_rl_policy(tmp_path / "x.pt")
+
+
+def test_the_shipped_navigation_policy_loads_and_adapts_to_new_goals():
+    # data/weights/maml_rl_navigation.pt comes from notebook 03's paper run; notebook 04 uses it.
+    from ssm_metarl.results import data_dir
+
+    policy, config = load_maml_rl_policy(data_dir() / "weights" / "maml_rl_navigation.pt")
+    assert config.goal_tolerance == 0.01 and config.num_meta_iterations >= 100
+    returns = evaluate_maml_rl(policy, None, HELD_OUT_GOALS, 1, trajectories_per_task=10,
+                               goal_tolerance=config.goal_tolerance, seed=3).mean(0)
+    # Stored paper run: about -36 before and -11 after one step on 40 goals.
+    assert returns[1] > returns[0] + 10.0
+    assert returns[1] > -20.0
