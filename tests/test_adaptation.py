@@ -23,11 +23,13 @@ from ssm_metarl.adaptation import (
     delta_rule,
     delta_rule_as_ssm,
     delta_rule_step,
+    event_window_means,
     fit_next_step,
     format_metrics_table,
     linear_attention,
     linear_attention_as_ssm,
     next_step_data,
+    paired_window_gain,
     persistence_forecast,
     random_shooting,
     recovery_time,
@@ -383,6 +385,40 @@ def test_switch_aligned_curve_by_hand():
     # Aligned rows: 6..10 and 30..34; means 18..22.
     assert mean.tolist() == [18.0, 19.0, 20.0, 21.0, 22.0]
     assert half == pytest.approx(np.full(5, 12.706 * np.std([6, 30], ddof=1) / np.sqrt(2)))
+
+
+def test_smoothed_switch_aligned_curve_never_averages_across_the_switch():
+    errors = np.zeros((2, 12))
+    errors[0, 2:8] = [1.0, 3.0, 5.0, 2.0, 4.0, 6.0]  # switch at 4
+    errors[1, 4:10] = [3.0, 1.0, 1.0, 4.0, 0.0, 2.0]  # switch at 6
+    offsets, mean, half = switch_aligned_curve(errors, [[4], [6]], before=2, after=4, smoothing=2)
+    assert offsets.tolist() == [-2, -1, 0, 1, 2, 3]
+    # Trailing means over <= 2 steps, restarted at the switch:
+    # event 0: before (1, 2), after (5, 3.5, 3, 5); event 1: before (3, 2), after (1, 2.5, 2, 1).
+    assert mean.tolist() == [2.0, 2.0, 3.0, 3.0, 2.5, 3.0]
+    assert half[2] == pytest.approx(12.706 * np.std([5, 1], ddof=1) / np.sqrt(2), rel=1e-4)
+    with pytest.raises(ValueError, match="smoothing must be an int >= 1"):
+        switch_aligned_curve(errors, [[4], [6]], before=2, after=4, smoothing=0)
+
+
+def test_event_window_means_and_paired_gain_by_hand():
+    method, baseline = np.ones((3, 16)), np.full((3, 16), 2.0)
+    method[0, 7:9], method[1, 5:7] = [5.0, 3.0], [0.0, 2.0]  # shock windows of events 0, 1
+    baseline[2, 9:11] = [4.0, 4.0]
+    switch_lists = [[7], [5], [9]]
+    windows = dict(before=2, shock=2, recovery=2, steady=2)
+    assert event_window_means(method, switch_lists, "shock", **windows).tolist() == [4.0, 1.0, 1.0]
+    # Per-event gains baseline - method in the shock window: 2 - 4, 2 - 1, 4 - 1.
+    gain, half = paired_window_gain(method, baseline, switch_lists, "shock", **windows)
+    assert gain == pytest.approx(2 / 3)
+    assert half == pytest.approx(4.303 * np.std([-2, 1, 3], ddof=1) / np.sqrt(3), rel=1e-4)
+    # The table's rows are the mean of the same per-event values.
+    table = switch_aligned_metrics(method, switch_lists, **windows)
+    assert table["model"]["shock"] == pytest.approx(2.0)
+    with pytest.raises(ValueError, match="window must be one of"):
+        event_window_means(method, switch_lists, "after", **windows)
+    with pytest.raises(ValueError, match="errors and baseline_errors must have the same shape"):
+        paired_window_gain(method, baseline[:2], switch_lists, "shock", **windows)
 
 
 # ----------------------------------------------------------------------------- TTT identity

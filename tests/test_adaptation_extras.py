@@ -151,6 +151,20 @@ def test_context_limited_predictions_equal_an_explicit_loop_over_windows():
         context_limited_predictions(model, features, 0)
 
 
+def test_in_context_streaming_steps_equal_the_whole_sequence_pass():
+    torch.manual_seed(0)
+    model = InContextSSMForecaster(3, d_model=8, d_state=4, num_layers=2).double()
+    features = torch.randn(2, 9, 6, dtype=torch.float64)
+    state, streamed = model.init_state(2), []
+    with torch.no_grad():
+        for n in range(9):
+            prediction, state = model.step(features[:, n], state)
+            streamed.append(prediction)
+        assert torch.allclose(torch.stack(streamed, dim=1), model(features), atol=1e-10)
+    with pytest.raises(ValueError, match="features_t"):
+        model.step(features, state)
+
+
 # ----------------------------------------------------------------------------- pendulum and MPC
 
 

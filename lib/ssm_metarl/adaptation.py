@@ -71,7 +71,7 @@ from torch import nn
 from .maml import mse_loss, predict, progress_bar, regression_mlp
 from .results import mean_ci
 from .scan import scan
-from .ssm import SelectiveSSM
+from .ssm import SelectiveSSM, SelectiveState
 from .tasks import pendulum_step
 
 Params = dict[str, torch.Tensor]
@@ -301,13 +301,39 @@ class InContextSSMForecaster(nn.Module):
         self.norms = nn.ModuleList(nn.LayerNorm(d_model) for _ in range(num_layers))
         self.head = nn.Linear(d_model, obs_dim)
 
+    def _readout(self, features: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
+        """``y_{t-1}`` (the newest past observation in the features) + head(hidden)."""
+        last = (self.history - 1) * self.obs_dim
+        return features[..., last : last + self.obs_dim] + self.head(hidden)
+
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         features = _check_tensor("features", features, 3, "(B, N, F)")
         hidden = self.encoder(features)  # (B, N, D)
         for block, norm in zip(self.blocks, self.norms, strict=True):
             hidden = hidden + block(norm(hidden))[0]
-        last = (self.history - 1) * self.obs_dim
-        return features[..., last : last + self.obs_dim] + self.head(hidden)
+        return self._readout(features, hidden)
+
+    def init_state(self, batch: int) -> list[SelectiveState]:
+        """Zero recurrent state: one :class:`~ssm_metarl.ssm.SelectiveState` per block."""
+        return [block.init_state(batch) for block in self.blocks]
+
+    def step(
+        self, features_t: torch.Tensor, state: list[SelectiveState]
+    ) -> tuple[torch.Tensor, list[SelectiveState]]:
+        """One streaming step: ``features_t`` (B, F) -> (prediction (B, Q), new state).
+
+        Equals :meth:`forward` on the whole past, one example at a time, at a
+        cost per step that does not grow with the length of the past: how a
+        deployed forecaster runs (the state carries all the evidence).
+        """
+        features_t = _check_tensor("features_t", features_t, 2, "(B, F)")
+        hidden = self.encoder(features_t)  # (B, D)
+        new_state = []
+        for block, norm, block_state in zip(self.blocks, self.norms, state, strict=True):
+            output, block_state = block.step(norm(hidden), block_state)
+            hidden = hidden + output
+            new_state.append(block_state)
+        return self._readout(features_t, hidden), new_state
 
 
 def fit_in_context(
@@ -792,6 +818,63 @@ def recovery_time(
     return float(below[0]) if below.size else math.nan
 
 
+def _window_means(array: np.ndarray, events: list, span: tuple[int, int]) -> np.ndarray:
+    """Mean (NaN-ignoring) error of each event over ``[tau + start, tau + end)``: (E,)."""
+    start, end = span
+    return np.array([np.nanmean(array[b, tau + start : tau + end]) for b, tau in events])
+
+
+def _events_and_offsets(shape: tuple[int, int], switch_times: Any, windows: dict):
+    """Usable events (the whole ``before .. steady`` span fits) and the window offsets."""
+    offsets = window_offsets(**windows)
+    events = switch_events(_switch_lists(switch_times, *shape), shape[1], windows["before"],
+                           offsets["steady"][1])
+    return events, offsets
+
+
+def event_window_means(
+    errors: Any, switch_times: Any, window: str, *, before: int = 20, shock: int = 5,
+    recovery: int = 25, steady: int = 30,
+) -> np.ndarray:
+    """Mean error of every usable switch event over one window: (E,).
+
+    ``errors`` (B, L) and ``switch_times`` as in :func:`switch_aligned_metrics`,
+    whose per-window rows are the mean and CI of exactly these values (same
+    events, same offsets from :func:`window_offsets`); ``window`` one of
+    :data:`WINDOWS`.
+    """
+    if window not in WINDOWS:
+        raise ValueError(f"window must be one of {WINDOWS}, got {window!r}")
+    array = _as_numpy("errors", errors, 2)
+    events, offsets = _events_and_offsets(
+        array.shape, switch_times,
+        dict(before=before, shock=shock, recovery=recovery, steady=steady))
+    return _window_means(array, events, offsets[window])
+
+
+def paired_window_gain(
+    errors: Any, baseline_errors: Any, switch_times: Any, window: str, **windows: int
+) -> tuple[float, float]:
+    """How much lower a method's error is than a baseline's in one window, paired by event.
+
+    ``d_e = mean_window(baseline_e) - mean_window(method_e)`` for every usable
+    switch event ``e`` (:func:`event_window_means`; ``errors`` and
+    ``baseline_errors`` (B, L) of the same sequences), then the mean of ``d``
+    and its 95% CI half-width (Student's t). ``> 0``: the method is better.
+    Pairing removes the spread between sequences that both methods share, so
+    a small gain can be resolved where the two rows' CIs of
+    :func:`switch_aligned_metrics` overlap. ``windows``: the window sizes.
+    """
+    method = _as_numpy("errors", errors, 2)
+    baseline = _as_numpy("baseline_errors", baseline_errors, 2)
+    if method.shape != baseline.shape:
+        raise ValueError(f"errors and baseline_errors must have the same shape (B, L), got "
+                         f"{method.shape} and {baseline.shape}")
+    differences = (event_window_means(baseline, switch_times, window, **windows)
+                   - event_window_means(method, switch_times, window, **windows))
+    return _mean_and_ci(differences)
+
+
 def _mean_and_ci(values: np.ndarray) -> tuple[float, float]:
     values = values[np.isfinite(values)]
     if values.size == 0:
@@ -835,17 +918,15 @@ def switch_aligned_metrics(
         raise ValueError(f"every error array must have the same shape (B, L), got {shapes}")
     if recovery_reference is not None and recovery_reference not in arrays:
         raise ValueError(f"recovery_reference={recovery_reference!r} is not one of {list(arrays)}")
-    batch, length = shapes.pop()
-    offsets = window_offsets(before, shock, recovery, steady)
+    events, offsets = _events_and_offsets(
+        shapes.pop(), switch_times, dict(before=before, shock=shock, recovery=recovery,
+                                         steady=steady))
     horizon = offsets["steady"][1]
-    events = switch_events(_switch_lists(switch_times, batch, length), length, before, horizon)
     table = {}
     for name, array in arrays.items():
         row: dict[str, float] = {}
-        for window, (start, end) in offsets.items():
-            per_event = np.array([np.nanmean(array[b, tau + start : tau + end])
-                                  for b, tau in events])
-            row[window], row[f"{window}_ci"] = _mean_and_ci(per_event)
+        for window, span in offsets.items():
+            row[window], row[f"{window}_ci"] = _mean_and_ci(_window_means(array, events, span))
         times = np.array([recovery_time(
             array[b], tau, before=before, horizon=horizon, factor=factor, smoothing=smoothing,
             reference=None if recovery_reference is None else arrays[recovery_reference][b],
@@ -858,13 +939,17 @@ def switch_aligned_metrics(
 
 
 def switch_aligned_curve(
-    errors: Any, switch_times: Any, *, before: int = 20, after: int = 60
+    errors: Any, switch_times: Any, *, before: int = 20, after: int = 60, smoothing: int = 1
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Errors aligned on the switches: offsets (K,), mean (K,) and 95% CI half-width (K,).
 
     ``errors`` (B, L), ``switch_times`` as in :func:`switch_aligned_metrics`;
     ``K = before + after`` offsets ``-before, ..., after - 1`` from each usable
     event (:func:`switch_events`); for adaptation curves with confidence bands.
+    ``smoothing = w > 1`` first replaces each event's curve by its trailing mean
+    over at most ``w`` steps (:func:`smoothed_errors`), taken separately before
+    and after the switch so that no point mixes the two regimes; mean and CI are
+    then over these smoothed per-event curves.
     """
     array = _as_numpy("errors", errors, 2)
     events = switch_events(_switch_lists(switch_times, *array.shape), array.shape[1],
@@ -872,6 +957,10 @@ def switch_aligned_curve(
     if len(events) < 2:
         raise ValueError(f"need at least 2 usable switch events for a CI, found {len(events)}")
     aligned = np.stack([array[b, tau - before : tau + after] for b, tau in events])
+    if _check_int("smoothing", smoothing, 1) > 1:
+        aligned = np.stack([np.concatenate([smoothed_errors(row[:before], smoothing),
+                                            smoothed_errors(row[before:], smoothing)])
+                            for row in aligned])
     mean, half = mean_ci(aligned)
     return np.arange(-before, after), mean, half
 
