@@ -257,14 +257,20 @@ def fit_next_step(
                                   progress):
         rows = torch.randint(0, x.shape[0], (batch_size,), generator=generator).to(x.device)
         loss = mse_loss(model(x[rows]), y[rows])
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"fit_next_step stopped at iteration {iteration}: loss is "
-                                     f"{loss.item()}. Likely cause: lr={lr} too large.")
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
+        losses.append(_training_step(optimizer, loss, "fit_next_step", iteration, lr))
     return losses
+
+
+def _training_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor, what: str,
+                   iteration: int, lr: float) -> float:
+    """One optimiser step on ``loss``; a NaN/inf loss stops ``what`` with a clear error."""
+    if not torch.isfinite(loss):
+        raise FloatingPointError(f"{what} stopped at iteration {iteration}: loss is "
+                                 f"{loss.item()}. Likely cause: lr={lr} too large.")
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss.item()
 
 
 # ----------------------------------------------------------------------------- in-context SSM
@@ -361,13 +367,7 @@ def fit_in_context(
         sample = tasks.sample(_check_int("batch_size", batch_size, 1))
         data = next_step_data(sample.y, sample.u, model.history)
         loss = mse_loss(model(data.inputs), data.targets)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"fit_in_context stopped at iteration {iteration}: loss is "
-                                     f"{loss.item()}. Likely cause: lr={lr} too large.")
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
+        losses.append(_training_step(optimizer, loss, "fit_in_context", iteration, lr))
     return losses
 
 
