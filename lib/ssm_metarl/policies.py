@@ -301,6 +301,21 @@ class _RecurrentPolicyMixin:
 
     is_recurrent = True
 
+    def _init_interface(self, state_dim, action_dim, hidden_dim, discrete, rl2_inputs, dtype,
+                        device) -> dict:
+        """Sizes, flags and the input embedding both policies share; returns dtype/device.
+
+        Called first in ``__init__`` so the embedding is created (and seeded) before the
+        memory and the heads, in the same order as always.
+        """
+        self.rl2_inputs, self.discrete = bool(rl2_inputs), bool(discrete)
+        sizes = _recurrent_sizes(state_dim, action_dim, hidden_dim, self.rl2_inputs)
+        self.state_dim, self.action_dim, self.input_dim = sizes
+        self.hidden_dim = hidden_dim
+        factory = {"dtype": dtype, "device": device}
+        self.embed = nn.Linear(self.input_dim, hidden_dim, **factory)
+        return factory
+
     def rl2_input(
         self,
         obs: torch.Tensor,
@@ -457,12 +472,8 @@ class SSMMetaPolicy(_RecurrentPolicyMixin, nn.Module):
         device: torch.device | str | None = None,
     ) -> None:
         super().__init__()
-        self.rl2_inputs, self.discrete = bool(rl2_inputs), bool(discrete)
-        sizes = _recurrent_sizes(state_dim, action_dim, hidden_dim, self.rl2_inputs)
-        self.state_dim, self.action_dim, self.input_dim = sizes
-        self.hidden_dim = hidden_dim
-        factory = {"dtype": dtype, "device": device}
-        self.embed = nn.Linear(self.input_dim, hidden_dim, **factory)
+        factory = self._init_interface(state_dim, action_dim, hidden_dim, discrete, rl2_inputs,
+                                       dtype, device)
         self.ssm = SelectiveDiagonalSSM(hidden_dim, ssm_state_dim, dt_min, dt_max, **factory)
         self.out_proj = nn.Linear(hidden_dim, hidden_dim, **factory)
         self.heads = _ActorCritic(hidden_dim, self.action_dim, self.discrete, **factory)
@@ -525,12 +536,8 @@ class GRUPolicy(_RecurrentPolicyMixin, nn.Module):
         device: torch.device | str | None = None,
     ) -> None:
         super().__init__()
-        self.rl2_inputs, self.discrete = bool(rl2_inputs), bool(discrete)
-        sizes = _recurrent_sizes(state_dim, action_dim, hidden_dim, self.rl2_inputs)
-        self.state_dim, self.action_dim, self.input_dim = sizes
-        self.hidden_dim = hidden_dim
-        factory = {"dtype": dtype, "device": device}
-        self.embed = nn.Linear(self.input_dim, hidden_dim, **factory)
+        factory = self._init_interface(state_dim, action_dim, hidden_dim, discrete, rl2_inputs,
+                                       dtype, device)
         self.gru = nn.GRU(hidden_dim, hidden_dim, batch_first=True, **factory)
         self.heads = _ActorCritic(hidden_dim, self.action_dim, self.discrete, **factory)
 
