@@ -291,7 +291,7 @@ def test_rl2_stops_with_a_clear_error_on_nan_loss():
 
 
 @pytest.mark.parametrize("make, match", [
-    (lambda: MAMLRLConfig(inner_lr=0.0), "inner_lr must be a positive finite float"),
+    (lambda: MAMLRLConfig(inner_lr=0.0), "inner_lr must be a positive finite number"),
     (lambda: MAMLRLConfig(meta_batch_size=2.5), "meta_batch_size must be a positive int"),
     (lambda: MAMLRLConfig(gamma=1.5), r"gamma must be in \[0, 1\]"),
     (lambda: RL2Config(policy="lstm"), "policy must be 'ssm' or 'gru'"),

@@ -5,8 +5,9 @@ A checkpoint file is a dict ``{"format": "<kind>/<version>", "config": {...},
 ``torch.load(..., weights_only=True)`` (no pickled code runs) and rejects a
 missing, corrupt or foreign file with an error that names the path;
 :func:`check_config` and :func:`check_state_dict` reject a checkpoint whose
-config or tensor shapes differ from what the caller expects. Used by
-:class:`ssm_metarl.ssm.LinearSSM` and the MAML-RL policy of
+config or tensor shapes differ from what the caller expects. The one
+checkpoint format of the package: used by :class:`ssm_metarl.ssm.LinearSSM`,
+:class:`ssm_metarl.maml.MetaMAMLTrainer` and the MAML-RL policy of
 :mod:`ssm_metarl.meta_rl`.
 """
 
@@ -22,10 +23,21 @@ __all__ = ["check_config", "check_state_dict", "load_checkpoint", "save_checkpoi
 
 
 def save_checkpoint(
-    path: str | os.PathLike, fmt: str, config: Mapping[str, Any], module: torch.nn.Module
+    path: str | os.PathLike, fmt: str, config: Mapping[str, Any], module: torch.nn.Module,
+    extra: Mapping[str, Any] | None = None,
 ) -> None:
-    """Write ``{"format": fmt, "config": config, "state_dict": module.state_dict()}``."""
-    torch.save({"format": fmt, "config": dict(config), "state_dict": module.state_dict()}, path)
+    """Write ``{"format": fmt, "config": config, "state_dict": module.state_dict(), **extra}``.
+
+    ``extra`` holds further entries that ``weights_only`` loading accepts
+    (tensors, numbers, strings, lists and dicts of them), e.g. an optimizer's
+    state dict; its keys must not clash with the three above.
+    """
+    extra = dict(extra or {})
+    clash = sorted(set(extra) & {"format", "config", "state_dict"})
+    if clash:
+        raise ValueError(f"extra must not use the reserved keys {clash}")
+    torch.save({"format": fmt, "config": dict(config), "state_dict": module.state_dict(),
+                **extra}, path)
 
 
 def load_checkpoint(path: str | os.PathLike, fmt: str, map_location: Any = None) -> dict[str, Any]:

@@ -46,77 +46,54 @@ tasks with ``torch.autograd.grad``; both paths give the same meta-gradient.
 from __future__ import annotations
 
 import dataclasses
-import functools
-import math
 import os
-import pickle
-import warnings
-import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
-from torch.func import functional_call
 
+from ._validate import Params, check_float, check_int, raise_if_diverged, training_step
+from .checkpoints import check_state_dict, load_checkpoint, save_checkpoint
+from .functional import _VMAP_UNSUPPORTED as _VMAP_UNSUPPORTED  # noqa: F401 (tests inspect it)
+from .functional import (
+    ENGINES,
+    VMAP_FALLBACK_ERRORS,
+    ForwardFn,
+    InnerLR,
+    LossFn,
+    check_engine,
+    check_params,
+    check_rates,
+    mse_loss,
+    predict,
+    regression_mlp,
+    select_params,
+    sgd_step,
+    support_gradient,
+    task_loss,
+    vmap_or_loop,
+)
 from .profiles import progress_bar, seed_everything
 from .tasks import TaskSample
 
-Params = dict[str, torch.Tensor]
-LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-ForwardFn = Callable[[nn.Module, Params, torch.Tensor], Any]
-InnerLR = float | Mapping[str, torch.Tensor]
+__all__ = [
+    # MAML and its relatives
+    "ALGORITHMS", "ANIL", "MAMLConfig", "MetaMAMLTrainer", "MetaSGD", "Reptile", "TaskBatch",
+    "adapt_tasks", "adaptation_curve", "inner_adapt", "maml_loss", "map_over_tasks", "pretrain",
+    "reptile_pseudo_gradient", "reptile_update",
+    # re-exported from ssm_metarl.functional, where they live
+    "ENGINES", "VMAP_FALLBACK_ERRORS", "ForwardFn", "InnerLR", "LossFn", "Params", "mse_loss",
+    "predict", "regression_mlp", "sgd_step", "support_gradient", "task_loss",
+]
 
 ALGORITHMS: tuple[str, ...] = ("maml", "fomaml", "metasgd", "anil", "reptile")
-ENGINES: tuple[str, ...] = ("autograd", "func")
-VMAP_FALLBACK_ERRORS = (RuntimeError, ValueError, NotImplementedError)
-
-# Models whose forward failed under vmap once: later calls go straight to the loop.
-_VMAP_UNSUPPORTED: weakref.WeakSet[nn.Module] = weakref.WeakSet()
-
-
-def mse_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Mean squared error over every element: the loss of Finn et al. (2017), Section 5.1."""
-    return F.mse_loss(prediction, target)
-
-
-def regression_mlp(
-    input_dim: int = 1, hidden: Sequence[int] = (40, 40), output_dim: int = 1
-) -> nn.Sequential:
-    """The sinusoid regressor of Finn et al. (2017): input_dim-40-40-output_dim, ReLU.
-
-    Maps (..., P) -> (..., Q). Layers are named ``0, 2, 4, ...`` so the head is the
-    last ``Linear`` (``ANIL(head=str(2 * len(hidden)))``).
-    """
-    widths = [input_dim, *hidden, output_dim]
-    layers: list[nn.Module] = []
-    for width_in, width_out in zip(widths[:-1], widths[1:], strict=True):
-        layers += [nn.Linear(width_in, width_out), nn.ReLU()]
-    return nn.Sequential(*layers[:-1])
+_TRAINER_FORMAT = "ssm_metarl.MetaMAMLTrainer/1"
 
 
 # ----------------------------------------------------------------------------- validation
-
-
-def _check_params(params: Any) -> Params:
-    if not isinstance(params, Mapping) or not params:
-        raise TypeError(
-            "params must be a non-empty dict name -> tensor, e.g. dict(model.named_parameters()); "
-            f"got {type(params).__name__}"
-        )
-    for name, value in params.items():
-        if not isinstance(value, torch.Tensor):
-            raise TypeError(f"params[{name!r}] must be a tensor, got {type(value).__name__}")
-    return dict(params)
-
-
-def _check_steps(steps: Any) -> int:
-    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 0:
-        raise ValueError(f"steps must be an int >= 0 (number of inner SGD steps), got {steps!r}")
-    return steps
 
 
 def _check_pair(name: str, pair: Any, *, batched: bool = False) -> tuple[torch.Tensor, ...]:
@@ -139,129 +116,6 @@ def _check_pair(name: str, pair: Any, *, batched: bool = False) -> tuple[torch.T
             f"got {tuple(inputs.shape)} and {tuple(targets.shape)}"
         )
     return inputs, targets
-
-
-def _check_inner_lr(inner_lr: Any, params: Params, names: Sequence[str]) -> InnerLR:
-    """A positive float, or a dict with one tensor per adapted parameter (Meta-SGD)."""
-    if isinstance(inner_lr, Mapping):
-        missing = [name for name in names if name not in inner_lr]
-        if missing:
-            raise ValueError(f"inner_lr dict has no learning rate for parameters {missing}")
-        for name in names:
-            rate = inner_lr[name]
-            if not isinstance(rate, torch.Tensor) or (
-                rate.ndim and rate.shape != params[name].shape
-            ):
-                raise ValueError(
-                    f"inner_lr[{name!r}] must be a scalar tensor or a tensor of shape "
-                    f"{tuple(params[name].shape)}, got {getattr(rate, 'shape', type(rate))}"
-                )
-        return inner_lr
-    if isinstance(inner_lr, bool) or not isinstance(inner_lr, (int, float)):
-        raise TypeError(f"inner_lr must be a float or a dict of tensors, got {inner_lr!r}")
-    if not (math.isfinite(inner_lr) and inner_lr >= 0):
-        raise ValueError(f"inner_lr must be a finite float >= 0, got {inner_lr!r}")
-    return float(inner_lr)
-
-
-def _adapted_names(params: Params, adapt_names: Sequence[str] | None) -> tuple[str, ...]:
-    if adapt_names is None:
-        return tuple(params)
-    unknown = [name for name in adapt_names if name not in params]
-    if unknown or not adapt_names:
-        raise ValueError(
-            f"adapt_names must be a non-empty subset of the parameter names {list(params)}; "
-            f"unknown: {unknown}"
-        )
-    return tuple(adapt_names)
-
-
-def _check_engine(engine: str) -> str:
-    if engine not in ENGINES:
-        raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
-    return engine
-
-
-# ----------------------------------------------------------------------------- forward / loss
-
-
-def predict(
-    model: nn.Module, params: Params, inputs: torch.Tensor, forward_fn: ForwardFn | None = None
-) -> torch.Tensor:
-    """``f_params(inputs)`` via ``functional_call``; (K, ...) -> (K, ...).
-
-    If the model returns a tuple (e.g. ``(y, state)`` of a stateful sequence
-    model), the first element is the prediction. ``forward_fn(model, params,
-    inputs)`` replaces the call entirely when given.
-    """
-    if forward_fn is not None:
-        output = forward_fn(model, params, inputs)
-    else:
-        output = functional_call(model, params, (inputs,))
-    return output[0] if isinstance(output, tuple) else output
-
-
-def task_loss(
-    model: nn.Module,
-    params: Params,
-    loss_fn: LossFn,
-    inputs: torch.Tensor,
-    targets: torch.Tensor,
-    forward_fn: ForwardFn | None = None,
-) -> torch.Tensor:
-    """``L_task(theta) = loss_fn(f_theta(inputs), targets)``: a scalar."""
-    return loss_fn(predict(model, params, inputs, forward_fn), targets)
-
-
-# ----------------------------------------------------------------------------- inner loop
-
-
-def support_gradient(
-    model: nn.Module,
-    fast: Params,
-    names: Sequence[str],
-    loss_fn: LossFn,
-    support: tuple[torch.Tensor, torch.Tensor],
-    *,
-    create_graph: bool,
-    forward_fn: ForwardFn | None = None,
-    engine: str = "autograd",
-) -> Params:
-    """``grad_theta L_support(theta)`` for the parameters in ``names``.
-
-    ``engine="func"`` uses ``torch.func.grad`` (composes with ``vmap``; the result
-    is differentiable by outer autograd unless detached). ``engine="autograd"``
-    uses ``torch.autograd.grad(create_graph=...)``, the classic eager loop.
-    Without ``create_graph`` the gradient is a constant (first order).
-    """
-    inputs, targets = support
-    if engine == "func":
-
-        def loss_of_adapted(adapted: Params) -> torch.Tensor:
-            return task_loss(model, {**fast, **adapted}, loss_fn, inputs, targets, forward_fn)
-
-        grads = torch.func.grad(loss_of_adapted)({name: fast[name] for name in names})
-        return grads if create_graph else {name: g.detach() for name, g in grads.items()}
-    with torch.enable_grad():  # adaptation must work inside a caller's no_grad block
-        leaves = {
-            name: fast[name] if fast[name].requires_grad else fast[name].detach().requires_grad_()
-            for name in names
-        }
-        loss = task_loss(model, {**fast, **leaves}, loss_fn, inputs, targets, forward_fn)
-        grads = torch.autograd.grad(loss, list(leaves.values()), create_graph=create_graph)
-    return dict(zip(names, grads, strict=True))
-
-
-def sgd_step(fast: Params, grads: Params, inner_lr: InnerLR) -> Params:
-    """``theta' = theta - alpha * g`` on the parameters in ``grads`` (Finn et al. 2017, Eq. 1).
-
-    ``alpha`` is a float, or per parameter a tensor of its shape (Meta-SGD,
-    Li et al. 2017, Eq. 3: ``theta' = theta - alpha o grad L``).
-    """
-    def rate(name: str) -> Any:
-        return inner_lr[name] if isinstance(inner_lr, Mapping) else inner_lr
-
-    return {**fast, **{name: fast[name] - rate(name) * g for name, g in grads.items()}}
 
 
 def inner_adapt(
@@ -292,13 +146,13 @@ def inner_adapt(
     ``engine`` picks ``torch.autograd.grad`` or ``torch.func.grad`` (needed
     under ``vmap``); the numbers are the same.
     """
-    params = _check_params(params)
+    params = check_params(params)
     support = _check_pair("support", support)
-    names = _adapted_names(params, adapt_names)
-    inner_lr = _check_inner_lr(inner_lr, params, names)
-    engine = _check_engine(engine)
+    names = select_params(params, adapt_names, name="adapt_names")
+    inner_lr = check_rates(inner_lr, params, names)
+    engine = check_engine(engine)
     fast = params
-    for _ in range(_check_steps(steps)):
+    for _ in range(check_int("steps", steps, 0, hint="number of inner SGD steps")):
         grads = support_gradient(
             model, fast, names, loss_fn, support,
             create_graph=not first_order, forward_fn=forward_fn, engine=engine,
@@ -335,7 +189,7 @@ def maml_loss(
     if the model cannot be vmapped, it warns once per model and uses the loop.
     ``vmap=False`` always loops over tasks with ``torch.autograd.grad``.
     """
-    params = _check_params(params)
+    params = check_params(params)
     support_batch = _check_pair("support_batch", support_batch, batched=True)
     query_batch = _check_pair("query_batch", query_batch, batched=True)
     if support_batch[0].shape[0] != query_batch[0].shape[0]:
@@ -343,11 +197,11 @@ def maml_loss(
             f"support_batch and query_batch must hold the same number of tasks T, got "
             f"{support_batch[0].shape[0]} and {query_batch[0].shape[0]}"
         )
-    names = _adapted_names(params, adapt_names)
-    inner_lr = _check_inner_lr(inner_lr, params, names)
+    names = select_params(params, adapt_names, name="adapt_names")
+    inner_lr = check_rates(inner_lr, params, names)
     settings = dict(
-        steps=_check_steps(steps), inner_lr=inner_lr, first_order=first_order,
-        adapt_names=names, forward_fn=forward_fn,
+        steps=check_int("steps", steps, 0, hint="number of inner SGD steps"),
+        inner_lr=inner_lr, first_order=first_order, adapt_names=names, forward_fn=forward_fn,
     )
     def one_task(support_x, support_y, query_x, query_y, engine):
         fast = inner_adapt(model, params, loss_fn, (support_x, support_y), engine=engine,
@@ -369,32 +223,10 @@ def map_over_tasks(
     tensor or a dict of tensors, stacked to (T, ...). With ``vmap`` it runs once
     under ``torch.func.vmap`` (``engine="func"``); if that raises, it loops over
     tasks (``engine="autograd"``) and, only if the loop succeeds (so the model,
-    not the input, was the problem), warns and remembers the model as not vmappable.
+    not the input, was the problem), warns and remembers the model as not
+    vmappable (:func:`ssm_metarl.functional.vmap_or_loop`).
     """
-    vmap_error = None
-    if vmap and model not in _VMAP_UNSUPPORTED:
-        try:
-            return torch.func.vmap(functools.partial(per_task, engine="func"))(*batches)
-        except VMAP_FALLBACK_ERRORS as error:
-            vmap_error = error
-    results = [per_task(*task, engine="autograd") for task in zip(*batches, strict=True)]
-    if vmap_error is not None:
-        _remember_vmap_failure(model, vmap_error)
-    if isinstance(results[0], Mapping):
-        return {name: torch.stack([r[name] for r in results]) for name in results[0]}
-    return torch.stack(results)
-
-
-def _remember_vmap_failure(model: nn.Module, error: Exception) -> None:
-    _VMAP_UNSUPPORTED.add(model)
-    warnings.warn(
-        f"{type(model).__name__} could not be run under torch.func.vmap "
-        f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}); "
-        "using the per-task loop instead (same result, slower). Pass vmap=False to "
-        "skip this attempt.",
-        RuntimeWarning,
-        stacklevel=4,
-    )
+    return vmap_or_loop(per_task, batches, vmap=vmap, model=model, unit="task")
 
 
 def adapt_tasks(
@@ -443,11 +275,11 @@ class MetaSGD:
     def __init__(
         self, params: Params, init_lr: float = 0.01, adapt_names: Sequence[str] | None = None
     ) -> None:
-        params = _check_params(params)
-        _check_inner_lr(init_lr, params, ())
+        params = check_params(params)
+        check_rates(init_lr, params, (), name="init_lr")
         self.alpha: Params = {
             name: torch.full_like(params[name].detach(), init_lr).requires_grad_()
-            for name in _adapted_names(params, adapt_names)
+            for name in select_params(params, adapt_names, name="adapt_names")
         }
 
     def parameters(self) -> list[torch.Tensor]:
@@ -479,13 +311,7 @@ class ANIL:
 
     def adapt_names(self, params: Mapping[str, torch.Tensor]) -> tuple[str, ...]:
         """The parameter names in the head, in ``params`` order."""
-        def in_head(name: str) -> bool:
-            return any(name == p or name.startswith(p + ".") for p in self.head)
-
-        names = tuple(name for name in params if in_head(name))
-        if not names:
-            raise ValueError(f"ANIL head {self.head} matches no parameter of {list(params)}")
-        return names
+        return select_params(params, list(self.head), name="ANIL head")
 
 
 def reptile_pseudo_gradient(params: Params, fast_weights: Sequence[Params]) -> Params:
@@ -520,11 +346,10 @@ class Reptile:
     """
 
     def __init__(self, inner_steps: int = 5, inner_lr: float = 0.01, epsilon: float = 0.1):
-        self.inner_steps = _check_steps(inner_steps)
-        self.inner_lr = _check_inner_lr(inner_lr, {}, ())
-        if not (isinstance(epsilon, (int, float)) and 0 < epsilon <= 1):
-            raise ValueError(f"epsilon must be in (0, 1], got {epsilon!r}")
-        self.epsilon = float(epsilon)
+        self.inner_steps = check_int("inner_steps", inner_steps, 0,
+                                     hint="number of inner SGD steps")
+        self.inner_lr = check_rates(inner_lr, {}, ())
+        self.epsilon = check_float("epsilon", epsilon, minimum=0, strict=True, maximum=1)
 
     def adapt(
         self, model: nn.Module, params: Params, loss_fn: LossFn,
@@ -608,10 +433,10 @@ def adaptation_curve(
     Returns ``steps`` (S + 1,) = 0..max_steps and ``losses`` (T, S + 1) as NumPy
     arrays, one row per task (for means with confidence intervals).
     """
-    params = {name: value.detach() for name, value in _check_params(params).items()}
+    params = {name: value.detach() for name, value in check_params(params).items()}
     sample = _evaluation_sample(tasks, k_shot, num_tasks, num_query)
     sample = sample.to(next(iter(params.values())).device)
-    _check_steps(max_steps)
+    check_int("max_steps", max_steps, 0, hint="number of inner SGD steps")
     settings = dict(inner_lr=inner_lr, adapt_names=adapt_names, forward_fn=forward_fn)
 
     def curve(support_x, support_y, query_x, query_y, engine):
@@ -643,13 +468,9 @@ def _evaluation_sample(tasks: Any, k_shot: int, num_tasks: int, num_query: int) 
 # ----------------------------------------------------------------------------- training
 
 
-def _raise_if_diverged(loss: float, iteration: int, what: str, hint: str) -> None:
-    if not math.isfinite(loss):
-        raise FloatingPointError(
-            f"{what} stopped at iteration {iteration}: loss is {loss}. Likely cause: the "
-            f"step sizes are too large for this model/task ({hint}); lower them, or check "
-            "the task data for NaN/inf."
-        )
+def _divergence_cause(hint: str) -> str:
+    return (f"the step sizes are too large for this model/task ({hint}); lower them, or "
+            "check the task data for NaN/inf.")
 
 
 def pretrain(
@@ -669,6 +490,7 @@ def pretrain(
     and query examples of a meta-batch, (T * (K + K_query), ...), into one
     regression problem. Trains ``model`` in place; returns the loss per iteration.
     """
+    check_int("num_iterations", num_iterations, 0)
     model.to(device)
     params = dict(model.named_parameters())
     optimizer = torch.optim.Adam(params.values(), lr=lr)
@@ -678,11 +500,8 @@ def pretrain(
         inputs = torch.cat([batch.support_x, batch.query_x], dim=1).flatten(0, 1)
         targets = torch.cat([batch.support_y, batch.query_y], dim=1).flatten(0, 1)
         loss = task_loss(model, params, loss_fn, inputs, targets, forward_fn)
-        _raise_if_diverged(loss.item(), iteration, "pretrain", f"lr={lr}")
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
+        losses.append(training_step(optimizer, loss, "pretrain", iteration,
+                                    _divergence_cause(f"lr={lr}")))
     return losses
 
 
@@ -723,12 +542,8 @@ class MAMLConfig:
                 f"outer_optimizer must be 'adam' or 'sgd', got {self.outer_optimizer!r}"
             )
         for name in ("meta_lr", "inner_lr"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
-                math.isfinite(value) and value > 0
-            ):
-                raise ValueError(f"{name} must be a positive finite float, got {value!r}")
-        _check_steps(self.inner_steps)
+            check_float(name, getattr(self, name), minimum=0, strict=True)
+        check_int("inner_steps", self.inner_steps, 0, hint="number of inner SGD steps")
         if self.algorithm == "fomaml":
             self.first_order = True
         if isinstance(self.anil_head, list):
@@ -813,10 +628,7 @@ class MetaMAMLTrainer:
         ``FloatingPointError`` (iteration, value, hint) on a NaN/inf loss, before
         the parameters are touched.
         """
-        if not isinstance(num_meta_iterations, int) or num_meta_iterations < 0:
-            raise ValueError(
-                f"num_meta_iterations must be an int >= 0, got {num_meta_iterations!r}"
-            )
+        check_int("num_meta_iterations", num_meta_iterations, 0)
         losses: list[float] = []
         bar = progress_bar(range(num_meta_iterations), f"meta-train {self.config.algorithm}",
                            progress)
@@ -837,11 +649,8 @@ class MetaMAMLTrainer:
                 self.config.inner_steps, self.inner_lr, self.config.first_order,
                 self.config.vmap, adapt_names=self.adapt_names, forward_fn=self.forward_fn,
             )
-            loss = meta_loss.item()
-            _raise_if_diverged(loss, iteration, "meta_train", self._hint())
-            self.optimizer.zero_grad(set_to_none=True)
-            meta_loss.backward()
-            self.optimizer.step()
+            loss = training_step(self.optimizer, meta_loss, "meta_train", iteration,
+                                 _divergence_cause(self._hint()))
         self.meta_losses.append(loss)
         return loss
 
@@ -855,7 +664,7 @@ class MetaMAMLTrainer:
                 task_loss(self.model, fast, self.loss_fn, qx, qy, self.forward_fn).item()
                 for fast, qx, qy in zip(fast_weights, *batch.query, strict=True)
             ]))
-        _raise_if_diverged(loss, iteration, "meta_train", self._hint())
+        raise_if_diverged(loss, "meta_train", iteration, _divergence_cause(self._hint()))
         pseudo_gradient = reptile_pseudo_gradient(self.params, fast_weights)
         for name, value in self.params.items():
             value.grad = pseudo_gradient[name]
@@ -909,14 +718,16 @@ class MetaMAMLTrainer:
     # ------------------------------------------------------------------ checkpoints
 
     def save(self, path: str | os.PathLike) -> None:
-        """Write config, model weights, Meta-SGD rates, optimizer state and loss history."""
-        torch.save({
-            "config": dataclasses.asdict(self.config),
-            "model": self.model.state_dict(),
+        """Write config, model weights, Meta-SGD rates, optimizer state and loss history.
+
+        The file is a :mod:`ssm_metarl.checkpoints` checkpoint of format
+        ``ssm_metarl.MetaMAMLTrainer/1``.
+        """
+        save_checkpoint(path, _TRAINER_FORMAT, dataclasses.asdict(self.config), self.model, {
             "alpha": self.meta_sgd.alpha if self.meta_sgd is not None else None,
             "optimizer": self.optimizer.state_dict(),
             "meta_losses": self.meta_losses,
-        }, path)
+        })
 
     @classmethod
     def load(
@@ -925,17 +736,20 @@ class MetaMAMLTrainer:
     ) -> MetaMAMLTrainer:
         """Rebuild a trainer saved by :meth:`save` around ``model`` (same architecture)."""
         try:
-            checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+            checkpoint = load_checkpoint(path, _TRAINER_FORMAT, map_location="cpu")
+            missing = sorted({"alpha", "optimizer", "meta_losses"} - set(checkpoint))
+            if missing:
+                raise ValueError(f"it lacks the entries {missing}")
             config = MAMLConfig(**checkpoint["config"])
-        except (OSError, RuntimeError, KeyError, TypeError, EOFError,
-                pickle.UnpicklingError) as error:
+        except (ValueError, TypeError) as error:
             raise ValueError(f"{path} is not a MetaMAMLTrainer checkpoint ({error})") from error
         trainer = cls(model, config, loss_fn=loss_fn, forward_fn=forward_fn)
         try:
-            trainer.model.load_state_dict(checkpoint["model"])
-        except RuntimeError as error:
+            check_state_dict(path, trainer.model.state_dict(), checkpoint["state_dict"])
+        except ValueError as error:
             raise ValueError(f"{path} was saved for a different model architecture: {error}") \
                 from error
+        trainer.model.load_state_dict(checkpoint["state_dict"])
         if trainer.meta_sgd is not None:
             with torch.no_grad():
                 for name, rate in trainer.meta_sgd.alpha.items():

@@ -69,9 +69,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from ._validate import Params, check_float, check_int, raise_if_diverged, training_step
 from .checkpoints import check_state_dict, load_checkpoint, save_checkpoint
 from .envs import BatchedBernoulliBandit, BatchedNavigation2D, sample_goals
-from .maml import sgd_step
+from .functional import loss_gradient, sgd_step
 from .policies import GRUPolicy, MLPPolicy, SSMMetaPolicy
 from .profiles import progress_bar, seed_everything
 from .rl import (
@@ -111,27 +112,8 @@ __all__ = [
     "trial_length",
 ]
 
-Params = dict[str, torch.Tensor]
-
-
-def _check_positive(name: str, value, integer: bool = False) -> None:
-    kinds = (int,) if integer else (int, float)
-    if isinstance(value, bool) or not isinstance(value, kinds) or not (
-        math.isfinite(value) and value > 0
-    ):
-        kind = "int" if integer else "finite float"
-        raise ValueError(f"{name} must be a positive {kind}, got {value!r}")
-
-
-def _raise_if_diverged(
-    value: float, iteration: int, what: str, hint: str, quantity: str = "the loss"
-) -> None:
-    """Stop a trainer with the iteration, the value and the likely cause if ``value`` is NaN/inf."""
-    if not math.isfinite(value):
-        raise FloatingPointError(
-            f"{what} stopped at iteration {iteration}: {quantity} is {value}. Likely cause: "
-            f"{hint} too large for this policy; lower it (and check the rewards for NaN/inf)."
-        )
+def _divergence_cause(hint: str) -> str:
+    return f"{hint} too large for this policy; lower it (and check the rewards for NaN/inf)."
 
 
 @contextmanager
@@ -178,9 +160,9 @@ class MAMLRLConfig:
     def __post_init__(self) -> None:
         for name in ("num_meta_iterations", "meta_batch_size", "trajectories_per_task",
                      "horizon", "outer_epochs"):
-            _check_positive(name, getattr(self, name), integer=True)
+            check_int(name, getattr(self, name))
         for name in ("inner_lr", "meta_lr", "action_scale"):
-            _check_positive(name, getattr(self, name))
+            check_float(name, getattr(self, name), minimum=0, strict=True)
         if not 0 <= self.gamma <= 1:
             raise ValueError(f"gamma must be in [0, 1], got {self.gamma}")
         if not 0 < self.clip < 1:
@@ -277,12 +259,12 @@ def adapt_policy(
     ``create_graph`` theta' stays differentiable w.r.t. theta through the
     gradient (second-order MAML); otherwise the gradient is a constant.
     """
-    with torch.enable_grad():
-        leaves = {name: p if p.requires_grad else p.detach().requires_grad_()
-                  for name, p in params.items()}
-        loss = surrogate_loss(policy, leaves, rollout, advantages, mask)
-        grads = torch.autograd.grad(loss, list(leaves.values()), create_graph=create_graph)
-    return sgd_step(leaves, dict(zip(leaves, grads, strict=True)), step_size)
+    def task_surrogate(weights: Params) -> torch.Tensor:
+        return surrogate_loss(policy, weights, rollout, advantages, mask)
+
+    params = dict(params)
+    grads = loss_gradient(task_surrogate, params, tuple(params), create_graph=create_graph)
+    return sgd_step(params, grads, step_size)
 
 
 def _detached(params: Mapping[str, torch.Tensor]) -> Params:
@@ -346,11 +328,8 @@ def train_maml_rl(
             # 3. Outer update on the post-adaptation surrogate, through the inner step.
             for _ in range(config.outer_epochs):
                 meta_loss = _maml_meta_loss(policy, theta, pre_tasks, post_tasks, config, clip)
-                _raise_if_diverged(meta_loss.item(), iteration, "train_maml_rl",
-                                   f"inner_lr={config.inner_lr} or meta_lr={config.meta_lr}")
-                optimizer.zero_grad(set_to_none=True)
-                meta_loss.backward()
-                optimizer.step()
+                training_step(optimizer, meta_loss, "train_maml_rl", iteration, _divergence_cause(
+                    f"inner_lr={config.inner_lr} or meta_lr={config.meta_lr}"))
         history["pre_return"].append(_mean_return(pre))
         history["post_return"].append(_mean_return(post))
         history["meta_loss"].append(meta_loss.item())
@@ -393,11 +372,8 @@ def train_pretrained(
             for _ in range(config.outer_epochs):
                 loss = torch.stack([surrogate_loss(policy, theta, *task, clip)
                                     for task in tasks]).mean()
-                _raise_if_diverged(loss.item(), iteration, "train_pretrained",
-                                   f"meta_lr={config.meta_lr}")
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
+                training_step(optimizer, loss, "train_pretrained", iteration,
+                              _divergence_cause(f"meta_lr={config.meta_lr}"))
         history["return"].append(_mean_return(rollout))
         history["loss"].append(loss.item())
     return history
@@ -555,9 +531,9 @@ class RL2Config:
         for name in ("k", "n", "num_iterations", "trials_per_iteration", "hidden_dim",
                      "ssm_state_dim", "ppo_epochs", "num_minibatches", "episodes_per_trial",
                      "horizon"):
-            _check_positive(name, getattr(self, name), integer=True)
+            check_int(name, getattr(self, name))
         for name in ("lr", "max_grad_norm", "action_scale"):
-            _check_positive(name, getattr(self, name))
+            check_float(name, getattr(self, name), minimum=0, strict=True)
         if self.policy not in ("ssm", "gru"):
             raise ValueError(f"policy must be 'ssm' or 'gru', got {self.policy!r}")
         if self.trials_per_iteration % self.num_minibatches:
@@ -681,12 +657,13 @@ def train_rl2(
             order = torch.randperm(rollout.num_envs, device=rollout.rewards.device)
             for envs in order.chunk(config.num_minibatches):
                 loss = _ppo_minibatch_loss(policy, rollout, envs, advantages, returns, config)
-                _raise_if_diverged(loss.item(), iteration, "train_rl2", f"lr={config.lr}")
+                cause = _divergence_cause(f"lr={config.lr}")
+                raise_if_diverged(loss, "train_rl2", iteration, cause, quantity="the loss")
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 grad_norm = nn.utils.clip_grad_norm_(policy.parameters(), config.max_grad_norm)
-                _raise_if_diverged(grad_norm.item(), iteration, "train_rl2", f"lr={config.lr}",
-                                   "the gradient norm")
+                raise_if_diverged(grad_norm, "train_rl2", iteration, cause,
+                                  quantity="the gradient norm")
                 optimizer.step()
         history["trial_reward"].append((rollout.rewards * rollout.valid).sum(0).mean().item())
         history["loss"].append(loss.item())
@@ -699,8 +676,8 @@ def _check_bandit_policy(policy, k: int, n: int) -> bool:
     if not getattr(policy, "is_recurrent", False):
         raise TypeError(f"policy must be a recurrent policy (SSMMetaPolicy or GRUPolicy), "
                         f"got {type(policy).__name__}")
-    _check_positive("k", k, integer=True)
-    _check_positive("n", n, integer=True)
+    check_int("k", k)
+    check_int("n", n)
     if policy.action_dim != k or not policy.discrete:
         raise ValueError(f"policy must choose among k={k} arms (discrete, action_dim={k}), "
                          f"got action_dim={policy.action_dim}, discrete={policy.discrete}")
@@ -771,7 +748,7 @@ def rl2_bandit_rewards(
     arm). The global RNG state is left as it was.
     """
     time_feature = _check_bandit_policy(policy, k, n)
-    _check_positive("num_instances", num_instances, integer=True)
+    check_int("num_instances", num_instances)
     env = BatchedBernoulliBandit(num_instances, k=k, n=n, time_feature=time_feature)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)

@@ -75,7 +75,8 @@ def _is_diagonal(A: torch.Tensor, diagonal: bool | None) -> bool:
         return False
     raise ValueError(
         f"A must be a dense (N, N) matrix or a diagonal (N,) vector, got shape "
-        f"{tuple(A.shape)}; pass diagonal=True for a batch of diagonal systems (..., N)."
+        f"{tuple(A.shape)}; pass diagonal=True for a batch of diagonal systems (..., N) or "
+        "diagonal=False for a batch of dense systems (..., N, N)."
     )
 
 
@@ -106,12 +107,11 @@ def _validate_system(
     """Check shapes of (A, B, dt) and bring A and B to one dtype."""
     A, B = _require_tensor("A", A), _require_tensor("B", B)
     diagonal = _is_diagonal(A, diagonal)
-    if A.ndim < 1 or (not diagonal and (A.ndim != 2 or A.shape[0] != A.shape[1])):
-        raise ValueError(f"A must be a square (N, N) matrix, got shape {tuple(A.shape)}")
+    if A.ndim < 1 or (not diagonal and (A.ndim < 2 or A.shape[-1] != A.shape[-2])):
+        raise ValueError(f"A must be a square (..., N, N) matrix, got shape {tuple(A.shape)}")
     N = A.shape[-1]
-    if B.ndim < 2 or B.shape[-2] != N or (not diagonal and B.ndim != 2):
-        expected = "(..., N, P)" if diagonal else "(N, P)"
-        raise ValueError(f"B must have shape {expected} with N={N}, got {tuple(B.shape)}")
+    if B.ndim < 2 or B.shape[-2] != N:
+        raise ValueError(f"B must have shape (..., N, P) with N={N}, got {tuple(B.shape)}")
     dtype = torch.promote_types(A.dtype, B.dtype)
     if not (dtype.is_floating_point or dtype.is_complex):
         dtype = torch.get_default_dtype()  # integer matrices typed in by hand
@@ -120,10 +120,13 @@ def _validate_system(
     try:
         if diagonal:
             torch.broadcast_shapes(torch.broadcast_shapes(dt.shape, A.shape) + (1,), B.shape)
+        else:
+            torch.broadcast_shapes(dt.shape, A.shape[:-2], B.shape[:-2])
     except RuntimeError:
+        expected = "A (..., N)" if diagonal else "the batch dims of A (..., N, N)"
         raise ValueError(
             f"dt {tuple(dt.shape)}, A {tuple(A.shape)} and B {tuple(B.shape)} do not "
-            "broadcast: dt must broadcast against A (..., N) and B must be (..., N, P)"
+            f"broadcast: dt must broadcast against {expected} and B must be (..., N, P)"
         ) from None
     return A, B, dt, diagonal
 
@@ -157,9 +160,10 @@ def discretize_zoh(
 
     A_bar = exp(dt A),  B_bar = A^{-1} (exp(dt A) - I) B    (S4 paper, eq. 4)
 
-    Dense: A (N, N), B (N, P), dt scalar or (...) -> A_bar (..., N, N),
-    B_bar (..., N, P). B_bar is read off the matrix exponential of the augmented
-    system dt [[A, B], [0, 0]] = [[A_bar, B_bar], [0, I]], which needs no
+    Dense: A (..., N, N), B (..., N, P) and dt scalar or (...), batch dims
+    broadcasting -> A_bar (..., N, N), B_bar (..., N, P). B_bar is read off the
+    matrix exponential of the augmented system (Van Loan's block trick)
+    expm(dt [[A, B], [0, 0]]) = [[A_bar, B_bar], [0, I]], which needs no
     inverse and so also works for singular A.
     Diagonal: A (..., N) real or complex, B (..., N, P), dt broadcasting against
     A -> A_bar (..., N), B_bar (..., N, P) with B_bar = (exp(dt A) - 1)/A * B
@@ -169,9 +173,10 @@ def discretize_zoh(
     if diagonal:
         dtA = dt * A
         return torch.exp(dtA), (dt * _phi1(dtA)).unsqueeze(-1) * B
-    N, P = B.shape
-    top = torch.cat([A, B], dim=-1)
-    bottom = torch.zeros(P, N + P, dtype=A.dtype, device=A.device)
+    N, P = B.shape[-2:]
+    batch = torch.broadcast_shapes(A.shape[:-2], B.shape[:-2])
+    top = torch.cat([A.expand(*batch, N, N), B.expand(*batch, N, P)], dim=-1)
+    bottom = torch.zeros(*batch, P, N + P, dtype=A.dtype, device=A.device)
     exp_augmented = torch.linalg.matrix_exp(_dense_dt(dt) * torch.cat([top, bottom], dim=-2))
     return exp_augmented[..., :N, :N], exp_augmented[..., :N, N:]
 
