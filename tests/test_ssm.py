@@ -760,3 +760,53 @@ def test_long_s4d_kernel_has_finite_gradients_when_powers_underflow():
     for name, param in layer.named_parameters():
         if param.grad is not None:
             assert torch.isfinite(param.grad).all(), name
+
+
+# ----------------------------------------------------------------------------- resets
+
+
+def _trial_flags(batch: int, length: int, starts: dict[int, list[int]]) -> torch.Tensor:
+    reset = torch.zeros(batch, length, dtype=torch.bool)
+    for b, steps in starts.items():
+        reset[b, steps] = True
+    return reset
+
+
+def test_selective_ssm_sequence_with_resets_equals_step_loop():
+    torch.manual_seed(3)
+    layer = ssm.SelectiveSSM(6, d_state=3, d_conv=4, dtype=torch.float64)
+    x = torch.randn(3, 17, 6, dtype=torch.float64)
+    reset = _trial_flags(3, 17, {0: [0, 5], 1: [2, 3, 16], 2: []})
+    start = layer.init_state(3)
+    start = type(start)(torch.randn_like(start.h), torch.randn_like(start.conv))
+    y, final = layer(x, start, reset=reset)
+    state, outputs = start, []
+    for t in range(17):
+        y_t, state = layer.step(x[:, t], state, reset[:, t])
+        outputs.append(y_t)
+    torch.testing.assert_close(y, torch.stack(outputs, 1), rtol=0, atol=1e-10)
+    torch.testing.assert_close(final.h, state.h, rtol=0, atol=1e-10)
+    torch.testing.assert_close(final.conv, state.conv, rtol=0, atol=1e-10)
+
+
+def test_selective_ssm_reset_starts_a_fresh_sequence():
+    torch.manual_seed(4)
+    layer = ssm.SelectiveSSM(4, d_state=2, dtype=torch.float64)
+    x = torch.randn(2, 12, 4, dtype=torch.float64)
+    reset = _trial_flags(2, 12, {0: [7], 1: [7]})
+    y, _ = layer(x, reset=reset)
+    fresh, _ = layer(x[:, 7:])
+    torch.testing.assert_close(y[:, 7:], fresh, rtol=0, atol=1e-12)
+    # without the reset the first part leaks into the second
+    leaky, _ = layer(x)
+    assert (leaky[:, 7:] - fresh).abs().max() > 1e-3
+    # no reset flags = the old call, bit for bit
+    assert torch.equal(layer(x, reset=torch.zeros(2, 12, dtype=torch.bool))[0][:, :7], leaky[:, :7])
+
+
+def test_selective_ssm_rejects_bad_reset():
+    layer = ssm.SelectiveSSM(4)
+    with pytest.raises(TypeError, match="reset must be a bool tensor"):
+        layer(torch.randn(2, 5, 4), reset=torch.zeros(2, 5))
+    with pytest.raises(ValueError, match=r"reset must have shape \(2, 5\)"):
+        layer(torch.randn(2, 5, 4), reset=torch.zeros(2, 4, dtype=torch.bool))

@@ -20,6 +20,7 @@ __all__ = [
     "Params",
     "check_float",
     "check_int",
+    "check_reset",
     "check_tensor",
     "raise_if_diverged",
     "training_step",
@@ -78,6 +79,17 @@ def check_tensor(
     if ndim is not None and value.ndim != ndim:
         raise ValueError(f"{name} must have shape {shape_text}, got {tuple(value.shape)}")
     return value
+
+
+def check_reset(reset: Any, shape: tuple[int, ...]) -> torch.Tensor | None:
+    """``reset`` must be ``None`` or a bool tensor of ``shape`` (steps that start a new trial)."""
+    if reset is None:
+        return None
+    if not isinstance(reset, torch.Tensor) or reset.dtype != torch.bool:
+        raise TypeError(f"reset must be a bool tensor of shape {shape}, got {reset!r:.80}")
+    if tuple(reset.shape) != shape:
+        raise ValueError(f"reset must have shape {shape}, got {tuple(reset.shape)}")
+    return reset
 
 
 def raise_if_diverged(

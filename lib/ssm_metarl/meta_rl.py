@@ -681,10 +681,10 @@ def _check_bandit_policy(policy, k: int, n: int) -> bool:
     if policy.action_dim != k or not policy.discrete:
         raise ValueError(f"policy must choose among k={k} arms (discrete, action_dim={k}), "
                          f"got action_dim={policy.action_dim}, discrete={policy.discrete}")
-    if policy.state_dim not in (k + 2, k + 3):
-        raise ValueError(f"policy.state_dim must be the bandit observation size k+2={k + 2} or "
-                         f"k+3={k + 3} (with the time feature), got {policy.state_dim}")
-    return policy.state_dim == k + 3
+    if policy.obs_dim not in (k + 2, k + 3):
+        raise ValueError(f"policy.obs_dim must be the bandit observation size k+2={k + 2} or "
+                         f"k+3={k + 3} (with the time feature), got {policy.obs_dim}")
+    return policy.obs_dim == k + 3
 
 
 def _check_navigation_policy(policy) -> None:
@@ -692,11 +692,11 @@ def _check_navigation_policy(policy) -> None:
     if not getattr(policy, "is_recurrent", False):
         raise TypeError(f"policy must be a recurrent policy (SSMMetaPolicy or GRUPolicy), "
                         f"got {type(policy).__name__}")
-    if (policy.state_dim, policy.action_dim, policy.discrete, policy.rl2_inputs) != (2, 2, False,
+    if (policy.obs_dim, policy.action_dim, policy.discrete, policy.rl2_inputs) != (2, 2, False,
                                                                                     True):
         raise ValueError(
-            "a navigation RL^2 policy needs state_dim=2, action_dim=2, discrete=False, "
-            f"rl2_inputs=True; got state_dim={policy.state_dim}, action_dim={policy.action_dim}, "
+            "a navigation RL^2 policy needs obs_dim=2, action_dim=2, discrete=False, "
+            f"rl2_inputs=True; got obs_dim={policy.obs_dim}, action_dim={policy.action_dim}, "
             f"discrete={policy.discrete}, rl2_inputs={policy.rl2_inputs}")
 
 

@@ -5,7 +5,7 @@ Dimension letters used in shapes:
 ====  =====================================================================
 B     batch: parallel environments, trials or trajectories
 L     time steps of a sequence (a rollout, one or more trials)
-O     observation features (``state_dim``, the env's observation size)
+O     observation features (``obs_dim``, the env's observation size)
 A     actions: number of arms/actions (discrete) or action size (continuous)
 P     input features of a recurrent policy: ``O`` or ``O + A + 2`` with RL^2 inputs
 H     hidden width of a recurrent policy (``hidden_dim``)
@@ -29,10 +29,12 @@ N     state entries per channel of the selective SSM (``ssm_state_dim``)
       y_t = h_t C_t + D * u_t            (B, H)
 
   followed by an actor head (logits or Gaussian mean) and a critic head (the
-  value V(h_t)). :class:`~ssm_metarl.ssm.SelectiveSSM` cannot zero its state
-  at chosen steps inside one call (its scan takes no resets and its
-  convolution buffer would leak across trials), so the core is rebuilt here on
-  :func:`ssm_metarl.scan.scan` with ``reset=``, without the convolution.
+  value V(h_t)). The core is the selective scan of
+  :class:`~ssm_metarl.ssm.SelectiveSSM` without its convolution, gate and
+  low-rank dt (a lighter parametrisation that every stored RL^2 result was
+  trained with); it takes its discretisation (:func:`ssm_metarl.ssm.zoh_decay`)
+  and dt initialisation (:func:`ssm_metarl.ssm.init_dt_bias`) from there and
+  runs :func:`ssm_metarl.scan.scan` with ``reset=``, as ``SelectiveSSM`` does.
 - :class:`GRUPolicy` is the RL^2 paper's own memory (a GRU) with the same
   input embedding and heads, the baseline for the SSM policy.
 
@@ -70,7 +72,9 @@ from torch import nn
 from torch.distributions import Categorical, Distribution, Independent, Normal
 from torch.func import functional_call, vmap
 
+from ._validate import check_int, check_reset
 from .scan import scan
+from .ssm import check_dt_range, init_dt_bias, zoh_decay
 
 __all__ = [
     "GRUPolicy",
@@ -84,12 +88,6 @@ __all__ = [
 
 
 # ----------------------------------------------------------------------------- checks
-
-
-def _check_positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return value
 
 
 def _check_input(name: str, x: Any, leading: tuple[int | None, ...], width: int) -> torch.Tensor:
@@ -106,20 +104,10 @@ def _check_input(name: str, x: Any, leading: tuple[int | None, ...], width: int)
     return x
 
 
-def _check_reset(reset: Any, shape: tuple[int, ...]) -> torch.Tensor | None:
-    if reset is None:
-        return None
-    if not isinstance(reset, torch.Tensor) or reset.dtype != torch.bool:
-        raise TypeError(f"reset must be a bool tensor of shape {shape}, got {reset!r:.80}")
-    if tuple(reset.shape) != shape:
-        raise ValueError(f"reset must have shape {shape}, got {tuple(reset.shape)}")
-    return reset
-
-
 def _check_state(state: Any, shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
     if not isinstance(state, torch.Tensor) or tuple(state.shape) != shape:
         got = tuple(state.shape) if isinstance(state, torch.Tensor) else type(state).__name__
-        raise ValueError(f"state must be a tensor of shape {shape} (initial_state), got {got}")
+        raise ValueError(f"state must be a tensor of shape {shape} (init_state), got {got}")
     return state.to(like.dtype)
 
 
@@ -176,10 +164,10 @@ class MLPPolicy(nn.Module):
         device: torch.device | str | None = None,
     ) -> None:
         super().__init__()
-        self.obs_dim = _check_positive_int("obs_dim", obs_dim)
-        self.action_dim = _check_positive_int("action_dim", action_dim)
+        self.obs_dim = check_int("obs_dim", obs_dim)
+        self.action_dim = check_int("action_dim", action_dim)
         for i, width in enumerate(hidden_sizes):
-            _check_positive_int(f"hidden_sizes[{i}]", width)
+            check_int(f"hidden_sizes[{i}]", width)
         if not math.isfinite(init_log_std):
             raise ValueError(f"init_log_std must be finite, got {init_log_std}")
         self.discrete = bool(discrete)
@@ -301,16 +289,25 @@ class _RecurrentPolicyMixin:
 
     is_recurrent = True
 
-    def _init_interface(self, state_dim, action_dim, hidden_dim, discrete, rl2_inputs, dtype,
-                        device) -> dict:
+    def _init_interface(self, obs_dim, action_dim, hidden_dim, discrete, rl2_inputs, dtype,
+                        device, state_dim=None) -> dict:
         """Sizes, flags and the input embedding both policies share; returns dtype/device.
 
         Called first in ``__init__`` so the embedding is created (and seeded) before the
-        memory and the heads, in the same order as always.
+        memory and the heads, in the same order as always. ``state_dim`` is the
+        prototype's name for the observation size (RL's "state"), accepted in
+        place of ``obs_dim``.
         """
         self.rl2_inputs, self.discrete = bool(rl2_inputs), bool(discrete)
-        sizes = _recurrent_sizes(state_dim, action_dim, hidden_dim, self.rl2_inputs)
-        self.state_dim, self.action_dim, self.input_dim = sizes
+        obs_name = "obs_dim"
+        if state_dim is not None:
+            if obs_dim is not None:
+                raise TypeError("give the observation size once: obs_dim, or state_dim (its "
+                                f"old name), not both; got obs_dim={obs_dim}, "
+                                f"state_dim={state_dim}")
+            obs_dim, obs_name = state_dim, "state_dim"
+        sizes = _recurrent_sizes(obs_dim, action_dim, hidden_dim, self.rl2_inputs, obs_name)
+        self.obs_dim, self.action_dim, self.input_dim = sizes
         self.hidden_dim = hidden_dim
         factory = {"dtype": dtype, "device": device}
         self.embed = nn.Linear(self.input_dim, hidden_dim, **factory)
@@ -347,18 +344,19 @@ class _RecurrentPolicyMixin:
 
     def _check_step(self, x_t, reset):
         x_t = _check_input("x_t", x_t, (None,), self.input_dim)
-        return x_t, _check_reset(reset, (x_t.shape[0],))
+        return x_t, check_reset(reset, (x_t.shape[0],))
 
     def _check_sequence(self, x, reset):
         x = _check_input("x", x, (None, None), self.input_dim)
-        return x, _check_reset(reset, tuple(x.shape[:2]))
+        return x, check_reset(reset, tuple(x.shape[:2]))
 
 
-def _recurrent_sizes(state_dim, action_dim, hidden_dim, rl2_inputs) -> tuple[int, int, int]:
-    state_dim = _check_positive_int("state_dim", state_dim)
-    action_dim = _check_positive_int("action_dim", action_dim)
-    _check_positive_int("hidden_dim", hidden_dim)
-    return state_dim, action_dim, state_dim + (action_dim + 2 if rl2_inputs else 0)
+def _recurrent_sizes(obs_dim, action_dim, hidden_dim, rl2_inputs,
+                     obs_name="obs_dim") -> tuple[int, int, int]:
+    obs_dim = check_int(obs_name, obs_dim)
+    action_dim = check_int("action_dim", action_dim)
+    check_int("hidden_dim", hidden_dim)
+    return obs_dim, action_dim, obs_dim + (action_dim + 2 if rl2_inputs else 0)
 
 
 # ----------------------------------------------------------------------------- SSM core
@@ -384,10 +382,9 @@ class SelectiveDiagonalSSM(nn.Module):
         **factory: Any,
     ) -> None:
         super().__init__()
-        self.hidden_dim = _check_positive_int("hidden_dim", hidden_dim)
-        self.state_dim = _check_positive_int("ssm_state_dim", state_dim)
-        if not 0 < dt_min <= dt_max < math.inf:
-            raise ValueError(f"need 0 < dt_min <= dt_max, got dt_min={dt_min}, dt_max={dt_max}")
+        self.hidden_dim = check_int("hidden_dim", hidden_dim)
+        self.state_dim = check_int("ssm_state_dim", state_dim)
+        check_dt_range(dt_min, dt_max)
         self.dt_proj = nn.Linear(hidden_dim, hidden_dim, **factory)
         self.B_proj = nn.Linear(hidden_dim, state_dim, bias=False, **factory)
         self.C_proj = nn.Linear(hidden_dim, state_dim, bias=False, **factory)
@@ -400,15 +397,14 @@ class SelectiveDiagonalSSM(nn.Module):
         """softplus(b_dt) log-uniform in [dt_min, dt_max]; small W_dt so dt starts there."""
         with torch.no_grad():
             self.dt_proj.weight.mul_(0.1)
-            log_dt = torch.rand_like(self.dt_proj.bias) * math.log(dt_max / dt_min)
-            dt = torch.exp(log_dt + math.log(dt_min))
-            self.dt_proj.bias.copy_(dt + torch.log(-torch.expm1(-dt)))  # softplus^{-1}(dt)
+        init_dt_bias(self.dt_proj.bias, dt_min, dt_max)
 
     def coefficients(self, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """u (..., H) -> decay a (..., H, N), input b (..., H, N), readout C (..., N)."""
         dt = F.softplus(self.dt_proj(u))
-        A = -torch.exp(self.A_log)
-        a = (dt.unsqueeze(-1) * A).exp_()  # in place: one (..., H, N) tensor less to allocate
+        a = zoh_decay(dt, self.A_log)
+        # B_bar u = dt u B (Euler), as in ssm.selective_discretize; spelled out so that
+        # B_proj runs after dt * u, the autograd order every stored RL^2 run was trained in.
         b = (dt * u).unsqueeze(-1) * self.B_proj(u).unsqueeze(-2)
         return a, b, self.C_proj(u)
 
@@ -417,10 +413,12 @@ class SelectiveDiagonalSSM(nn.Module):
         # a batched mat-vec; (h * C).sum(-1) would write a temporary as large as h
         return torch.matmul(h, C.unsqueeze(-1)).squeeze(-1) + self.D * u
 
-    def initial_state(self, batch_size: int) -> torch.Tensor:
+    def init_state(self, batch_size: int) -> torch.Tensor:
         """Zero state h (B, H, N)."""
-        return self.A_log.new_zeros(_check_positive_int("batch_size", batch_size),
+        return self.A_log.new_zeros(check_int("batch_size", batch_size),
                                     self.hidden_dim, self.state_dim)
+
+    initial_state = init_state  # the name used before the package settled on init_state
 
     def step(self, u_t: torch.Tensor, h: torch.Tensor, reset: torch.Tensor | None):
         """One step: u_t (B, H), h (B, H, N), reset (B,) -> (y_t (B, H), h_t (B, H, N))."""
@@ -446,8 +444,9 @@ class SelectiveDiagonalSSM(nn.Module):
 class SSMMetaPolicy(_RecurrentPolicyMixin, nn.Module):
     """RL^2 actor-critic whose memory is a selective diagonal SSM (module docstring).
 
-    ``SSMMetaPolicy(state_dim, action_dim)``: ``state_dim`` is the observation
-    size O, ``action_dim`` the number of actions (``discrete=True``, default)
+    ``SSMMetaPolicy(obs_dim, action_dim)``: ``obs_dim`` is the observation
+    size O (``state_dim=`` is accepted as its old name, the prototype's),
+    ``action_dim`` the number of actions (``discrete=True``, default)
     or the action size (``discrete=False``, Gaussian head). x (B, L, P) ->
     embedding u = SiLU(W_in x) (B, L, H) -> SSM -> features ``SiLU(W_out y) + u``
     -> actor and critic heads.
@@ -459,8 +458,8 @@ class SSMMetaPolicy(_RecurrentPolicyMixin, nn.Module):
 
     def __init__(
         self,
-        state_dim: int,
-        action_dim: int,
+        obs_dim: int | None = None,
+        action_dim: int | None = None,
         *,
         discrete: bool = True,
         hidden_dim: int = 64,
@@ -470,17 +469,20 @@ class SSMMetaPolicy(_RecurrentPolicyMixin, nn.Module):
         dt_max: float = 1e-1,
         dtype: torch.dtype = torch.float32,
         device: torch.device | str | None = None,
+        state_dim: int | None = None,
     ) -> None:
         super().__init__()
-        factory = self._init_interface(state_dim, action_dim, hidden_dim, discrete, rl2_inputs,
-                                       dtype, device)
+        factory = self._init_interface(obs_dim, action_dim, hidden_dim, discrete, rl2_inputs,
+                                       dtype, device, state_dim)
         self.ssm = SelectiveDiagonalSSM(hidden_dim, ssm_state_dim, dt_min, dt_max, **factory)
         self.out_proj = nn.Linear(hidden_dim, hidden_dim, **factory)
         self.heads = _ActorCritic(hidden_dim, self.action_dim, self.discrete, **factory)
 
-    def initial_state(self, batch_size: int) -> torch.Tensor:
+    def init_state(self, batch_size: int) -> torch.Tensor:
         """Zero memory (B, H, N) for the start of a trial."""
-        return self.ssm.initial_state(batch_size)
+        return self.ssm.init_state(batch_size)
+
+    initial_state = init_state  # the name used before the package settled on init_state
 
     def _features(self, y: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
         return F.silu(self.out_proj(y)) + u
@@ -507,7 +509,7 @@ class SSMMetaPolicy(_RecurrentPolicyMixin, nn.Module):
 
     def _state_or_zeros(self, state: torch.Tensor | None, x: torch.Tensor) -> torch.Tensor:
         if state is None:
-            return self.initial_state(x.shape[0])
+            return self.init_state(x.shape[0])
         shape = (x.shape[0], self.hidden_dim, self.ssm.state_dim)
         return _check_state(state, shape, x)
 
@@ -526,25 +528,28 @@ class GRUPolicy(_RecurrentPolicyMixin, nn.Module):
 
     def __init__(
         self,
-        state_dim: int,
-        action_dim: int,
+        obs_dim: int | None = None,
+        action_dim: int | None = None,
         *,
         discrete: bool = True,
         hidden_dim: int = 64,
         rl2_inputs: bool = True,
         dtype: torch.dtype = torch.float32,
         device: torch.device | str | None = None,
+        state_dim: int | None = None,
     ) -> None:
         super().__init__()
-        factory = self._init_interface(state_dim, action_dim, hidden_dim, discrete, rl2_inputs,
-                                       dtype, device)
+        factory = self._init_interface(obs_dim, action_dim, hidden_dim, discrete, rl2_inputs,
+                                       dtype, device, state_dim)
         self.gru = nn.GRU(hidden_dim, hidden_dim, batch_first=True, **factory)
         self.heads = _ActorCritic(hidden_dim, self.action_dim, self.discrete, **factory)
 
-    def initial_state(self, batch_size: int) -> torch.Tensor:
+    def init_state(self, batch_size: int) -> torch.Tensor:
         """Zero hidden state (B, H) for the start of a trial."""
         weight = self.embed.weight
-        return weight.new_zeros(_check_positive_int("batch_size", batch_size), self.hidden_dim)
+        return weight.new_zeros(check_int("batch_size", batch_size), self.hidden_dim)
+
+    initial_state = init_state  # the name used before the package settled on init_state
 
     def step(self, x_t: torch.Tensor, state: torch.Tensor | None = None,
              reset: torch.Tensor | None = None):
@@ -579,7 +584,7 @@ class GRUPolicy(_RecurrentPolicyMixin, nn.Module):
 
     def _state_or_zeros(self, state: torch.Tensor | None, x: torch.Tensor) -> torch.Tensor:
         if state is None:
-            return self.initial_state(x.shape[0])
+            return self.init_state(x.shape[0])
         return _check_state(state, (x.shape[0], self.hidden_dim), x)
 
 

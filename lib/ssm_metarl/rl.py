@@ -230,7 +230,7 @@ def collect_rollouts(
     rows: dict[str, list[torch.Tensor]] = {name: [] for name in (
         "obs", "actions", "log_probs", "rewards", "terminated", "truncated", "valid",
         "episode_steps", "starts", "inputs", "values")}
-    state = policy.initial_state(num_envs) if recurrent else None
+    state = policy.init_state(num_envs) if recurrent else None
     initial_state = None if state is None else state.clone()
     blank = _blank_previous(policy, num_envs, dtype, device) if recurrent else None
     previous = blank

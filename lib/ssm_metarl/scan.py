@@ -83,6 +83,8 @@ import math
 import torch
 from torch import Tensor
 
+from ._validate import check_int, check_tensor
+
 __all__ = [
     "associative_combine",
     "default_chunk_size",
@@ -97,17 +99,11 @@ __all__ = [
 # ----------------------------------------------------------------------------
 
 
-def _check_tensor(name: str, value: object) -> Tensor:
-    if not isinstance(value, Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}.")
-    return value
-
-
 def _validated(
     a: Tensor, b: Tensor, h0: Tensor | None, reset: Tensor | None
 ) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None]:
     """Check shapes, dtypes and devices; return a, b broadcast to (B, L, D)."""
-    a, b = _check_tensor("a", a), _check_tensor("b", b)
+    a, b = check_tensor("a", a), check_tensor("b", b)
     for name, x in (("a", a), ("b", b)):
         if x.dim() != 3:
             raise ValueError(f"{name} must have shape (B, L, D); got shape {tuple(x.shape)}.")
@@ -129,7 +125,7 @@ def _validated(
         raise ValueError("a and b must have at least one time step (L >= 1); got L = 0.")
     a, b = torch.broadcast_tensors(a, b)
     if h0 is not None:
-        h0 = _check_tensor("h0", h0)
+        h0 = check_tensor("h0", h0)
         if tuple(h0.shape) != (batch, channels):
             raise ValueError(
                 f"h0 must have shape (B, D) = {(batch, channels)}; got {tuple(h0.shape)}."
@@ -140,7 +136,7 @@ def _validated(
                 f"got {h0.dtype} on {h0.device}."
             )
     if reset is not None:
-        reset = _check_tensor("reset", reset)
+        reset = check_tensor("reset", reset)
         if reset.dtype != torch.bool:
             raise TypeError(f"reset must be a bool tensor; got dtype {reset.dtype}.")
         if reset.dim() != 2 or reset.shape[1] != length or reset.shape[0] not in (1, batch):
@@ -436,8 +432,7 @@ def scan(
     a, b, h0, reset = _validated(a, b, h0, reset)
     if chunk_size is None:
         chunk_size = default_chunk_size(a.shape[1])
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
-        raise ValueError(f"chunk_size must be a positive int; got {chunk_size!r}.")
+    chunk_size = check_int("chunk_size", chunk_size)
     a = _fold_resets(a, reset)
     if h0 is None:
         h0 = torch.zeros_like(b[:, 0])

@@ -42,6 +42,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ._validate import check_int, check_reset
 from .checkpoints import check_config, check_state_dict, load_checkpoint, save_checkpoint
 from .scan import scan
 
@@ -111,7 +112,8 @@ def _validate_system(
         raise ValueError(f"A must be a square (..., N, N) matrix, got shape {tuple(A.shape)}")
     N = A.shape[-1]
     if B.ndim < 2 or B.shape[-2] != N:
-        raise ValueError(f"B must have shape (..., N, P) with N={N}, got {tuple(B.shape)}")
+        expected = "(N, P)" if not diagonal and A.ndim == 2 else "(..., N, P)"
+        raise ValueError(f"B must have shape {expected} with N={N}, got {tuple(B.shape)}")
     dtype = torch.promote_types(A.dtype, B.dtype)
     if not (dtype.is_floating_point or dtype.is_complex):
         dtype = torch.get_default_dtype()  # integer matrices typed in by hand
@@ -263,17 +265,11 @@ def hippo_legs(
     B_n = sqrt(2n+1). Returns A (N, N) lower triangular (eigenvalues -1..-N)
     and B (N, 1).
     """
-    _check_positive_int("N", N)
+    check_int("N", N)
     n = torch.arange(N, dtype=dtype, device=device)
     root = torch.sqrt(2 * n + 1)
     A = -torch.tril(root[:, None] * root[None, :], diagonal=-1) - torch.diag(n + 1)
     return A, root[:, None].clone()
-
-
-def _check_positive_int(name: str, value: Any) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return value
 
 
 def hippo_legs_memory(u: torch.Tensor, N: int) -> torch.Tensor:
@@ -313,7 +309,7 @@ def legendre_basis(N: int, positions: torch.Tensor) -> torch.Tensor:
     Legendre polynomials come from Bonnet's recurrence
     (n+1) P_{n+1}(x) = (2n+1) x P_n(x) - n P_{n-1}(x).
     """
-    _check_positive_int("N", N)
+    check_int("N", N)
     x = 2 * _require_tensor("positions", positions) - 1
     legendre = [torch.ones_like(x), x]
     for n in range(1, N - 1):
@@ -349,7 +345,7 @@ def s4d_init(
     "real"). With the conjugate-pair trick a state of size N keeps the first
     N/2 of these, exactly as the S4D code does.
     """
-    _check_positive_int("N", N)
+    check_int("N", N)
     if kind not in S4D_INITS:
         raise ValueError(f"kind must be one of {', '.join(S4D_INITS)}, got {kind!r}")
     if not dtype.is_complex:
@@ -375,7 +371,7 @@ def random_stable_matrix(
     skew-symmetric; Re(lambda) <= lambda_max((A + A^T)/2) = lambda_max(S) < 0,
     so the continuous system is stable whatever the draw.
     """
-    _check_positive_int("N", N)
+    check_int("N", N)
     draws = torch.randn(2, N, N, generator=generator, dtype=dtype, device=device)
     eye = torch.eye(N, dtype=dtype, device=device)
     symmetric = -(draws[0] @ draws[0].T) / N - min_decay * eye
@@ -468,7 +464,7 @@ def ssm_kernel(
     """
     A_bar, B_bar = _require_tensor("A_bar", A_bar), _require_tensor("B_bar", B_bar)
     C = _require_tensor("C", C)
-    _check_positive_int("L", L)
+    check_int("L", L)
     if _is_diagonal(A_bar, diagonal):
         try:
             weights = C * B_bar * torch.ones_like(A_bar)
@@ -590,7 +586,7 @@ class LinearSSM(nn.Module):
             ("input_dim", input_dim),
             ("output_dim", output_dim),
         ):
-            _check_positive_int(name, value)
+            check_int(name, value)
         if isinstance(dt, bool) or not isinstance(dt, (int, float)) or not 0 < dt < math.inf:
             raise ValueError(f"dt must be a positive finite number, got {dt!r}")
         if init not in LINEAR_SSM_INITS:
@@ -650,7 +646,7 @@ class LinearSSM(nn.Module):
 
     def init_state(self, batch: int) -> torch.Tensor:
         """Zero state (B, N)."""
-        _check_positive_int("batch", batch)
+        check_int("batch", batch)
         return torch.zeros(batch, self.state_dim, dtype=self.A.dtype, device=self.A.device)
 
     def step(
@@ -772,7 +768,7 @@ class S4DLayer(nn.Module):
         device: torch.device | str | None = None,
     ) -> None:
         super().__init__()
-        _check_positive_int("d_model", d_model)
+        check_int("d_model", d_model)
         if not isinstance(d_state, int) or d_state < 2 or d_state % 2:
             raise ValueError(f"d_state must be an even int >= 2, got {d_state!r}")
         if not 0 < dt_min <= dt_max < math.inf:
@@ -804,7 +800,7 @@ class S4DLayer(nn.Module):
 
     def init_state(self, batch: int) -> torch.Tensor:
         """Zero state, complex (B, H, N/2)."""
-        _check_positive_int("batch", batch)
+        check_int("batch", batch)
         complex_dtype = self.log_dt.dtype.to_complex()
         return torch.zeros(
             batch, self.d_model, self.d_state // 2, dtype=complex_dtype, device=self.log_dt.device
@@ -891,6 +887,50 @@ class SelectiveTrace(NamedTuple):
     C: torch.Tensor
 
 
+def selective_discretize(
+    dt: torch.Tensor, A_log: torch.Tensor, B: torch.Tensor, x: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The selective SSM's discretisation (Gu & Dao 2023, Sec. 3.2, Algorithm 2 line 5).
+
+    ``A = -exp(A_log)`` (D, N); ``A_bar = exp(dt A)`` (ZOH) and ``B_bar x = dt x B``
+    (Euler, as in Mamba): dt (..., D), B (..., N), x (..., D) -> A_bar, B_bar x
+    (..., D, N) each. Shared by :class:`SelectiveSSM` and the memory of
+    :class:`ssm_metarl.policies.SSMMetaPolicy`.
+    """
+    return zoh_decay(dt, A_log), (dt * x).unsqueeze(-1) * B.unsqueeze(-2)
+
+
+def zoh_decay(dt: torch.Tensor, A_log: torch.Tensor) -> torch.Tensor:
+    """``A_bar = exp(dt A)`` with ``A = -exp(A_log)``: dt (..., D), A_log (D, N) -> (..., D, N)."""
+    A = -torch.exp(A_log)
+    return (dt.unsqueeze(-1) * A).exp_()  # in place: one (..., D, N) tensor less to allocate
+
+
+def init_dt_bias(bias: torch.Tensor, dt_min: float, dt_max: float,
+                 floor: float | None = None) -> None:
+    """Mamba's dt init (Sec. 3.6): set ``bias`` so that softplus(bias) is log-uniform
+    in [dt_min, dt_max] (clamped below at ``floor``), in place."""
+    with torch.no_grad():
+        log_dt = torch.rand_like(bias) * math.log(dt_max / dt_min)
+        dt = torch.exp(log_dt + math.log(dt_min))
+        if floor is not None:
+            dt = dt.clamp(min=floor)
+        bias.copy_(dt + torch.log(-torch.expm1(-dt)))  # softplus^{-1}(dt)
+
+
+def check_dt_range(dt_min: Any, dt_max: Any) -> None:
+    """``0 < dt_min <= dt_max < inf``, else ``ValueError`` naming both."""
+    if not 0 < dt_min <= dt_max < math.inf:
+        raise ValueError(f"need 0 < dt_min <= dt_max, got dt_min={dt_min}, dt_max={dt_max}")
+
+
+def _last_reset(reset: torch.Tensor, before: int) -> torch.Tensor:
+    """reset (B, L) -> (B, L): index of the latest reset at or before each step, or -before."""
+    steps = torch.arange(reset.shape[1], device=reset.device).expand_as(reset)
+    marked = torch.where(reset, steps, torch.full_like(steps, -before))
+    return torch.cummax(marked, dim=1).values
+
+
 class SelectiveSSM(nn.Module):
     """Mamba block (Gu & Dao 2023, Sec. 3.2 Algorithm 2, Fig. 3; mamba-minimal layout).
 
@@ -925,12 +965,11 @@ class SelectiveSSM(nn.Module):
             ("d_conv", d_conv),
             ("expand", expand),
         ):
-            _check_positive_int(name, value)
+            check_int(name, value)
         if dt_rank == "auto":
             dt_rank = math.ceil(d_model / 16)
-        _check_positive_int("dt_rank", dt_rank)
-        if not 0 < dt_min <= dt_max < math.inf:
-            raise ValueError(f"need 0 < dt_min <= dt_max, got dt_min={dt_min}, dt_max={dt_max}")
+        check_int("dt_rank", dt_rank)
+        check_dt_range(dt_min, dt_max)
         factory = {"dtype": dtype, "device": device}
         self.d_model, self.d_state, self.d_conv, self.dt_rank = d_model, d_state, d_conv, dt_rank
         self.d_inner = expand * d_model
@@ -950,14 +989,11 @@ class SelectiveSSM(nn.Module):
         """Mamba's dt init: softplus(bias) log-uniform in [dt_min, dt_max]."""
         bound = self.dt_rank**-0.5
         nn.init.uniform_(self.dt_proj.weight, -bound, bound)
-        with torch.no_grad():
-            log_dt = torch.rand_like(self.dt_proj.bias) * math.log(dt_max / dt_min)
-            dt = torch.exp(log_dt + math.log(dt_min)).clamp(min=floor)
-            self.dt_proj.bias.copy_(dt + torch.log(-torch.expm1(-dt)))  # softplus^{-1}(dt)
+        init_dt_bias(self.dt_proj.bias, dt_min, dt_max, floor)
 
     def init_state(self, batch: int) -> SelectiveState:
         """Zero state: h (B, D_inner, N) and conv buffer (B, D_inner, W-1)."""
-        _check_positive_int("batch", batch)
+        check_int("batch", batch)
         weight = self.A_log
         return SelectiveState(
             h=weight.new_zeros(batch, self.d_inner, self.d_state),
@@ -978,42 +1014,66 @@ class SelectiveSSM(nn.Module):
         dt_low, B, C = self.x_proj(x).split([self.dt_rank, self.d_state, self.d_state], dim=-1)
         return F.softplus(self.dt_proj(dt_low)), B, C
 
-    def _discretize(self, dt, B, x):
-        """A_bar = exp(dt A) (ZOH) and B_bar x = dt B x (Euler): (..., D_inner, N) each."""
-        A = -torch.exp(self.A_log)
-        A_bar = torch.exp(dt.unsqueeze(-1) * A)
-        Bx = (dt * x).unsqueeze(-1) * B.unsqueeze(-2)
-        return A_bar, Bx
+    def _causal_depthwise_conv(
+        self, x: torch.Tensor, buffer: torch.Tensor, reset: torch.Tensor | None = None
+    ):
+        """x (B, L, D_inner) with the previous W-1 inputs -> (conv out, new buffer).
 
-    def _causal_depthwise_conv(self, x: torch.Tensor, buffer: torch.Tensor):
-        """x (B, L, D_inner) with the previous W-1 inputs -> (conv out, new buffer)."""
+        ``reset`` (B, L): inputs before the latest reset at or before step t do
+        not reach output t (the buffer is zeroed at a reset, as in :meth:`step`).
+        """
         padded = torch.cat([buffer, x.transpose(1, 2)], dim=-1)  # (B, D_inner, W-1+L)
-        out = F.conv1d(padded, self.conv1d.weight, self.conv1d.bias, groups=self.d_inner)
-        return out.transpose(1, 2), padded[..., padded.shape[-1] - (self.d_conv - 1) :]
+        lag = self.d_conv - 1
+        if reset is None:
+            out = F.conv1d(padded, self.conv1d.weight, self.conv1d.bias, groups=self.d_inner)
+            return out.transpose(1, 2), padded[..., padded.shape[-1] - lag :]
+        length = x.shape[1]
+        start = _last_reset(reset, lag)  # (B, L); -lag: the whole buffer is live
+        steps = torch.arange(length, device=x.device)
+        weight = self.conv1d.weight.squeeze(1)  # (D_inner, W)
+        out = torch.zeros_like(x.transpose(1, 2))
+        for k in range(self.d_conv):  # input t - k, padded index t - k + lag
+            live = (steps - k >= start).unsqueeze(1)  # (B, 1, L)
+            tap = padded[..., lag - k : lag - k + length]
+            out = out + weight[:, lag - k, None] * torch.where(live, tap, torch.zeros_like(tap))
+        if self.conv1d.bias is not None:
+            out = out + self.conv1d.bias[:, None]
+        positions = torch.arange(padded.shape[-1] - lag, padded.shape[-1], device=x.device) - lag
+        keep = (positions >= start[:, -1:]).unsqueeze(1)  # (B, 1, W-1)
+        tail = padded[..., padded.shape[-1] - lag :]
+        return out.transpose(1, 2), torch.where(keep, tail, torch.zeros_like(tail))
 
     def forward(
         self,
         x: torch.Tensor,
         state: SelectiveState | None = None,
         *,
+        reset: torch.Tensor | None = None,
         return_states: bool = False,
     ):
         """x (B, L, d_model) -> (y (B, L, d_model), final SelectiveState).
 
-        With ``return_states=True`` returns (y, state, trace) where ``trace`` is
-        a :class:`SelectiveTrace` with every hidden state and every dt.
-        Running the halves of a sequence one after the other with the state
-        handed over gives the same outputs as one call on the whole sequence.
+        ``reset`` (B, L) bool zeroes the state (hidden state and convolution
+        buffer) before the flagged steps, so a sequence can hold several trials
+        and nothing leaks from one to the next; :meth:`step` with the same
+        flags gives the same outputs. With ``return_states=True`` returns
+        (y, state, trace) where ``trace`` is a :class:`SelectiveTrace` with
+        every hidden state and every dt. Running the halves of a sequence one
+        after the other with the state handed over gives the same outputs as
+        one call on the whole sequence.
         """
         x = _check_sequence("x", x, self.d_model)
         state = self._state_or_zeros(state, x.shape[0])
+        reset = check_reset(reset, tuple(x.shape[:2]))
+        if reset is not None and not bool(reset.any()):
+            reset = None  # no trial starts inside: the plain call, bit for bit
         x_in, z = self.in_proj(x).chunk(2, dim=-1)
-        x_conv, conv_buffer = self._causal_depthwise_conv(x_in, state.conv)
+        x_conv, conv_buffer = self._causal_depthwise_conv(x_in, state.conv, reset)
         x_conv = F.silu(x_conv)
         dt, B, C = self._selection(x_conv)
-        A_bar, Bx = self._discretize(dt, B, x_conv)  # (B, L, D_inner, N)
+        A_bar, Bx = selective_discretize(dt, self.A_log, B, x_conv)  # (B, L, D_inner, N)
         batch, L = x.shape[:2]
-        h = scan(A_bar.flatten(2), Bx.flatten(2), h0=state.h.flatten(1))
+        h = scan(A_bar.flatten(2), Bx.flatten(2), h0=state.h.flatten(1), reset=reset)
         h = h.view(batch, L, self.d_inner, self.d_state)
         y = torch.einsum("bldn,bln->bld", h, C) + self.D * x_conv
         y = self.out_proj(y * F.silu(z))
@@ -1023,11 +1083,19 @@ class SelectiveSSM(nn.Module):
         return y, final
 
     def step(
-        self, x_t: torch.Tensor, state: SelectiveState | None = None
+        self, x_t: torch.Tensor, state: SelectiveState | None = None,
+        reset: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, SelectiveState]:
-        """One step: x_t (B, d_model) -> (y_t (B, d_model), SelectiveState)."""
+        """One step: x_t (B, d_model) -> (y_t (B, d_model), SelectiveState).
+
+        ``reset`` (B,) bool zeroes the state of the flagged sequences first.
+        """
         x_t = _check_step_input("x_t", x_t, self.d_model)
         state = self._state_or_zeros(state, x_t.shape[0])
+        reset = check_reset(reset, (x_t.shape[0],))
+        if reset is not None:
+            state = SelectiveState(*(torch.where(reset.view(-1, 1, 1), torch.zeros_like(t), t)
+                                     for t in state))
         x_in, z = self.in_proj(x_t).chunk(2, dim=-1)
         window = torch.cat([state.conv, x_in.unsqueeze(-1)], dim=-1)  # (B, D_inner, W)
         x_conv = (window * self.conv1d.weight.squeeze(1)).sum(-1)
@@ -1035,7 +1103,7 @@ class SelectiveSSM(nn.Module):
             x_conv = x_conv + self.conv1d.bias
         x_conv = F.silu(x_conv)
         dt, B, C = self._selection(x_conv)
-        A_bar, Bx = self._discretize(dt, B, x_conv)
+        A_bar, Bx = selective_discretize(dt, self.A_log, B, x_conv)
         h = A_bar * state.h + Bx
         y = torch.einsum("bdn,bn->bd", h, C) + self.D * x_conv
         return self.out_proj(y * F.silu(z)), SelectiveState(h=h, conv=window[..., 1:])

@@ -86,13 +86,6 @@ def needs_new_task(pinned: bool, has_task: bool, seeded: bool, resample_on_reset
     return (not has_task) or seeded or resample_on_reset
 
 
-def check_positive_int(value: Any, name: str) -> int:
-    """Return ``value`` as an int, or raise ``ValueError`` naming ``name`` if it is not >= 1."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return int(value)
-
-
 class PerEnvTasks:
     """Per-environment generators and tasks of a batched env, following :func:`needs_new_task`.
 

@@ -53,11 +53,11 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
+from .._validate import check_int
 from ._common import (
     BatchedTaskEnv,
     SeedArg,
     TaskEnv,
-    check_positive_int,
     per_env_seeds,
     to_numpy,
 )
@@ -72,9 +72,9 @@ def sample_arm_probabilities(
     num_tasks: int, k: int, rng: np.random.Generator | int | None = None
 ) -> np.ndarray:
     """``num_tasks`` bandits, (T, K) float64; ``rng`` is a Generator or a seed."""
-    num_tasks = check_positive_int(num_tasks, "num_tasks")
+    num_tasks = check_int("num_tasks", num_tasks)
     rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
-    return rng.random((num_tasks, check_positive_int(k, "k")))
+    return rng.random((num_tasks, check_int("k", k)))
 
 
 def draw_reward_uniforms(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -158,8 +158,8 @@ class BernoulliBandit(TaskEnv):
         resample_task_on_reset: bool = True,
         time_feature: bool = True,
     ) -> None:
-        self.k = check_positive_int(k, "k")
-        self.n = check_positive_int(n, "n")
+        self.k = check_int("k", k)
+        self.n = check_int("n", n)
         self.resample_task_on_reset = bool(resample_task_on_reset)
         self.time_feature = bool(time_feature)
         self.observation_space = _observation_space(self.k, self.time_feature)
@@ -233,9 +233,9 @@ class BatchedBernoulliBandit(BatchedTaskEnv):
         resample_task_on_reset: bool = True,
         time_feature: bool = True,
     ) -> None:
-        num_envs = check_positive_int(num_envs, "num_envs")
-        self.k = check_positive_int(k, "k")
-        self.n = check_positive_int(n, "n")
+        num_envs = check_int("num_envs", num_envs)
+        self.k = check_int("k", k)
+        self.n = check_int("n", n)
         self.time_feature = bool(time_feature)
         self._uniforms = np.zeros((num_envs, self.n))
         self._pulls = np.zeros(num_envs, dtype=np.int64)

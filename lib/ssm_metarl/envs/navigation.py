@@ -45,11 +45,11 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
+from .._validate import check_int
 from ._common import (
     BatchedTaskEnv,
     SeedArg,
     TaskEnv,
-    check_positive_int,
     per_env_seeds,
     to_numpy,
 )
@@ -69,7 +69,7 @@ def sample_goals(num_tasks: int, rng: np.random.Generator | int | None = None) -
 
     ``rng`` is a ``np.random.Generator`` or a seed for ``np.random.default_rng``.
     """
-    num_tasks = check_positive_int(num_tasks, "num_tasks")
+    num_tasks = check_int("num_tasks", num_tasks)
     rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
     return rng.uniform(GOAL_LOW, GOAL_HIGH, size=(num_tasks, 2))
 
@@ -157,7 +157,7 @@ class Navigation2D(TaskEnv):
         task: Any = None,
         resample_task_on_reset: bool = False,
     ) -> None:
-        self.horizon = check_positive_int(horizon, "horizon")
+        self.horizon = check_int("horizon", horizon)
         self.goal_tolerance = _check_tolerance(goal_tolerance)
         self.resample_task_on_reset = bool(resample_task_on_reset)
         self.observation_space = _observation_space(self.horizon)
@@ -224,8 +224,8 @@ class BatchedNavigation2D(BatchedTaskEnv):
         task: Any = None,
         resample_task_on_reset: bool = False,
     ) -> None:
-        num_envs = check_positive_int(num_envs, "num_envs")
-        self.horizon = check_positive_int(horizon, "horizon")
+        num_envs = check_int("num_envs", num_envs)
+        self.horizon = check_int("horizon", horizon)
         self.goal_tolerance = _check_tolerance(goal_tolerance)
         self._positions = np.zeros((num_envs, 2))
         self._steps = np.zeros(num_envs, dtype=np.int64)
