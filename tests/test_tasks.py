@@ -1,4 +1,4 @@
-"""Tests of ssm_metarl.tasks: the sinusoid protocol and the damped-oscillator family."""
+"""Tests of ssm_metarl.tasks: the sinusoid protocol, the damped oscillators, their identification."""
 
 from __future__ import annotations
 
@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from ssm_metarl.tasks import DampedOscillatorTasks, SinusoidTasks, TaskSample
+from ssm_metarl.tasks import (
+    DampedOscillatorTasks,
+    OscillatorIdentification,
+    SinusoidTasks,
+    TaskSample,
+    unit_power,
+)
 
 # ----------------------------------------------------------------------------- sinusoids
 
@@ -174,3 +180,60 @@ def test_oscillator_sampling_is_seeded_and_validates():
         DampedOscillatorTasks(dt=-0.1)
     with pytest.raises(ValueError, match=r"\(T, K, L, 1\)"):
         DampedOscillatorTasks().simulate(omega, omega, torch.zeros(3, 10, 1))
+
+
+# ----------------------------------------------------------------------------- identification
+
+
+def test_identification_samples_are_the_trajectories_of_the_oscillators_they_name():
+    sample = OscillatorIdentification(3, 50, 120).sample(4, 2, 1)
+    assert isinstance(sample, TaskSample)
+    assert sample.support_x.shape == (4, 2, 50, 1) and sample.query_x.shape == (4, 1, 120, 1)
+    assert sample.support_y.dtype == torch.float32 and sample.query_y.dtype == torch.float32
+    omega, zeta = sample.info["omega"], sample.info["zeta"]
+    assert (omega >= 1.0).all() and (omega <= 3.0).all()
+    assert (zeta >= 0.2).all() and (zeta <= 0.5).all()
+    # every run is driven at unit power and starts at rest
+    for u in (sample.support_x, sample.query_x):
+        torch.testing.assert_close(u.pow(2).mean(dim=-2), torch.ones(*u.shape[:2], 1))
+    # positions are those of a fine RK4 integration of the named oscillator, dt = 0.1 s
+    for u, y in ((sample.support_x, sample.support_y), (sample.query_x, sample.query_y)):
+        reference = rk4_oscillator(omega.numpy(), zeta.numpy(), u[..., 0].double().numpy(), 0.1)
+        np.testing.assert_allclose(y[..., 0].numpy(), reference[..., 0], atol=1e-5)
+    torch.testing.assert_close(sample.query_y[..., 0], sample.info["query_states"][..., 0])
+
+
+def test_identification_is_reproducible_under_its_own_seed():
+    first = OscillatorIdentification(7, 20, 30).sample(3, 1, 2)
+    second = OscillatorIdentification(7, 20, 30).sample(3, 1, 2)
+    other = OscillatorIdentification(8, 20, 30).sample(3, 1, 2)
+    for a, b in zip(first[:4], second[:4], strict=True):
+        assert torch.equal(a, b)
+    assert torch.equal(first.info["omega"], second.info["omega"])
+    assert not torch.equal(first.info["omega"], other.info["omega"])
+    torch.manual_seed(0)
+    expected = torch.rand(3)
+    torch.manual_seed(0)
+    OscillatorIdentification(0, 10, 10).sample(2, 1, 1)
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_unit_power_scales_each_sequence():
+    u = torch.tensor([[[2.0], [-2.0]], [[0.5], [0.0]]])
+    torch.testing.assert_close(unit_power(u), torch.tensor([[[1.0], [-1.0]], [[2**0.5], [0.0]]]))
+
+
+@pytest.mark.parametrize(
+    ("args", "sample_args", "match"),
+    [
+        ((-1, 5, 5), None, "seed"),
+        ((0, 0, 5), None, "support_length"),
+        ((0, 5, 2.5), None, "query_length"),
+        ((0, 5, 5), (0, 1, 1), "num_tasks"),
+        ((0, 5, 5), (2, 0, 1), "k_support"),
+        ((0, 5, 5), (2, 1, -1), "k_query"),
+    ],
+)
+def test_identification_rejects_bad_arguments_by_name(args, sample_args, match):
+    with pytest.raises(ValueError, match=match):
+        OscillatorIdentification(*args).sample(*(sample_args or (1, 1, 1)))

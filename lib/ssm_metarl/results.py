@@ -12,7 +12,8 @@ Two kinds of numbers sit next to each other in every notebook:
   clearly labelled.
 
 :func:`mean_ci` gives the mean and 95% confidence half-width used for every
-number we report.
+number we report, and :func:`results_table` lays published, live and stored
+numbers out as one markdown table.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import json
 import math
 import os
 import platform
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -164,3 +165,267 @@ def mean_ci(values: Any, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
     mean = arr.mean(axis=axis)
     half = quantile * arr.std(axis=axis, ddof=1) / math.sqrt(n)
     return mean, half
+
+
+# ----------------------------------------------------------------------------------------------
+# One markdown table: published numbers, this run and the stored paper-profile run.
+
+_SOURCES = ("published", "live", "stored")
+
+
+def results_table(
+    columns: Sequence[str] | Mapping[str, str],
+    *,
+    published: Mapping[str, Any] | None = None,
+    live: Mapping[str, Any] | None = None,
+    stored: Mapping[str, Any] | None = None,
+    citation: str | Mapping[str, str] | None = None,
+    profile: str | None = None,
+    stored_result: Mapping[str, Any] | None = None,
+    rows: Sequence[str] | None = None,
+    label: str = "method",
+    digits: int = 2,
+    column_digits: Mapping[str, int] | None = None,
+    published_digits: int | None = None,
+    group_by: str = "source",
+) -> str:
+    """Markdown table of published numbers, this run and the stored ``paper`` run.
+
+    The table's columns are ``label | source | <columns>``. Each line is one
+    row (a method, a setting, ...) of one source, and its ``source`` cell says
+    which:
+
+    - ``published``: ``citation`` (one string, or a dict ``row -> string``);
+    - ``live``: ``**this run**, profile=<profile>``;
+    - ``stored``: ``stored run, profile=<profile>, <date>``, both read from
+      ``stored_result``, the dict :func:`load_result` returned.
+
+    Args:
+        columns: the value columns after ``source``: a sequence of headers, or
+            a dict ``key -> header`` when the sources' keys are not the
+            headers (e.g. ``{"thompson": "TS"}``).
+        published, live, stored: dicts ``row name -> cells`` (``None``: no
+            lines from that source). ``cells`` is either a sequence with one
+            cell per column, or a dict ``column key -> cell`` in which missing
+            columns stay empty.
+        citation: source of the published lines; required with ``published``.
+        profile: the live run's profile; required with ``live``.
+        stored_result: the stored payload (with ``"profile"`` and ``"date"``);
+            required with ``stored``.
+        rows: which rows to show, in this order. ``None`` (default): every row
+            of every source, each source in its own (dict) order. Given, a
+            source shows the listed rows it has and no others; each listed row
+            must be in at least one source.
+        label: header of the first column.
+        digits: decimals of floats and ``mean ± CI`` pairs.
+        column_digits: decimals per column (by key), overriding ``digits``.
+        published_digits: decimals of every published cell (default: the
+            same as the live and stored cells).
+        group_by: ``"source"``: the published lines, then the live lines, then
+            the stored lines; ``"row"``: for each row its published, live and
+            stored lines together.
+
+    Cells: ``None`` is shown empty; a string as it is; an int (a count) as an
+    int; a float with the column's decimals; a pair ``(mean, half_width)`` or
+    a dict ``{"mean": m, "ci95": h}`` (as stored results keep them) as
+    ``"m ± h"``. NumPy scalars and 0-d arrays or tensors count as numbers.
+
+    Returns the table as lines joined by ``"\\n"`` (no trailing newline):
+    header, ``|---|`` separator, then one line per (source, row).
+
+    Raises:
+        TypeError: a source, cells or a cell of an unsupported type; the
+            message names the argument, the row and the column.
+        ValueError: no source; repeated columns or rows; a listed row that no
+            source has; cells whose sequence length differs from ``columns``
+            or whose dict names a column not in ``columns``; a source without
+            its ``citation``, ``profile`` or ``stored_result``; a bad
+            ``digits``, ``column_digits``, ``published_digits`` or
+            ``group_by``; text containing ``|`` or a newline.
+
+    >>> print(results_table(["1 step", "5 steps"],
+    ...                     published={"MAML": [0.67, 0.38]}, citation="Finn et al. 2017",
+    ...                     live={"MAML": [(1.0, 0.12), (0.6, 0.09)]}, profile="class"))
+    | method | source | 1 step | 5 steps |
+    |---|---|---|---|
+    | MAML | Finn et al. 2017 | 0.67 | 0.38 |
+    | MAML | **this run**, profile=class | 1.00 ± 0.12 | 0.60 ± 0.09 |
+    """
+    if isinstance(columns, Mapping):
+        keys = _check_names("columns", list(columns))
+        headers = [_check_text(f"columns[{k!r}]", columns[k]) for k in keys]
+    else:
+        keys = headers = _check_names("columns", columns)
+    label = _check_text("label", label)
+    default_digits = _check_digits("digits", digits)
+    per_column = {}
+    if column_digits is not None:
+        if not isinstance(column_digits, Mapping):
+            raise TypeError(f"column_digits must be a dict column -> int, got "
+                            f"{type(column_digits).__name__}")
+        unknown = [k for k in column_digits if k not in keys]
+        if unknown:
+            raise ValueError(f"column_digits names {unknown}, which are not in columns {keys}")
+        per_column = {k: _check_digits(f"column_digits[{k!r}]", v)
+                      for k, v in column_digits.items()}
+    column_decimals = [per_column.get(k, default_digits) for k in keys]
+    published_decimals = (column_decimals if published_digits is None
+                          else [_check_digits("published_digits", published_digits)] * len(keys))
+    if group_by not in ("source", "row"):
+        raise ValueError(f"group_by must be 'source' or 'row', got {group_by!r}")
+
+    sources = {"published": published, "live": live, "stored": stored}
+    for name, source in sources.items():
+        if source is not None and not isinstance(source, Mapping):
+            raise TypeError(f"{name} must be a dict row -> cells or None, got "
+                            f"{type(source).__name__}")
+    given = {name: source for name, source in sources.items() if source is not None}
+    if not given:
+        raise ValueError("give at least one of published, live, stored")
+    if rows is None:
+        shown = {name: list(source) for name, source in given.items()}
+        row_order = list(dict.fromkeys(r for source in shown.values() for r in source))
+    else:
+        row_order = _check_names("rows", rows)
+        missing = [r for r in row_order if not any(r in source for source in given.values())]
+        if missing:
+            raise ValueError(f"rows {missing} are in none of {' / '.join(given)}")
+        shown = {name: [r for r in row_order if r in source] for name, source in given.items()}
+
+    where = {name: {r: f"{name}[{r!r}]" for r in names} for name, names in shown.items()}
+    for name, names in shown.items():
+        for r in names:
+            _check_text(f"the row name {where[name][r]}", r)
+    labels = {"live": _live_label(live, profile),
+              "stored": _stored_label(stored, stored_result)}
+    published_labels = _published_labels(published, citation, shown.get("published", []))
+
+    def line(name: str, row: str) -> str:
+        decimals = published_decimals if name == "published" else column_decimals
+        cells = _row_cells(where[name][row], given[name][row], keys, decimals)
+        source = published_labels[row] if name == "published" else labels[name]
+        return "| " + " | ".join([row, source, *cells]) + " |"
+
+    if group_by == "source":
+        order = [(name, r) for name in _SOURCES if name in shown for r in shown[name]]
+    else:
+        order = [(name, r) for r in row_order for name in _SOURCES
+                 if name in shown and r in shown[name]]
+    lines = ["| " + " | ".join([label, "source", *headers]) + " |",
+             "|" + "---|" * (len(keys) + 2)]
+    return "\n".join(lines + [line(name, r) for name, r in order])
+
+
+def _check_text(name: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a str, got {type(value).__name__} {value!r}")
+    if "|" in value or "\n" in value:
+        raise ValueError(f"{name} must not contain '|' or a newline (it would break the "
+                         f"markdown table), got {value!r}")
+    return value
+
+
+def _check_names(name: str, values: Any) -> list[str]:
+    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
+        raise TypeError(f"{name} must be a list of str, got {type(values).__name__} {values!r}")
+    names = [_check_text(f"{name}[{i}]", v) for i, v in enumerate(values)]
+    if not names:
+        raise ValueError(f"{name} must not be empty")
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ValueError(f"{name} repeats {repeated}")
+    return names
+
+
+def _check_digits(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
+    if value < 0:
+        raise ValueError(f"{name} must be >= 0, got {value}")
+    return int(value)
+
+
+def _live_label(live: Mapping | None, profile: Any) -> str | None:
+    if live is None:
+        return None
+    if profile is None:
+        raise ValueError("profile is required with live (it labels the rows of this run)")
+    return f"**this run**, profile={_check_text('profile', profile)}"
+
+
+def _stored_label(stored: Mapping | None, stored_result: Any) -> str | None:
+    if stored is None:
+        return None
+    if not isinstance(stored_result, Mapping) or not {"profile", "date"} <= set(stored_result):
+        raise ValueError("stored_result must be the dict load_result returned (with 'profile' "
+                         "and 'date'); it is required with stored, got "
+                         f"{type(stored_result).__name__}")
+    return (f"stored run, profile={_check_text('stored_result[profile]', stored_result['profile'])}"
+            f", {_check_text('stored_result[date]', stored_result['date'])}")
+
+
+def _published_labels(published: Mapping | None, citation: Any, shown: list[str]) -> dict:
+    if published is None:
+        return {}
+    if isinstance(citation, str):
+        return {r: _check_text("citation", citation) for r in shown}
+    if isinstance(citation, Mapping):
+        missing = [r for r in shown if r not in citation]
+        if missing:
+            raise ValueError(f"citation has no entry for the published rows {missing}")
+        return {r: _check_text(f"citation[{r!r}]", citation[r]) for r in shown}
+    if citation is None:
+        raise ValueError("citation is required with published (it labels the published rows)")
+    raise TypeError(f"citation must be a str or a dict row -> str, got {type(citation).__name__}")
+
+
+def _row_cells(where: str, cells: Any, keys: list[str], decimals: list[int]) -> list[str]:
+    if isinstance(cells, Mapping):
+        unknown = [k for k in cells if k not in keys]
+        if unknown:
+            raise ValueError(f"{where} has the columns {unknown}, which are not in columns {keys}")
+        values = [cells.get(k) for k in keys]
+    elif isinstance(cells, Sequence) and not isinstance(cells, (str, bytes)):
+        if len(cells) != len(keys):
+            raise ValueError(f"{where} has {len(cells)} cells but columns has {len(keys)} "
+                             f"({keys})")
+        values = list(cells)
+    else:
+        raise TypeError(f"{where} must be a list of cells or a dict column -> cell, got "
+                        f"{type(cells).__name__}")
+    return [_cell_text(f"{where}[{key!r}]", value, places)
+            for key, value, places in zip(keys, values, decimals, strict=True)]
+
+
+def _cell_text(where: str, value: Any, decimals: int) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return _check_text(where, value)
+    if isinstance(value, Mapping) and set(value) >= {"mean", "ci95"}:
+        value = (value["mean"], value["ci95"])
+    if isinstance(value, (tuple, list)) and len(value) == 2:
+        mean, half = (_scalar(v) for v in value)
+        if mean is not None and half is not None:
+            return f"{mean:.{decimals}f} ± {half:.{decimals}f}"
+    else:
+        number = _scalar(value)
+        if isinstance(number, int):
+            return str(number)
+        if number is not None:
+            return f"{number:.{decimals}f}"
+    raise TypeError(f"{where} must be None, a str, a number, a pair (mean, half_width) or a dict "
+                    f"with 'mean' and 'ci95', got {type(value).__name__} {value!r}")
+
+
+def _scalar(value: Any) -> int | float | None:
+    # a number as int or float; None for anything that is not one
+    if isinstance(value, (torch.Tensor, np.ndarray)) and value.ndim == 0:
+        value = value.item()
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value)
+    return None

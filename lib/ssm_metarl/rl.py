@@ -40,6 +40,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ._validate import Params
 from .policies import stack_params
 
 __all__ = [
@@ -57,7 +58,6 @@ __all__ = [
     "reinforce_loss",
 ]
 
-Params = Mapping[str, torch.Tensor]
 
 
 # ----------------------------------------------------------------------------- rollouts

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from .. import adaptation
-from ..tasks import SwitchingOscillatorTasks
+from ..switching import SwitchingOscillatorTasks
 from ._core import ExerciseCheckFailed, as_tensor, assert_close, call_student, passed
 
 Params = dict[str, torch.Tensor]

@@ -17,10 +17,9 @@ from typing import Any
 import torch
 
 from .. import maml
+from .._validate import Params
 from ..tasks import SinusoidTasks
 from ._core import ExerciseCheckFailed, assert_close, call_student, passed
-
-Params = dict[str, torch.Tensor]
 
 
 def _seeded_problem(seed: int = 0):

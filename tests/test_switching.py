@@ -1,8 +1,10 @@
-"""Tests of the switching-dynamics task families in ssm_metarl.tasks (notebook 04).
+"""Tests of ssm_metarl.switching: switching task families, forecasting examples, GrBAL windows.
 
 Trajectories are checked against independent NumPy RK4 integrations with a
-much finer step, switch times against the parameter paths, and the Kalman
-oracle against the noise floor it must reach.
+much finer step, switch times against the parameter paths, the Kalman
+oracle against the noise floor it must reach, the forecasting examples
+against a hand-built sequence, and the GrBAL windows against the sequences
+they are cut from.
 """
 
 from __future__ import annotations
@@ -11,13 +13,19 @@ import numpy as np
 import pytest
 import torch
 
-from ssm_metarl.tasks import (
+from ssm_metarl.adaptation import NextStepMLP
+from ssm_metarl.maml import MetaMAMLTrainer, TaskBatch
+from ssm_metarl.switching import (
     SwitchingOscillatorTasks,
     SwitchingPendulumTasks,
     SwitchingSample,
+    TransitionWindowTasks,
     jump_uniform,
+    next_step_data,
     sample_switch_mask,
 )
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def rk4_numpy(derivative, state, dt, steps):
@@ -222,7 +230,7 @@ def test_sample_to_sequence_and_switch_times():
     (dict(omega_range=(0.0, 1.0)), "omega_range must be positive"),
     (dict(dt=0.0), "dt must be a positive number"),
     (dict(input_kind="square"), "input_kind must be one of"),
-    (dict(min_segment=0), "min_segment must be an int >= 1"),
+    (dict(min_segment=0), "min_segment must be a positive int"),
 ])
 def test_oscillator_rejects_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -232,8 +240,8 @@ def test_oscillator_rejects_bad_arguments(kwargs, match):
 @pytest.mark.parametrize("kwargs, match", [
     (dict(switching="gravity"), "switching must be one of"),
     (dict(mass_range=(0.0, 1.0)), "must be positive"),
-    (dict(substeps=0), "substeps must be an int >= 1"),
-    (dict(gravity=0.0), "gravity must be > 0"),
+    (dict(substeps=0), "substeps must be a positive int"),
+    (dict(gravity=0.0), "gravity must be a positive finite number"),
     (dict(damping=-1.0), "damping must be a finite number >= 0"),
 ])
 def test_pendulum_rejects_bad_arguments(kwargs, match):
@@ -242,5 +250,63 @@ def test_pendulum_rejects_bad_arguments(kwargs, match):
 
 
 def test_sample_rejects_a_bad_batch():
-    with pytest.raises(ValueError, match="batch must be an int >= 1"):
+    with pytest.raises(ValueError, match="batch must be a positive int"):
         SwitchingOscillatorTasks().sample(0)
+
+
+# ----------------------------------------------------------------------------- forecasting data
+
+
+def test_next_step_data_orders_past_observations_then_inputs():
+    y = torch.arange(12.0).reshape(1, 6, 2)  # y_t = (2t, 2t + 1)
+    u = 100 + torch.arange(6.0).reshape(1, 6, 1)  # u_t = 100 + t
+    data = next_step_data(y, u, history=2)
+    assert data.inputs.shape == (1, 4, 2 * 2 + 2 * 1)
+    # Example n targets t = n + 2 from y_{t-2}, y_{t-1} and u_{t-1}, u_t.
+    t = 3
+    expected = [2 * (t - 2), 2 * (t - 2) + 1, 2 * (t - 1), 2 * (t - 1) + 1, 100 + t - 1, 100 + t]
+    assert data.inputs[0, t - 2].tolist() == expected
+    assert data.targets[0, t - 2].tolist() == [2 * t, 2 * t + 1]
+    framed = data.to_time_frame(data.targets)
+    assert framed.shape == (1, 6, 2) and torch.isnan(framed[:, :2]).all()
+    assert torch.equal(framed[:, 2:], y[:, 2:])
+
+
+def test_next_step_data_rejects_bad_shapes():
+    with pytest.raises(ValueError, match=r"y must have shape \(B, L, Q\)"):
+        next_step_data(torch.zeros(5, 1), torch.zeros(1, 5, 1), 2)
+    with pytest.raises(ValueError, match="history must be < the sequence length 5"):
+        next_step_data(torch.zeros(1, 5, 1), torch.zeros(1, 5, 1), 5)
+
+
+# ----------------------------------------------------------------------------- GrBAL windows
+
+
+def stationary_oscillators(seed: int = 0, length: int = 40) -> SwitchingOscillatorTasks:
+    return SwitchingOscillatorTasks(seed=seed, num_switches=0, length=length, min_segment=1)
+
+
+def test_transition_windows_are_consecutive_examples_of_one_sequence():
+    windows = TransitionWindowTasks(stationary_oscillators(), history=3, past=5, future=4)
+    sample = windows.sample(6)
+    assert sample.support_x.shape == (6, 5, 6) and sample.query_y.shape == (6, 4, 1)
+    # example n + 1 sees y_t, the target of example n, as its newest past observation
+    x = torch.cat([sample.support_x, sample.query_x], dim=1)
+    y = torch.cat([sample.support_y, sample.query_y], dim=1)
+    assert torch.equal(x[:, 1:, 2], y[:, :-1, 0])
+
+
+def test_transition_windows_plug_into_meta_sgd_and_the_meta_loss_goes_down():
+    windows = TaskBatch(TransitionWindowTasks(stationary_oscillators(length=60), 3, 8, 8), 16)
+    torch.manual_seed(0)
+    trainer = MetaMAMLTrainer(NextStepMLP(3, hidden=(16,)), algorithm="metasgd", meta_lr=3e-3,
+                              inner_lr=0.05, inner_steps=1, seed=0)
+    losses = trainer.meta_train(windows, 150, progress=False)
+    assert sum(losses[-20:]) < 0.5 * sum(losses[:20])
+
+
+def test_transition_windows_reject_windows_longer_than_the_sequence():
+    with pytest.raises(ValueError, match="do not fit in the 37 examples"):
+        TransitionWindowTasks(stationary_oscillators(), history=3, past=30, future=10)
+    with pytest.raises(TypeError, match="sample"):
+        TransitionWindowTasks(object(), history=3)
