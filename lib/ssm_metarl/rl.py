@@ -40,7 +40,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._validate import Params
+from ._validate import Params, raise_if_diverged
 from .policies import stack_params
 
 __all__ = [
@@ -166,12 +166,13 @@ def _check_rollout_args(env, policy, num_steps, params, action_scale, episodes_p
 
 
 def _raise_if_not_finite(action: torch.Tensor, t: int) -> None:
-    if action.is_floating_point() and not torch.isfinite(action).all():
-        raise FloatingPointError(
-            f"collect_rollouts stopped at step {t}: the policy sampled non-finite actions, so "
-            "its parameters (or fast weights) hold NaN/inf. Likely cause: a learning rate or "
-            "inner step size too large; lower it."
-        )
+    """Stop a rollout whose policy sampled NaN/inf actions (their sum is then NaN/inf)."""
+    if action.is_floating_point():
+        raise_if_diverged(
+            action.sum(), "collect_rollouts", t,
+            "the policy's parameters (or fast weights) hold NaN/inf, from a learning rate or "
+            "inner step size too large; lower it.",
+            quantity="the sum of the sampled actions", step_word="step")
 
 
 @torch.no_grad()

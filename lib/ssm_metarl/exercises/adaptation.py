@@ -24,10 +24,9 @@ import numpy as np
 import torch
 
 from .. import adaptation
+from .._validate import Params
 from ..switching import SwitchingOscillatorTasks
 from ._core import ExerciseCheckFailed, as_tensor, assert_close, call_student, passed
-
-Params = dict[str, torch.Tensor]
 
 
 def _forecasting_problem(seed: int = 0):
