@@ -267,3 +267,34 @@ def test_bad_input_raises_a_clear_error(scan_fn, changes, error, message):
 def test_bad_chunk_size_raises(chunk_size):
     with pytest.raises(ValueError, match=r"chunk_size must be a positive int"):
         scan(GOOD["a"], GOOD["b"], chunk_size=chunk_size)
+
+
+def test_threaded_scan_equals_the_serial_scan_and_the_reference():
+    """With 2 torch threads the chunked scan runs slices of D in parallel threads."""
+    from ssm_metarl import scan as scan_module
+
+    generator = torch.Generator().manual_seed(5)
+    a = (0.98 * torch.rand(3, 300, 320, generator=generator, dtype=torch.float64)).requires_grad_()
+    b = torch.randn(3, 300, 320, generator=generator, dtype=torch.float64, requires_grad=True)
+    h0 = torch.randn(3, 320, generator=generator, dtype=torch.float64, requires_grad=True)
+    reset = torch.rand(3, 300, generator=generator) < 0.05
+    upstream = torch.randn(3, 300, 320, generator=generator, dtype=torch.float64)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        assert scan_module._thread_parts(a) == 2
+        h = scan(a, b, h0, reset)
+        grads = torch.autograd.grad(h, (a, b, h0), upstream)
+        assert torch.get_num_threads() == 2  # restored after the threaded section
+        torch.set_num_threads(1)
+        assert scan_module._thread_parts(a) == 1
+        h_serial = scan(a, b, h0, reset)
+        grads_serial = torch.autograd.grad(h_serial, (a, b, h0), upstream)
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(h, h_serial)
+    assert all(torch.equal(g, s) for g, s in zip(grads, grads_serial, strict=True))
+    reference = scan_reference(a, b, h0, reset)
+    torch.testing.assert_close(h, reference, rtol=0, atol=1e-12)
+    for g, r in zip(grads, torch.autograd.grad(reference, (a, b, h0), upstream), strict=True):
+        torch.testing.assert_close(g, r, rtol=0, atol=1e-12)

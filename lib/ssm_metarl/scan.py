@@ -79,6 +79,9 @@ minimises the number of Python steps.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 import torch
 from torch import Tensor
@@ -300,7 +303,59 @@ def _chunk_start_states(
     return starts, state
 
 
+# Channels are independent, so with several torch threads the chunked scan
+# runs slices of D in parallel Python threads (torch ops release the GIL),
+# each op single-threaded: intra-op threading of the many small, strided
+# (B, C, D) slices costs more in synchronisation than it gains.
+_PARALLEL_MIN_ELEMENTS = 1 << 18  # B * L * D below this: one thread is faster
+_POOL: ThreadPoolExecutor | None = None
+
+
+def _thread_parts(a: Tensor) -> int:
+    """How many D-slices to scan in parallel: torch's thread count, or 1 for small work."""
+    threads = torch.get_num_threads()
+    if threads < 2 or a.shape[0] * a.shape[1] * a.shape[2] < _PARALLEL_MIN_ELEMENTS:
+        return 1
+    return min(threads, a.shape[2])
+
+
+@contextmanager
+def _single_threaded_ops() -> Iterator[None]:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 def _scan_chunked_into(
+    out: Tensor, a: Tensor, b: Tensor, h0: Tensor, chunk_size: int, reverse: bool
+) -> None:
+    """:func:`_scan_chunked_serial` on slices of D in parallel threads (see ``_thread_parts``)."""
+    parts = _thread_parts(a)
+    if parts == 1:
+        _scan_chunked_serial(out, a, b, h0, chunk_size, reverse)
+        return
+    global _POOL
+    if _POOL is None or _POOL._max_workers < parts:
+        _POOL = ThreadPoolExecutor(max_workers=parts, thread_name_prefix="ssm_metarl-scan")
+    edges = [round(i * a.shape[2] / parts) for i in range(parts + 1)]
+    slices = [slice(lo, hi) for lo, hi in zip(edges[:-1], edges[1:], strict=True)]
+    with _single_threaded_ops():
+        futures = [_POOL.submit(_scan_slice, out[..., s], a[..., s], b[..., s],
+                                h0[..., s], chunk_size, reverse) for s in slices]
+        for future in futures:
+            future.result()
+
+
+def _scan_slice(*args: object) -> None:
+    """:func:`_scan_chunked_serial` in a worker thread (grad mode is per thread: off here)."""
+    with torch.no_grad():
+        _scan_chunked_serial(*args)
+
+
+def _scan_chunked_serial(
     out: Tensor, a: Tensor, b: Tensor, h0: Tensor, chunk_size: int, reverse: bool
 ) -> None:
     """Write h (B, L, D) of the recurrence on a, b (B, L, D) from h0 (B, D) into ``out``.
