@@ -2,24 +2,30 @@
 
 Setup: bandit trials (k = 5 arms, observation 8 features), B = 64 trials of
 L = 100 and L = 500 pulls, memory reset at the start of each trial, policy
-width H = 64 (SSM state N = 16 per channel). Per policy, side by side in one
-process with the same inputs and threads:
+width H = 64 (SSM state N = 16). Policies: :class:`SSMMetaPolicy` on every
+core of :mod:`ssm_metarl.cores` (selective, ssd, s4d, linear, gru; ``--cores``
+picks some) and :class:`GRUPolicy`, side by side in one process with the same
+inputs and threads:
 
 - ``step``: ``policy.step`` called L times, as when acting (and, with
   backward, BPTT through the unrolled loop).
 - ``sequence``: one ``policy(x, reset=...)`` call, as in PPO's update
-  (:class:`SSMMetaPolicy` by the chunked scan, :class:`GRUPolicy` by ``nn.GRU``).
+  (each core's sequence mode: the chunked scan, the chunked SSD, the dense
+  loop, ``nn.GRU`` on the pieces between resets).
 
 "forward" runs under ``torch.no_grad``; "forward+backward" backpropagates the
-sum of the log-probs of fixed actions and the values. The two modes are timed
-alternately, so a shared CPU's load swings hit both alike.
+sum of the log-probs of fixed actions and the values. Within one (L, pass)
+cell every policy and mode is timed in turn, repeat after repeat, so a shared
+CPU's load swings hit all alike. The last column is GRUPolicy's sequence time
+over this row's sequence time (above 1: faster than the GRU baseline's
+training pass).
 
-Measured on the shared 2-core course CPU (1 thread, medians of 10): SSM
-step/sequence 1.0x forward and 1.2x forward+backward at L = 100, 0.7x and 0.8x
-at L = 500 (the sequence mode is memory-bound: it writes (B, L, H, N) tensors
-the step loop never holds); GRU 2.1-2.4x in favour of ``nn.GRU``'s sequence
-call. MAML-RL with the defaults took 0.7 s per meta-iteration, RL^2 100
-iterations of 64 trials about 12 s per policy.
+Measured earlier on the shared 2-core course CPU (1 thread, medians of 10),
+selective core only: step/sequence 1.0x forward and 1.2x forward+backward at
+L = 100, 0.7x and 0.8x at L = 500 (the sequence mode is memory-bound: it
+writes (B, L, H, N) tensors the step loop never holds); GRU 2.1-2.4x in
+favour of ``nn.GRU``'s sequence call. MAML-RL with the defaults took 0.7 s
+per meta-iteration, RL^2 100 iterations of 64 trials about 12 s per policy.
 
 Optionally it also times the trainers of :mod:`ssm_metarl.meta_rl` with their
 defaults, for sizing notebook 03's profiles: ``--maml-rl N`` meta-trains
@@ -29,7 +35,8 @@ baselines; ``--rl2 N`` trains RL^2 (SSM and GRU policies) for N iterations
 of 64 trials on bandits n = 10, k = 5 and evaluates them on 1000 instances
 next to random, greedy, UCB1 and Thompson sampling.
 
-Usage: python benchmarks/bench_rl.py --threads 1 [--quick] [--maml-rl 100] [--rl2 100]
+Usage: python benchmarks/bench_rl.py --threads 1 [--quick] [--cores selective,ssd]
+       [--maml-rl 100] [--rl2 100]
 """
 
 from __future__ import annotations
@@ -42,6 +49,7 @@ import time
 import numpy as np
 import torch
 
+from ssm_metarl.cores import CORE_NAMES
 from ssm_metarl.envs import sample_goals
 from ssm_metarl.envs.bandit_baselines import run_bandit_baseline
 from ssm_metarl.meta_rl import (
@@ -96,25 +104,39 @@ def sequence_mode(policy, x, reset, actions):
     return dist.log_prob(actions), values
 
 
-def bench_modes(lengths: list[int], repeats: int) -> None:
+def recurrent_policies(cores: list[str]) -> dict[str, torch.nn.Module]:
+    """SSMMetaPolicy on each of ``cores`` and GRUPolicy, each seeded the same way."""
+    policies = {}
+    for core in cores:
+        seed_everything(0)
+        policies[f"SSMMetaPolicy(core={core})"] = SSMMetaPolicy(OBS_DIM, NUM_ARMS, core=core,
+                                                                rl2_inputs=False)
+    seed_everything(0)
+    policies["GRUPolicy"] = GRUPolicy(OBS_DIM, NUM_ARMS, rl2_inputs=False)
+    return policies
+
+
+def bench_modes(lengths: list[int], repeats: int, cores: list[str]) -> None:
     print(f"\nRecurrent policy over {NUM_TRIALS} bandit trials, H=64, N=16 "
           f"(median of {repeats} runs, ms)\n")
-    print("| policy | L | pass | step mode | sequence mode | step / sequence |")
-    print("|---|---|---|---|---|---|")
-    for name, cls in (("SSMMetaPolicy", SSMMetaPolicy), ("GRUPolicy", GRUPolicy)):
-        seed_everything(0)
-        policy = cls(OBS_DIM, NUM_ARMS, rl2_inputs=False)
-        for length in lengths:
-            x = torch.rand(NUM_TRIALS, length, OBS_DIM)
-            actions = torch.randint(NUM_ARMS, (NUM_TRIALS, length))
-            reset = torch.zeros(NUM_TRIALS, length, dtype=torch.bool)
-            reset[:, 0] = True
-            for label, backward in (("forward", False), ("forward+backward", True)):
-                times = time_interleaved(
-                    [functools.partial(run_mode, policy, mode, x, reset, actions, backward)
-                     for mode in (step_mode, sequence_mode)], repeats)
-                print(f"| {name} | {length} | {label} | {times[0]:.1f} | {times[1]:.1f} "
-                      f"| {times[0] / times[1]:.1f}x |")
+    print("| policy | L | pass | step mode | sequence mode | step / sequence "
+          "| GRUPolicy sequence / sequence |")
+    print("|---|---|---|---|---|---|---|")
+    policies = recurrent_policies(cores)
+    for length in lengths:
+        x = torch.rand(NUM_TRIALS, length, OBS_DIM)
+        actions = torch.randint(NUM_ARMS, (NUM_TRIALS, length))
+        reset = torch.zeros(NUM_TRIALS, length, dtype=torch.bool)
+        reset[:, 0] = True
+        for label, backward in (("forward", False), ("forward+backward", True)):
+            fns = [functools.partial(run_mode, policy, mode, x, reset, actions, backward)
+                   for policy in policies.values() for mode in (step_mode, sequence_mode)]
+            times = iter(time_interleaved(fns, repeats))
+            rows = {name: (next(times), next(times)) for name in policies}
+            gru_sequence = rows["GRUPolicy"][1]
+            for name, (step, sequence) in rows.items():
+                print(f"| {name} | {length} | {label} | {step:.1f} | {sequence:.1f} "
+                      f"| {step / sequence:.1f}x | {gru_sequence / sequence:.2f}x |")
 
 
 def run_mode(policy, mode, x, reset, actions, backward: bool) -> None:
@@ -209,6 +231,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     parser.add_argument("--quick", action="store_true", help="L = 100 only, 5 repeats")
     parser.add_argument("--repeats", type=int, default=20, help="timed runs per cell")
+    parser.add_argument("--cores", default=",".join(CORE_NAMES),
+                        help="comma-separated cores of SSMMetaPolicy to time (default: all)")
     parser.add_argument("--maml-rl", type=int, default=0,
                         help="also meta-train MAML-RL this many iterations (0: skip)")
     parser.add_argument("--rl2", type=int, default=0,
@@ -216,7 +240,11 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, threads={torch.get_num_threads()}, device=cpu")
-    bench_modes([100] if args.quick else [100, 500], 5 if args.quick else args.repeats)
+    cores = [core for core in args.cores.split(",") if core]
+    unknown = sorted(set(cores) - set(CORE_NAMES))
+    if unknown:
+        parser.error(f"unknown cores {unknown}; choose from {', '.join(CORE_NAMES)}")
+    bench_modes([100] if args.quick else [100, 500], 5 if args.quick else args.repeats, cores)
     if args.maml_rl:
         bench_maml_rl(args.maml_rl)
     if args.rl2:

@@ -459,3 +459,39 @@ def test_the_shipped_navigation_policy_loads_and_adapts_to_new_goals():
     # Stored paper run: about -36 before and -11 after one step on 40 goals.
     assert returns[1] > returns[0] + 10.0
     assert returns[1] > -20.0
+
+
+# ----------------------------------------------------------------------------- RL^2 on every core
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("core", ["selective", "ssd", "s4d", "linear", "gru"])
+def test_rl2_ssm_policy_on_every_core_beats_random_on_bandits(core):
+    """100 PPO iterations of 64 trials (5-13 s on one shared thread).
+
+    Measured over seeds 0, 1, 2: trained minus random 0.78-1.48 (s4d and linear
+    lowest), last-5 minus first-5 training reward 0.63-1.51; the margins below
+    hold for every core and seed.
+    """
+    config = RL2Config(k=5, n=10, num_iterations=100, trials_per_iteration=64,
+                       num_minibatches=2, lr=1e-2, core=core)
+    policy = make_rl2_policy(config)
+    history = train_rl2(policy, config, progress=False)
+    trained = evaluate_rl2(policy, 5, 10, num_instances=500, seed=777).mean()
+    random = run_bandit_baseline("random", 5, 10, num_instances=500, seed=777).mean()
+    assert trained > random + 0.5, (core, trained, random)
+    assert np.mean(history["trial_reward"][-5:]) > np.mean(history["trial_reward"][:5]) + 0.3
+
+
+def test_rl2_config_picks_the_core_of_the_ssm_policy():
+    from ssm_metarl.cores import S4DCore, SelectiveCore
+
+    assert RL2Config().core == "selective"
+    assert isinstance(make_rl2_policy(RL2Config(**TINY_RL2)).ssm, SelectiveCore)
+    config = RL2Config(**TINY_RL2, core="s4d")
+    policy = make_rl2_policy(config)
+    assert isinstance(policy.ssm, S4DCore) and policy.ssm.state_dim == 4
+    history = train_rl2(policy, config, progress=False)  # complex states through rollouts
+    assert len(history["trial_reward"]) == 2
+    with pytest.raises(ValueError, match="core must be one of 'selective', 'ssd', 's4d'"):
+        RL2Config(core="lstm")

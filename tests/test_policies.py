@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch.func import functional_call
 
+from ssm_metarl.cores import SSDCore
 from ssm_metarl.policies import (
     GRUPolicy,
     MLPPolicy,
@@ -243,3 +244,84 @@ def test_mlp_constructor_and_input_errors():
         stack_params([])
     with pytest.raises(ValueError, match="dt_min <= dt_max"):
         SSMMetaPolicy(2, 2, dt_min=0.5, dt_max=0.1)
+
+
+# ----------------------------------------------------------------------------- cores
+
+
+DEFAULT_SSM_KEYS = [
+    "embed.weight", "embed.bias", "ssm.A_log", "ssm.D", "ssm.dt_proj.weight", "ssm.dt_proj.bias",
+    "ssm.B_proj.weight", "ssm.C_proj.weight", "out_proj.weight", "out_proj.bias",
+    "heads.actor.0.weight", "heads.actor.0.bias", "heads.actor.2.weight", "heads.actor.2.bias",
+    "heads.critic.0.weight", "heads.critic.0.bias", "heads.critic.2.weight",
+    "heads.critic.2.bias",
+]
+GRU_KEYS = ["embed.weight", "embed.bias", "gru.weight_ih_l0", "gru.weight_hh_l0",
+            "gru.bias_ih_l0", "gru.bias_hh_l0", *DEFAULT_SSM_KEYS[10:]]
+
+
+@pytest.mark.parametrize("discrete", [True, False])
+def test_default_core_is_the_selective_one_with_the_stored_weight_names(discrete):
+    """Stored results and shipped weights load into the default policy, name for name."""
+    default, named = (seeded(SSMMetaPolicy, 6, 3, discrete=discrete, **kwargs)
+                      for kwargs in ({}, {"core": "selective"}))
+    log_std = [] if discrete else ["heads.log_std"]  # a head's own parameter comes first
+    keys = DEFAULT_SSM_KEYS[:10] + log_std + DEFAULT_SSM_KEYS[10:]
+    assert list(default.state_dict()) == list(named.state_dict()) == keys
+    assert default.core_name == "selective" and isinstance(default.ssm, SelectiveDiagonalSSM)
+    x, reset = random_sequence(default)
+    (dist, values, state), (named_dist, named_values, named_state) = (
+        policy(x, None, reset) for policy in (default, named))
+    assert torch.equal(head_output(dist), head_output(named_dist))
+    assert torch.equal(values, named_values) and torch.equal(state, named_state)
+    assert list(seeded(GRUPolicy, 6, 3).state_dict()) == GRU_KEYS
+
+
+@pytest.mark.parametrize("core, options", [("selective", {}), ("ssd", {}),
+                                           ("ssd", {"heads": 4, "chunk_size": 5}),
+                                           ("s4d", {}), ("s4d", {"init": "real"}),
+                                           ("linear", {}), ("gru", {})])
+def test_every_core_gives_the_same_numbers_in_step_and_sequence_mode(core, options):
+    policy = seeded(SSMMetaPolicy, 6, 3, core=core, hidden_dim=8, ssm_state_dim=4,
+                    core_options=options)
+    x, reset = random_sequence(policy)
+    reset[1, 12:14] = True  # consecutive resets
+    h0 = policy.initial_state(x.shape[0])
+    h0 = h0 + 0.3 * torch.randn_like(h0)
+    dist, values, last_state = policy(x, h0, reset)
+    step_heads, step_values, step_state = run_steps(policy, x, reset, h0)
+    torch.testing.assert_close(step_heads, head_output(dist), atol=1e-10, rtol=0)
+    torch.testing.assert_close(step_values, values, atol=1e-10, rtol=0)
+    torch.testing.assert_close(step_state, last_state, atol=1e-10, rtol=0)
+    fresh, _, _ = policy(x[:, 9:])
+    cut = torch.zeros_like(reset)
+    cut[:, 9] = True
+    torch.testing.assert_close(policy(x, 1e3 * h0, cut)[0].logits[:, 9:], fresh.logits,
+                               atol=1e-10, rtol=0)
+
+
+def test_a_core_instance_is_the_policy_memory_and_bad_cores_raise():
+    torch.manual_seed(0)
+    core = SSDCore(16, 8, heads=4)
+    policy = SSMMetaPolicy(5, 3, core=core, hidden_dim=16)
+    assert policy.ssm is core and policy.core_name == "SSDCore"
+    assert policy.init_state(2).shape == (2, 4, 4, 8)
+    dist, _, state = policy.step(torch.zeros(2, policy.input_dim))
+    assert dist.logits.shape == (2, 3) and state.shape == (2, 4, 4, 8)
+    with pytest.raises(ValueError, match="core must be one of 'selective', 'ssd'"):
+        SSMMetaPolicy(5, 3, core="lstm")
+    with pytest.raises(TypeError, match="nn.Module with init_state"):
+        SSMMetaPolicy(5, 3, core=torch.nn.Linear(64, 64))
+    with pytest.raises(ValueError, match="has hidden_dim=16, but the policy has hidden_dim=64"):
+        SSMMetaPolicy(5, 3, core=core)
+    with pytest.raises(TypeError, match="core_options build a core by name"):
+        SSMMetaPolicy(5, 3, core=core, hidden_dim=16, core_options={"heads": 2})
+    with pytest.raises(ValueError, match=r"state must be a tensor of shape \(2, 4, 4, 8\)"):
+        policy.step(torch.zeros(2, policy.input_dim), torch.zeros(2, 16, 8))
+
+    class TupleStateCore(SSDCore):
+        def init_state(self, batch_size):
+            return (super().init_state(batch_size),)
+
+    with pytest.raises(TypeError, match="init_state must return one tensor"):
+        SSMMetaPolicy(5, 3, core=TupleStateCore(16, 8), hidden_dim=16)

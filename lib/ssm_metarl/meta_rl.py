@@ -71,6 +71,7 @@ from torch import nn
 
 from ._validate import Params, check_float, check_int, raise_if_diverged, training_step
 from .checkpoints import check_state_dict, load_checkpoint, save_checkpoint
+from .cores import CORE_NAMES
 from .envs import BatchedBernoulliBandit, BatchedNavigation2D, sample_goals
 from .functional import loss_gradient, sgd_step
 from .policies import GRUPolicy, MLPPolicy, SSMMetaPolicy
@@ -503,6 +504,7 @@ class RL2Config:
     num_iterations: int = 100
     trials_per_iteration: int = 64
     policy: str = "ssm"
+    core: str = "selective"
     hidden_dim: int = 64
     ssm_state_dim: int = 16
     rl2_inputs: bool = False
@@ -536,6 +538,9 @@ class RL2Config:
             check_float(name, getattr(self, name), minimum=0, strict=True)
         if self.policy not in ("ssm", "gru"):
             raise ValueError(f"policy must be 'ssm' or 'gru', got {self.policy!r}")
+        if self.core not in CORE_NAMES:
+            raise ValueError(f"core must be one of {', '.join(map(repr, CORE_NAMES))}, "
+                             f"got {self.core!r}")
         if self.trials_per_iteration % self.num_minibatches:
             raise ValueError(
                 f"num_minibatches={self.num_minibatches} must divide "
@@ -563,7 +568,8 @@ def make_rl2_policy(config: RL2Config) -> SSMMetaPolicy | GRUPolicy:
         sizes, common = (2, 2), {"discrete": False, "rl2_inputs": True}
     common.update(hidden_dim=config.hidden_dim, device=config.device)
     if config.policy == "ssm":
-        return SSMMetaPolicy(*sizes, ssm_state_dim=config.ssm_state_dim, **common)
+        return SSMMetaPolicy(*sizes, core=config.core, ssm_state_dim=config.ssm_state_dim,
+                             **common)
     return GRUPolicy(*sizes, **common)
 
 

@@ -9,7 +9,7 @@ O     observation features (``obs_dim``, the env's observation size)
 A     actions: number of arms/actions (discrete) or action size (continuous)
 P     input features of a recurrent policy: ``O`` or ``O + A + 2`` with RL^2 inputs
 H     hidden width of a recurrent policy (``hidden_dim``)
-N     state entries per channel of the selective SSM (``ssm_state_dim``)
+N     state size of the core (``ssm_state_dim``; per channel for the selective SSM)
 ====  =====================================================================
 
 - :class:`MLPPolicy` is the MAML-RL policy (Finn et al. 2017, Section 5.3): two
@@ -19,7 +19,10 @@ N     state entries per channel of the selective SSM (``ssm_state_dim``)
   output, so ``torch.func.functional_call(policy, fast_params, (obs,))`` and
   :meth:`MLPPolicy.distribution` with ``params=`` run it with MAML's fast weights.
 - :class:`SSMMetaPolicy` is an RL^2 policy (Duan et al. 2016) whose memory is a
-  selective diagonal SSM (Mamba's recurrence, Gu & Dao 2023, Section 3.2):
+  sequence core of :mod:`ssm_metarl.cores` (``core=``: "selective" by default,
+  "ssd", "s4d", "linear", "gru", or any instance of the core interface). The
+  default is a selective diagonal SSM (Mamba's recurrence, Gu & Dao 2023,
+  Section 3.2):
 
       u_t = SiLU(W_in x_t)                                 (B, H)
       dt_t = softplus(W_dt u_t + b_dt),  B_t = W_B u_t,  C_t = W_C u_t
@@ -29,29 +32,31 @@ N     state entries per channel of the selective SSM (``ssm_state_dim``)
       y_t = h_t C_t + D * u_t            (B, H)
 
   followed by an actor head (logits or Gaussian mean) and a critic head (the
-  value V(h_t)). The core is the selective scan of
-  :class:`~ssm_metarl.ssm.SelectiveSSM` without its convolution, gate and
-  low-rank dt (a lighter parametrisation that every stored RL^2 result was
-  trained with); it takes its discretisation (:func:`ssm_metarl.ssm.zoh_decay`)
-  and dt initialisation (:func:`ssm_metarl.ssm.init_dt_bias`) from there and
-  runs :func:`ssm_metarl.scan.scan` with ``reset=``, as ``SelectiveSSM`` does.
-- :class:`GRUPolicy` is the RL^2 paper's own memory (a GRU) with the same
-  input embedding and heads, the baseline for the SSM policy.
+  value V(h_t)). That core, :class:`~ssm_metarl.cores.SelectiveCore` (also
+  importable here as ``SelectiveDiagonalSSM``, its old name), is the selective
+  scan of :class:`~ssm_metarl.ssm.SelectiveSSM` without its convolution, gate
+  and low-rank dt (a lighter parametrisation that every stored RL^2 result was
+  trained with); the core lives in ``policy.ssm`` whichever it is.
+- :class:`GRUPolicy` is the RL^2 paper's own memory (a GRU,
+  :class:`~ssm_metarl.cores.GRUCore`) with the same input embedding and heads,
+  the baseline for the SSM policy.
 
 Both recurrent policies have two modes that compute the same numbers:
 ``step(x_t, state, reset)`` for acting one step at a time and
-``forward(x, state, reset)`` for training on whole sequences (the SSM by the
-chunked scan, the GRU by ``nn.GRU`` on the pieces between resets). ``reset``
-flags the steps that start a new trial: the state is zeroed *before* them, so
-memory persists across the episodes of a trial and never leaks into the next.
+``forward(x, state, reset)`` for training on whole sequences (each core's
+sequence mode: the chunked scan, the chunked SSD, ``nn.GRU`` on the pieces
+between resets). ``reset`` flags the steps that start a new trial: the state
+is zeroed *before* them, so memory persists across the episodes of a trial
+and never leaks into the next.
 
 Speed on a CPU (``benchmarks/bench_rl.py``, 64 trials, H = 64, N = 16, one
-thread): the SSM's sequence mode materialises (B, L, H, N) decays and states
-and is memory-bound, so it runs about as fast as the step loop at L = 100 and
-slower at L = 500 (0.7x), where the step loop's (B, H, N) tensors stay in
-cache. The scan pays off where those tensors fit in fast memory (fused GPU
-kernels); here its value is one differentiable call for PPO. ``nn.GRU``'s
-C++ sequence loop is 2-2.5x faster than its step loop.
+thread): the selective core's sequence mode materialises (B, L, H, N) decays
+and states and is memory-bound, so it runs about as fast as the step loop at
+L = 100 and slower at L = 500 (0.7x), where the step loop's (B, H, N)
+tensors stay in cache. The scan pays off where those tensors fit in fast
+memory (fused GPU kernels); here its value is one differentiable call for
+PPO. ``nn.GRU``'s C++ sequence loop is 2-2.5x faster than its step loop.
+The benchmark times every core side by side.
 
 RL^2 feeds its policy ``(s_t, a_{t-1}, r_{t-1}, d_{t-1})``. With
 ``rl2_inputs=True`` (default) the policy builds that input itself with
@@ -73,8 +78,8 @@ from torch.distributions import Categorical, Distribution, Independent, Normal
 from torch.func import functional_call, vmap
 
 from ._validate import check_int, check_reset
-from .scan import scan
-from .ssm import check_dt_range, init_dt_bias, zoh_decay
+from .cores import DT_RANGE_CORES, GRUCore, SelectiveCore, make_core
+from .ssm import check_dt_range
 
 __all__ = [
     "GRUPolicy",
@@ -105,10 +110,11 @@ def _check_input(name: str, x: Any, leading: tuple[int | None, ...], width: int)
 
 
 def _check_state(state: Any, shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
+    """``state`` of ``shape`` in x's dtype (its complex version for a complex state, S4D)."""
     if not isinstance(state, torch.Tensor) or tuple(state.shape) != shape:
         got = tuple(state.shape) if isinstance(state, torch.Tensor) else type(state).__name__
         raise ValueError(f"state must be a tensor of shape {shape} (init_state), got {got}")
-    return state.to(like.dtype)
+    return state.to(like.dtype.to_complex() if state.is_complex() else like.dtype)
 
 
 # ----------------------------------------------------------------------------- heads
@@ -359,101 +365,35 @@ def _recurrent_sizes(obs_dim, action_dim, hidden_dim, rl2_inputs,
     return obs_dim, action_dim, obs_dim + (action_dim + 2 if rl2_inputs else 0)
 
 
-# ----------------------------------------------------------------------------- SSM core
+# ----------------------------------------------------------------------------- SSM policy
 
 
-class SelectiveDiagonalSSM(nn.Module):
-    """Selective diagonal SSM with resets: the memory of :class:`SSMMetaPolicy`.
-
-    ``h_t = exp(dt_t A) * h_{t-1} + (dt_t u_t) outer B_t``, ``y_t = h_t C_t + D u_t``
-    with ``dt_t = softplus(W_dt u_t + b_dt)`` (H,), ``B_t = W_B u_t``, ``C_t = W_C u_t``
-    (N,) and ``A = -exp(A_log)`` (H, N) initialised to ``-(1..N)`` (S4D-real);
-    softplus(b_dt) starts log-uniform in [dt_min, dt_max] (Gu & Dao 2023, Sec. 3.6).
-    :meth:`step` and :meth:`forward` evaluate the same formulas; ``forward`` runs
-    the recurrence with :func:`ssm_metarl.scan.scan` and its ``reset`` flags.
-    """
-
-    def __init__(
-        self,
-        hidden_dim: int,
-        state_dim: int = 16,
-        dt_min: float = 1e-3,
-        dt_max: float = 1e-1,
-        **factory: Any,
-    ) -> None:
-        super().__init__()
-        self.hidden_dim = check_int("hidden_dim", hidden_dim)
-        self.state_dim = check_int("ssm_state_dim", state_dim)
-        check_dt_range(dt_min, dt_max)
-        self.dt_proj = nn.Linear(hidden_dim, hidden_dim, **factory)
-        self.B_proj = nn.Linear(hidden_dim, state_dim, bias=False, **factory)
-        self.C_proj = nn.Linear(hidden_dim, state_dim, bias=False, **factory)
-        A = torch.arange(1, state_dim + 1, **factory).repeat(hidden_dim, 1)
-        self.A_log = nn.Parameter(torch.log(A))  # (H, N)
-        self.D = nn.Parameter(torch.ones(hidden_dim, **factory))
-        self._init_dt(dt_min, dt_max)
-
-    def _init_dt(self, dt_min: float, dt_max: float) -> None:
-        """softplus(b_dt) log-uniform in [dt_min, dt_max]; small W_dt so dt starts there."""
-        with torch.no_grad():
-            self.dt_proj.weight.mul_(0.1)
-        init_dt_bias(self.dt_proj.bias, dt_min, dt_max)
-
-    def coefficients(self, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """u (..., H) -> decay a (..., H, N), input b (..., H, N), readout C (..., N)."""
-        dt = F.softplus(self.dt_proj(u))
-        a = zoh_decay(dt, self.A_log)
-        # B_bar u = dt u B (Euler), as in ssm.selective_discretize; spelled out so that
-        # B_proj runs after dt * u, the autograd order every stored RL^2 run was trained in.
-        b = (dt * u).unsqueeze(-1) * self.B_proj(u).unsqueeze(-2)
-        return a, b, self.C_proj(u)
-
-    def readout(self, h: torch.Tensor, C: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
-        """y = h C + D u: h (..., H, N), C (..., N), u (..., H) -> (..., H)."""
-        # a batched mat-vec; (h * C).sum(-1) would write a temporary as large as h
-        return torch.matmul(h, C.unsqueeze(-1)).squeeze(-1) + self.D * u
-
-    def init_state(self, batch_size: int) -> torch.Tensor:
-        """Zero state h (B, H, N)."""
-        return self.A_log.new_zeros(check_int("batch_size", batch_size),
-                                    self.hidden_dim, self.state_dim)
-
-    initial_state = init_state  # the name used before the package settled on init_state
-
-    def step(self, u_t: torch.Tensor, h: torch.Tensor, reset: torch.Tensor | None):
-        """One step: u_t (B, H), h (B, H, N), reset (B,) -> (y_t (B, H), h_t (B, H, N))."""
-        a, b, C = self.coefficients(u_t)
-        if reset is not None:
-            h = torch.where(reset[:, None, None], torch.zeros_like(h), h)
-        h = a * h + b
-        return self.readout(h, C, u_t), h
-
-    def forward(self, u: torch.Tensor, h0: torch.Tensor, reset: torch.Tensor | None):
-        """Sequence: u (B, L, H), h0 (B, H, N), reset (B, L) -> (y (B, L, H), h_L (B, H, N))."""
-        a, b, C = self.coefficients(u)
-        batch, length = u.shape[:2]
-        if reset is not None and not reset[:, 1:].any():
-            # Resets only at step 0 (one trial per sequence): zeroing h0 is the same and
-            # spares the scan a pass over a (B, L, H * N) tensor to fold resets into a.
-            h0, reset = torch.where(reset[:, 0, None, None], torch.zeros_like(h0), h0), None
-        h = scan(a.flatten(2), b.flatten(2), h0=h0.flatten(1), reset=reset)
-        h = h.view(batch, length, self.hidden_dim, self.state_dim)
-        return self.readout(h, C, u), h[:, -1]
+SelectiveDiagonalSSM = SelectiveCore  # the memory's name before the cores moved to ssm_metarl.cores
 
 
 class SSMMetaPolicy(_RecurrentPolicyMixin, nn.Module):
-    """RL^2 actor-critic whose memory is a selective diagonal SSM (module docstring).
+    """RL^2 actor-critic whose memory is a sequence core (module docstring).
 
     ``SSMMetaPolicy(obs_dim, action_dim)``: ``obs_dim`` is the observation
     size O (``state_dim=`` is accepted as its old name, the prototype's),
     ``action_dim`` the number of actions (``discrete=True``, default)
     or the action size (``discrete=False``, Gaussian head). x (B, L, P) ->
-    embedding u = SiLU(W_in x) (B, L, H) -> SSM -> features ``SiLU(W_out y) + u``
+    embedding u = SiLU(W_in x) (B, L, H) -> core -> features ``SiLU(W_out y) + u``
     -> actor and critic heads.
 
-    ``step(x_t (B, P), state (B, H, N) | None, reset (B,) | None) -> (pi, V (B,), state)``
+    ``core``: a name of :data:`ssm_metarl.cores.CORE_NAMES` ("selective",
+    the default, "ssd", "s4d", "linear", "gru"), built by
+    :func:`ssm_metarl.cores.make_core` with width H, state size
+    ``ssm_state_dim`` N, the policy's dtype and device, ``dt_min``/``dt_max``
+    (cores with a learned step) and ``core_options`` (e.g. ``{"heads": 4}``
+    for "ssd", ``{"init": "real"}`` for "s4d"); or a core instance of width H.
+    It is stored as ``self.ssm`` (the name every stored state_dict uses), its
+    name as ``core_name``; its ``init_state`` must return one tensor (B, ...).
+
+    ``step(x_t (B, P), state | None, reset (B,) | None) -> (pi, V (B,), state)``
     and ``forward(x (B, L, P), state, reset (B, L)) -> (pi over (B, L), V (B, L),
-    final state)`` give the same numbers (float64: to about 1e-12).
+    final state)`` give the same numbers (float64: to about 1e-12); the state
+    is the core's (``init_state``; selective: (B, H, N)).
     """
 
     def __init__(
@@ -461,12 +401,14 @@ class SSMMetaPolicy(_RecurrentPolicyMixin, nn.Module):
         obs_dim: int | None = None,
         action_dim: int | None = None,
         *,
+        core: str | nn.Module = "selective",
         discrete: bool = True,
         hidden_dim: int = 64,
         ssm_state_dim: int = 16,
         rl2_inputs: bool = True,
         dt_min: float = 1e-3,
         dt_max: float = 1e-1,
+        core_options: Mapping[str, Any] | None = None,
         dtype: torch.dtype = torch.float32,
         device: torch.device | str | None = None,
         state_dim: int | None = None,
@@ -474,12 +416,31 @@ class SSMMetaPolicy(_RecurrentPolicyMixin, nn.Module):
         super().__init__()
         factory = self._init_interface(obs_dim, action_dim, hidden_dim, discrete, rl2_inputs,
                                        dtype, device, state_dim)
-        self.ssm = SelectiveDiagonalSSM(hidden_dim, ssm_state_dim, dt_min, dt_max, **factory)
+        check_int("ssm_state_dim", ssm_state_dim)
+        check_dt_range(dt_min, dt_max)
+        self.ssm = self._make_core(core, ssm_state_dim, dt_min, dt_max, core_options, factory)
+        self.core_name = core if isinstance(core, str) else type(core).__name__
         self.out_proj = nn.Linear(hidden_dim, hidden_dim, **factory)
         self.heads = _ActorCritic(hidden_dim, self.action_dim, self.discrete, **factory)
+        probe = self.ssm.init_state(1)
+        if not isinstance(probe, torch.Tensor):
+            raise TypeError(f"core {self.core_name}: init_state must return one tensor (B, ...), "
+                            f"got {type(probe).__name__}")
+        self._state_shape = tuple(probe.shape[1:])
+
+    def _make_core(self, core, state_size, dt_min, dt_max, options, factory) -> nn.Module:
+        """The core by name (with the policy's dtype, device and dt range) or as given."""
+        if not isinstance(core, str):
+            if options:
+                raise TypeError("core_options build a core by name; got a core instance too")
+            return make_core(core, self.hidden_dim, state_size)
+        options = {**factory, **(options or {})}
+        if core in DT_RANGE_CORES:
+            options = {"dt_min": dt_min, "dt_max": dt_max, **options}
+        return make_core(core, self.hidden_dim, state_size, **options)
 
     def init_state(self, batch_size: int) -> torch.Tensor:
-        """Zero memory (B, H, N) for the start of a trial."""
+        """Zero memory for the start of a trial: the core's ``init_state`` (B, ...)."""
         return self.ssm.init_state(batch_size)
 
     initial_state = init_state  # the name used before the package settled on init_state
@@ -489,7 +450,7 @@ class SSMMetaPolicy(_RecurrentPolicyMixin, nn.Module):
 
     def step(self, x_t: torch.Tensor, state: torch.Tensor | None = None,
              reset: torch.Tensor | None = None):
-        """One step of acting: x_t (B, P) -> (pi(. | h_t), V (B,), h_t (B, H, N))."""
+        """One step of acting: x_t (B, P) -> (pi(. | h_t), V (B,), the core's state h_t)."""
         x_t, reset = self._check_step(x_t, reset)
         h = self._state_or_zeros(state, x_t)
         u_t = F.silu(self.embed(x_t))
@@ -499,7 +460,7 @@ class SSMMetaPolicy(_RecurrentPolicyMixin, nn.Module):
 
     def forward(self, x: torch.Tensor, state: torch.Tensor | None = None,
                 reset: torch.Tensor | None = None):
-        """Whole sequences: x (B, L, P) -> (pi over (B, L), V (B, L), h_L (B, H, N))."""
+        """Whole sequences: x (B, L, P) -> (pi over (B, L), V (B, L), final core state)."""
         x, reset = self._check_sequence(x, reset)
         h0 = self._state_or_zeros(state, x)
         u = F.silu(self.embed(x))
@@ -510,8 +471,7 @@ class SSMMetaPolicy(_RecurrentPolicyMixin, nn.Module):
     def _state_or_zeros(self, state: torch.Tensor | None, x: torch.Tensor) -> torch.Tensor:
         if state is None:
             return self.init_state(x.shape[0])
-        shape = (x.shape[0], self.hidden_dim, self.ssm.state_dim)
-        return _check_state(state, shape, x)
+        return _check_state(state, (x.shape[0], *self._state_shape), x)
 
 
 # ----------------------------------------------------------------------------- GRU baseline
@@ -521,9 +481,11 @@ class GRUPolicy(_RecurrentPolicyMixin, nn.Module):
     """RL^2's own policy (Duan et al. 2016, Sec. 2.3): a GRU over the embedded inputs.
 
     Same constructor, inputs, heads and methods as :class:`SSMMetaPolicy`; the
-    state is the GRU's hidden vector (B, H). ``forward`` runs ``nn.GRU`` on the
-    pieces of the sequence between the steps where any sequence resets, zeroing
-    the hidden state of the resetting ones, so it equals :meth:`step` run in a loop.
+    memory is a :class:`~ssm_metarl.cores.GRUCore` (``nn.GRU`` with resets) whose
+    hidden vector (B, H) feeds the heads directly (no output projection or
+    residual). ``forward`` runs ``nn.GRU`` on the pieces of the sequence between
+    the steps where any sequence resets, zeroing the hidden state of the
+    resetting ones, so it equals :meth:`step` run in a loop.
     """
 
     def __init__(
@@ -541,13 +503,12 @@ class GRUPolicy(_RecurrentPolicyMixin, nn.Module):
         super().__init__()
         factory = self._init_interface(obs_dim, action_dim, hidden_dim, discrete, rl2_inputs,
                                        dtype, device, state_dim)
-        self.gru = nn.GRU(hidden_dim, hidden_dim, batch_first=True, **factory)
+        self.gru = GRUCore(hidden_dim, **factory)
         self.heads = _ActorCritic(hidden_dim, self.action_dim, self.discrete, **factory)
 
     def init_state(self, batch_size: int) -> torch.Tensor:
         """Zero hidden state (B, H) for the start of a trial."""
-        weight = self.embed.weight
-        return weight.new_zeros(check_int("batch_size", batch_size), self.hidden_dim)
+        return self.gru.init_state(batch_size)
 
     initial_state = init_state  # the name used before the package settled on init_state
 
@@ -555,41 +516,21 @@ class GRUPolicy(_RecurrentPolicyMixin, nn.Module):
              reset: torch.Tensor | None = None):
         """One step of acting: x_t (B, P) -> (pi(. | h_t), V (B,), h_t (B, H))."""
         x_t, reset = self._check_step(x_t, reset)
-        h = self._masked(self._state_or_zeros(state, x_t), reset)
-        _, h = self.gru(F.silu(self.embed(x_t)).unsqueeze(1), h.unsqueeze(0))
-        dist, value = self.heads(h[0])
-        return dist, value, h[0]
+        h = self._state_or_zeros(state, x_t)
+        y_t, h = self.gru.step(F.silu(self.embed(x_t)), h, reset)
+        dist, value = self.heads(y_t)
+        return dist, value, h
 
     def forward(self, x: torch.Tensor, state: torch.Tensor | None = None,
                 reset: torch.Tensor | None = None):
         """Whole sequences: x (B, L, P) -> (pi over (B, L), V (B, L), h_L (B, H))."""
         x, reset = self._check_sequence(x, reset)
         h = self._state_or_zeros(state, x)
-        u = F.silu(self.embed(x))
-        pieces = []
-        for start, end in _segments_between_resets(reset, x.shape[1]):
-            h = self._masked(h, None if reset is None else reset[:, start])
-            out, h_n = self.gru(u[:, start:end], h.unsqueeze(0))
-            pieces.append(out)
-            h = h_n[0]
-        dist, values = self.heads(torch.cat(pieces, dim=1))
+        y, h = self.gru(F.silu(self.embed(x)), h, reset)
+        dist, values = self.heads(y)
         return dist, values, h
-
-    @staticmethod
-    def _masked(h: torch.Tensor, reset: torch.Tensor | None) -> torch.Tensor:
-        """h (B, H) with the rows of the sequences that reset (B,) zeroed."""
-        if reset is None:
-            return h
-        return torch.where(reset.unsqueeze(-1), torch.zeros_like(h), h)
 
     def _state_or_zeros(self, state: torch.Tensor | None, x: torch.Tensor) -> torch.Tensor:
         if state is None:
             return self.init_state(x.shape[0])
         return _check_state(state, (x.shape[0], self.hidden_dim), x)
-
-
-def _segments_between_resets(reset: torch.Tensor | None, length: int) -> list[tuple[int, int]]:
-    """[start, end) pieces of 0..L-1 cut before every step where any sequence resets."""
-    cuts = [0] if reset is None else [0, *torch.nonzero(reset.any(0)).flatten().tolist()]
-    cuts = sorted(set(cuts)) + [length]
-    return list(zip(cuts[:-1], cuts[1:], strict=True))
