@@ -132,11 +132,19 @@ class SelectiveCore(nn.Module):
     :meth:`step` and :meth:`forward` evaluate the same formulas; ``forward`` runs
     the recurrence with :func:`ssm_metarl.scan.scan` and its ``reset`` flags.
 
-    Cost per step O(H N), and ``forward`` materialises (B, L, H, N) decays,
-    inputs and states (memory-bound on a CPU). This is the memory of every
-    stored RL^2 result: parameters, their creation order and the op order are
-    fixed (``ssm_metarl.policies.SelectiveDiagonalSSM`` is the same class).
+    Cost per step O(H N). ``forward`` walks the sequence in pieces of
+    ``time_chunk`` steps (default 50), carrying the state from piece to piece:
+    all of a piece's (B, T, H, N) decays, inputs and states stay in the CPU's
+    cache, where one pass over (B, L, H, N) tensors is memory-bound (at B = 64,
+    L = 500, H = 64, N = 16, one thread, forward+backward took about half the
+    time of the one-pass version and less than the step loop;
+    ``benchmarks/bench_rl.py``). The pieces change only the rounding (about
+    1e-7 in float32). This is the memory of every stored RL^2 result:
+    parameters and their creation order are fixed
+    (``ssm_metarl.policies.SelectiveDiagonalSSM`` is the same class).
     """
+
+    time_chunk: int = 50
 
     def __init__(
         self,
@@ -200,12 +208,17 @@ class SelectiveCore(nn.Module):
                 reset: torch.Tensor | None = None):
         """Sequence: u (B, L, H), h0 (B, H, N), reset (B, L) -> (y (B, L, H), h_L (B, H, N))."""
         u, h0, reset = _checked(self, u, h0, reset, sequence=True)
-        a, b, C = self.coefficients(u)
-        batch, length = u.shape[:2]
-        h0, reset = _only_at_start(h0, reset)
-        h = scan(a.flatten(2), b.flatten(2), h0=h0.flatten(1), reset=reset)
-        h = h.view(batch, length, self.hidden_dim, self.state_dim)
-        return self.readout(h, C, u), h[:, -1]
+        h, pieces = h0, []
+        h, reset = _only_at_start(h, reset)
+        for start in range(0, u.shape[1], self.time_chunk):
+            u_piece = u[:, start:start + self.time_chunk]  # (B, T, H)
+            a, b, C = self.coefficients(u_piece)  # (B, T, H, N) each: a few MB, in cache
+            piece_reset = None if reset is None else reset[:, start:start + self.time_chunk]
+            states = scan(a.flatten(2), b.flatten(2), h0=h.flatten(1), reset=piece_reset)
+            states = states.view(*u_piece.shape[:2], self.hidden_dim, self.state_dim)
+            pieces.append(self.readout(states, C, u_piece))
+            h = states[:, -1]
+        return torch.cat(pieces, dim=1), h
 
 
 # ----------------------------------------------------------------------------- Mamba-2
