@@ -72,3 +72,32 @@ def test_has_goals_summary_and_figures(path):
 def test_topic_notebooks_have_three_checked_exercises(path):
     checks = [c for c in code_cells(read(path)) if "check" in cell_tags(c)]
     assert len(checks) >= 3, f"{path.name}: {len(checks)} check cells, the course asks for 3+"
+
+
+# absolute paths of the machine a notebook ran on: home and work directories, venvs
+MACHINE_PATH = re.compile(r"(/root/|/home/[^/\s]+/|/Users/[^/\s]+/|/work/|/tmp/|[A-Z]:\\Users\\"
+                          r"|site-packages/)")
+
+
+def committed_text(cell) -> str:
+    """Everything a committed cell shows as text: streams, plain text, markdown, HTML."""
+    parts = [text_of(cell)]
+    for out in cell.get("outputs", []):
+        data = out.get("data", {})
+        parts += [data.get("text/markdown", ""), data.get("text/html", "")]
+    return "".join(p if isinstance(p, str) else "".join(p) for p in parts)
+
+
+@pytest.mark.parametrize("path", PATHS, ids=IDS)
+def test_no_committed_output_shows_a_machine_path(path):
+    for i, cell in enumerate(code_cells(read(path))):
+        found = MACHINE_PATH.search(committed_text(cell))
+        assert not found, f"{path.name} code cell {i} shows a machine path: {found.group(0)!r}"
+
+
+def test_the_machine_path_pattern_catches_what_it_should():
+    for text in ("/work/main/.venv/lib/python3.11/site-packages/tqdm/auto.py:21",
+                 "/home/alice/course/x.py", "/root/.cache", "C:\\Users\\bob\\x"):
+        assert MACHINE_PATH.search(text), text
+    for text in ("data/results/rl2_bandits_paper.json", "notebooks/03_meta_rl.ipynb", "1/2"):
+        assert not MACHINE_PATH.search(text), text
