@@ -50,3 +50,20 @@ def test_installed_versions_match_the_pins(name):
     assert installed.split("+")[0] == pinned_requirements()[name], (
         f"{name}: installed {installed}, pinned {pinned_requirements()[name]}; run `make venv`"
     )
+
+
+def test_readme_course_map_is_one_table_with_a_row_per_notebook():
+    """A blank line inside a markdown table ends it; every notebook needs its row."""
+    lines = (ROOT / "README.md").read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("| notebook |"))
+    assert set(lines[start + 1].replace("|", "").strip()) <= set("-: "), "no separator row"
+    rows = []
+    for line in lines[start + 2:]:
+        if not line.startswith("|"):
+            break
+        rows.append(line)
+    widths = {line.count("|") for line in [lines[start], *rows]}
+    assert len(widths) == 1, f"course-map rows have different column counts: {widths}"
+    notebooks = sorted(p.stem for p in (ROOT / "notebooks").glob("*.ipynb"))
+    linked = [n for n in notebooks if any(f"[{n}](notebooks/{n}.ipynb)" in r for r in rows)]
+    assert linked == notebooks, f"course map lacks rows for {sorted(set(notebooks) - set(linked))}"

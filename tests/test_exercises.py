@@ -12,10 +12,14 @@ import sys
 
 import nbformat
 import pytest
+import torch
 from nbclient import NotebookClient
 
+import ssm_metarl.ssd as ssd_module
 from notebook_utils import ROOT, cell_tags, code_cells, notebook_paths, read
-from ssm_metarl.exercises import student
+from ssm_metarl.exercises import ExerciseCheckFailed, check_ssd_chunk_state, student
+from ssm_metarl.exercises.ssm import _chunk_case
+from ssm_metarl.ssd import ssd_chunked
 
 WITH_EXERCISES = [p for p in notebook_paths() if any("check" in cell_tags(c) for c in code_cells(read(p)))]
 IDS = [p.name for p in WITH_EXERCISES]
@@ -97,3 +101,105 @@ def test_make_student_writes_stripped_notebooks_with_no_outputs(tmp_path):
         for cell in code_cells(nb):
             assert "### BEGIN SOLUTION" not in cell.source
             assert cell.outputs == [] and cell.execution_count is None
+
+
+# ----------------------------------------------------------------------------
+# check_ssd_chunk_state (notebook 01, exercise 1.4): the reference passes, each
+# plausible mistake fails with a message, and so does handing the work to the library.
+# ----------------------------------------------------------------------------
+
+
+def _chunk_end_state(h_in, x, log_a, B, reset, mistake=""):
+    """The state after one SSD chunk, written out; ``mistake`` plants one error."""
+    cumulative = log_a.cumsum(0)                                 # (Q,)
+    segment = reset.long().cumsum(0)                             # (Q,) resets so far
+    exponent = cumulative[-1] - cumulative                       # sum_{s < r < Q} log_a_r
+    if mistake == "input decays from its own step":
+        exponent = exponent + log_a
+    if mistake == "exclusive cumulative sum":
+        exponent = cumulative[-1] - (cumulative - log_a)
+    keep = segment == segment[-1]
+    if mistake == "reset also drops its own step's input":
+        keep = keep & ~(reset & (segment == segment[-1]))
+    if mistake == "reset ignored":
+        keep = torch.ones_like(keep)
+    to_end = torch.where(keep, torch.exp(exponent), 0.0)         # (Q,)
+    carried = torch.exp(cumulative[-1]) * (segment[-1] == 0)
+    if mistake == "incoming state not decayed":
+        carried = 1.0 * (segment[-1] == 0)
+    if mistake == "incoming state decayed over Q - 1 steps":
+        carried = torch.exp(cumulative[-2]) * (segment[-1] == 0)
+    if mistake in ("reset ignored", "reset keeps the incoming state"):
+        carried = torch.exp(cumulative[-1])
+    if mistake == "transposed outer product":
+        return carried * h_in.T + B.T @ (to_end[:, None] * x)    # (N, P)
+    return carried * h_in + (to_end[:, None] * x).T @ B          # (P, N)
+
+
+def test_ssd_chunk_state_checker_accepts_the_reference(capsys):
+    check_ssd_chunk_state(_chunk_end_state)
+    assert "\u2713 chunk_end_state: passed" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("mistake, message", [
+    ("input decays from its own step", r"h_out \(no reset\): values differ.*a_\{s\+1\}"),
+    ("exclusive cumulative sum", r"h_out \(no reset\): values differ"),
+    ("incoming state not decayed", r"h_out \(no reset\): values differ.*tolerance atol=1e-10"),
+    ("incoming state decayed over Q - 1 steps", r"h_out \(no reset\): values differ"),
+    ("transposed outer product", r"wrong shape, expected \(3, 5\), got \(5, 3\).*outer product"),
+    ("reset ignored", r"h_out \(a reset at step 3\): values differ.*last reset"),
+    ("reset keeps the incoming state", r"h_out \(a reset at step 3\): values differ"),
+    ("reset also drops its own step's input", r"h_out \(a reset at step 3\): values differ"),
+])
+def test_ssd_chunk_state_checker_rejects_plausible_mistakes(mistake, message):
+    wrong = lambda *args: _chunk_end_state(*args, mistake=mistake)
+    with pytest.raises(ExerciseCheckFailed, match=message):
+        check_ssd_chunk_state(wrong)
+
+
+def test_ssd_chunk_state_checker_shows_one_entry_of_the_answer_at_most():
+    wrong = lambda *args: _chunk_end_state(*args, mistake="incoming state not decayed")
+    with pytest.raises(ExerciseCheckFailed) as failure:
+        check_ssd_chunk_state(wrong)
+    message = str(failure.value)
+    answer = _chunk_end_state(*_chunk_case((), 11).values())  # the checker's first case
+    shown = [v for v in answer.flatten().tolist() if f"{v:.6g}" in message]
+    assert len(shown) <= 1, (shown, message)
+
+
+def _through_ssd_chunked(h_in, x, log_a, B, reset):
+    one = lambda t: t[None, :, None]
+    return ssd_chunked(one(x), one(log_a), one(B), one(B), state=h_in[None, None],
+                       reset=reset[None], chunk_size=len(x))[1][0, 0]
+
+
+def _through_ssd_step(h_in, x, log_a, B, reset):
+    state = h_in[None, None]
+    for t in range(len(x)):
+        _, state = ssd_module.ssd_step(x[t][None, None], log_a[t][None, None],
+                                       B[t][None, None], B[t][None, None], state, reset[t][None])
+    return state[0, 0]
+
+
+def _through_an_alias(h_in, x, log_a, B, reset, _form=ssd_module.ssd_recurrence):
+    one = lambda t: t[None, :, None]
+    return _form(one(x), one(log_a), one(B), one(B), state=h_in[None, None],
+                 reset=reset[None])[1][0, 0]
+
+
+@pytest.mark.parametrize("solution, name", [
+    (_through_ssd_chunked, "ssd_chunked"),
+    (_through_ssd_step, "ssd_step"),
+    (_through_an_alias, "ssd_recurrence"),
+])
+def test_ssd_chunk_state_checker_refuses_a_call_to_the_library(solution, name):
+    with pytest.raises(ExerciseCheckFailed, match=f"calls ssm_metarl.ssd.{name}, the library code"):
+        check_ssd_chunk_state(solution)
+    assert sys.getprofile() is None
+
+
+def test_ssd_chunk_state_checker_says_not_implemented():
+    def stub(*args):
+        raise NotImplementedError
+    with pytest.raises(ExerciseCheckFailed, match="not implemented yet"):
+        check_ssd_chunk_state(stub)

@@ -1,7 +1,7 @@
 """The figures every notebook shares.
 
 Glossary: T time steps, N state dimension, S samples (seeds or tasks) that a
-confidence band is computed over, K steps of adaptation.
+confidence band is computed over, K steps of adaptation, Q chunk size.
 
 Each function draws on a given ``ax`` (or a new one) and returns the axes, so
 notebooks compose figures with ``plt.subplots`` and keep labels next to the
@@ -16,6 +16,8 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from matplotlib.patches import Patch, Rectangle
+from matplotlib.ticker import NullFormatter
 
 from .results import mean_ci
 
@@ -107,5 +109,112 @@ def plot_adaptation_curve(
     ax.fill_between(k, mean - half, mean + half, color=line.get_color(), alpha=0.2, linewidth=0)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
+    ax.legend(loc="best", fontsize="small")
+    return ax
+
+
+def _square(name: str, matrix: Any) -> np.ndarray:
+    m = _np(matrix)
+    if m.ndim != 2 or m.shape[0] != m.shape[1]:
+        raise ValueError(f"{name} must have shape (T, T), got {m.shape}")
+    return m
+
+
+def plot_semiseparable_mask(
+    mask: Any,
+    ax: plt.Axes | None = None,
+    *,
+    title: str = "",
+) -> plt.Axes:
+    """Draw an SSD decay mask ``mask`` (T, T), ``L[t, s] = prod_{s<r<=t} a_r``, as an image.
+
+    Rows are target steps t, columns source steps s; exact zeros (above the
+    diagonal, and the block a reset cuts off) are left white.
+    """
+    m = _square("mask", mask)
+    ax = _axes(ax)
+    image = ax.imshow(np.ma.masked_equal(m, 0.0), cmap="viridis", vmin=0.0,
+                      vmax=max(1.0, float(m.max())), interpolation="nearest")
+    ax.figure.colorbar(image, ax=ax, label="decay $L[t, s]$")
+    ax.set_xlabel("source step s")
+    ax.set_ylabel("target step t")
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def plot_chunk_blocks(
+    mask: Any,
+    chunk_size: int,
+    ax: plt.Axes | None = None,
+    *,
+    title: str = "",
+) -> plt.Axes:
+    """The chunked SSD's split of the (T, T) matrix into (Q, Q) blocks, ``Q = chunk_size``.
+
+    Diagonal blocks show the mask values (computed as attention inside a
+    chunk); blocks below the diagonal are shaded (computed through the chunk
+    states, never formed); blocks above it are zero (causal).
+    """
+    m = _square("mask", mask)
+    if not isinstance(chunk_size, int) or chunk_size < 1:
+        raise ValueError(f"chunk_size must be a positive int, got {chunk_size!r}")
+    length = m.shape[0]
+    chunk = np.arange(length) // chunk_size
+    diagonal = chunk[:, None] == chunk[None, :]
+    ax = _axes(ax)
+    image = ax.imshow(np.ma.masked_where(~diagonal | (m == 0.0), m), cmap="viridis",
+                      vmin=0.0, vmax=max(1.0, float(m.max())), interpolation="nearest")
+    shade = {"facecolor": "0.85", "edgecolor": "0.45", "hatch": "//", "linewidth": 0.8}
+    n_chunks = int(chunk[-1]) + 1
+    for row in range(1, n_chunks):
+        for col in range(row):
+            top, left = row * chunk_size - 0.5, col * chunk_size - 0.5
+            height = min(chunk_size, length - row * chunk_size)
+            ax.add_patch(Rectangle((left, top), chunk_size, height, **shade))
+            ax.text(left + chunk_size / 2, top + height / 2, "via\nstates", ha="center",
+                    va="center", fontsize="x-small", color="0.2")
+    for edge in range(chunk_size, length, chunk_size):
+        ax.axhline(edge - 0.5, color="0.45", linewidth=0.8)
+        ax.axvline(edge - 0.5, color="0.45", linewidth=0.8)
+    ax.set_xlim(-0.5, length - 0.5)
+    ax.set_ylim(length - 0.5, -0.5)
+    ax.figure.colorbar(image, ax=ax, label="$L[t, s]$ inside a chunk")
+    ax.legend(handles=[
+        Patch(facecolor=image.cmap(0.7), label=f"diagonal block: attention ({chunk_size} x "
+              f"{chunk_size})"),
+        Patch(label="off-diagonal block: low rank,\nthrough the chunk states", **shade),
+        Patch(facecolor="white", edgecolor="0.45", label="zero (causal)"),
+    ], loc="upper right", fontsize="x-small")
+    ax.set_xlabel("source step s")
+    ax.set_ylabel("target step t")
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def plot_cost_vs_length(
+    timings: dict[str, tuple[Sequence[int], Sequence[float]]],
+    ax: plt.Axes | None = None,
+    *,
+    title: str = "",
+) -> plt.Axes:
+    """Wall-clock time against sequence length on log-log axes, one line per method.
+
+    ``timings`` maps a method's name to (lengths, seconds), two equal-length
+    sequences; a method may cover fewer lengths than the others.
+    """
+    ax = _axes(ax)
+    for (name, (lengths, seconds)), marker in zip(timings.items(), "os^vDP*", strict=False):
+        if len(lengths) != len(seconds):
+            raise ValueError(f"{name}: {len(lengths)} lengths but {len(seconds)} times")
+        ax.loglog(lengths, seconds, marker=marker, label=name)
+    measured = sorted({int(length) for lengths, _ in timings.values() for length in lengths})
+    ax.set_xticks(measured, [str(length) for length in measured])
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlabel("sequence length L [steps]")
+    ax.set_ylabel("wall-clock time [s]")
+    if title:
+        ax.set_title(title)
     ax.legend(loc="best", fontsize="small")
     return ax

@@ -12,7 +12,12 @@ from .adaptation import (
 )
 from .maml import check_first_order_meta_grad, check_inner_step, check_reptile_update
 from .rl import check_gae, check_pg_surrogate, check_ucb1_choice
-from .ssm import check_discretize_zoh_diagonal, check_scan_step, check_ssm_kernel
+from .ssm import (
+    check_discretize_zoh_diagonal,
+    check_scan_step,
+    check_ssd_chunk_state,
+    check_ssm_kernel,
+)
 from .welcome import check_euler_step
 
 __all__ = [
@@ -27,6 +32,7 @@ __all__ = [
     "check_discretize_zoh_diagonal",
     "check_ssm_kernel",
     "check_scan_step",
+    "check_ssd_chunk_state",
     "check_gae",
     "check_pg_surrogate",
     "check_ucb1_choice",

@@ -1,18 +1,25 @@
 """Checkers for notebook 01 (SSM dynamics).
 
-Glossary: N state size, L kernel length, B batch, D channels of a scan.
+Glossary: N state size, L kernel length, B batch, D channels of a scan;
+for the SSD, Q chunk size and P head dim.
 
 Each checker calls the student's function on seeded inputs and compares with
-the tested library (:mod:`ssm_metarl.ssm`, :mod:`ssm_metarl.scan`).
+the tested library (:mod:`ssm_metarl.ssm`, :mod:`ssm_metarl.scan`,
+:mod:`ssm_metarl.ssd`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import inspect
+import sys
+import types
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import torch
 
+from .. import ssd
 from ..scan import scan_reference
 from ..ssm import discretize_zoh, s4d_init, ssm_kernel
 from ._core import ExerciseCheckFailed, assert_close, call_student, passed
@@ -104,3 +111,112 @@ def check_scan_step(fn: Callable[..., Any]) -> None:
         hint="h_t = a_t * h_prev + b_t; rows with reset_t True start from h_prev = 0",
     )
     passed("scan_step", "matches the reference scan on 6 rows, 2 of them reset")
+
+
+def _code_objects(module: Any) -> set[types.CodeType]:
+    """The code of every function defined in ``module``, nested functions and lambdas included."""
+    pending = [obj.__code__ for obj in vars(module).values()
+               if inspect.isfunction(obj) and obj.__module__ == module.__name__]
+    codes: set[types.CodeType] = set()
+    while pending:
+        code = pending.pop()
+        codes.add(code)
+        pending.extend(c for c in code.co_consts if isinstance(c, types.CodeType))
+    return codes
+
+
+@contextmanager
+def _calls_into(module: Any) -> Iterator[list[str]]:
+    """Record the functions of ``module`` that run inside the ``with`` block.
+
+    A profile hook sees every Python call, however the function was reached
+    (``module.f``, ``from module import f``, an alias, a default argument),
+    so a solution that hands the work to the library cannot hide it. Yields
+    the list of names called; the previous hook is restored on exit.
+    """
+    codes = _code_objects(module)
+    called: list[str] = []
+    previous = sys.getprofile()
+
+    def hook(frame: Any, event: str, arg: Any) -> None:
+        if event == "call" and not called and frame.f_code in codes:
+            called.append(frame.f_code.co_name)
+
+    sys.setprofile(hook)
+    try:
+        yield called
+    finally:
+        sys.setprofile(previous)
+
+
+def _chunk_case(resets: tuple[int, ...], seed: int) -> dict[str, torch.Tensor]:
+    """One chunk of Q = 8 steps, P = 3, N = 5, float64, with resets at the given steps."""
+    gen = torch.Generator().manual_seed(seed)
+    steps, head_dim, state_size = 8, 3, 5
+    reset = torch.zeros(steps, dtype=torch.bool)
+    reset[list(resets)] = True
+    return {
+        "h_in": torch.randn(head_dim, state_size, generator=gen, dtype=torch.float64),
+        "x": torch.randn(steps, head_dim, generator=gen, dtype=torch.float64),
+        "log_a": -0.7 * torch.rand(steps, generator=gen, dtype=torch.float64),  # a in (0.5, 1]
+        "B": torch.randn(steps, state_size, generator=gen, dtype=torch.float64),
+        "reset": reset,
+    }
+
+
+def _library_chunk_state(case: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The state after the chunk: ``ssd_chunked`` on one sequence, one head, one chunk."""
+    as_sequence = lambda t: t[None, :, None]  # (Q, ...) -> (B=1, Q, H=G=1, ...)
+    _, final = ssd.ssd_chunked(
+        as_sequence(case["x"]), as_sequence(case["log_a"]), as_sequence(case["B"]),
+        as_sequence(torch.zeros_like(case["B"])), state=case["h_in"][None, None],
+        reset=case["reset"][None], chunk_size=case["x"].shape[0],
+    )
+    return final[0, 0]
+
+
+_CHUNK_HINTS = {
+    "no reset": (
+        "h_out = (a_0 a_1 ... a_{Q-1}) h_in + sum_s (a_{s+1} ... a_{Q-1}) x_s B_s^T with "
+        "a_r = exp(log_a_r): the incoming state decays over all Q steps, the input of step s "
+        "only over the steps after s, and x_s B_s^T is a (P, N) outer product."
+    ),
+    "reset": (
+        "a reset at step r zeroes the state before step r: the incoming state and every "
+        "input before the last reset are gone; an input at or after the last reset decays "
+        "to the chunk end as without resets."
+    ),
+}
+
+
+def check_ssd_chunk_state(fn: Callable[..., Any]) -> None:
+    """Check ``fn(h_in, x, log_a, B, reset) -> h_out``: the state one chunk hands to the next.
+
+    One head of the SSD (:mod:`ssm_metarl.ssd`) over one chunk of Q steps:
+    h_in (P, N) the state entering the chunk, x (Q, P), log_a (Q,) log-decays,
+    B (Q, N), reset (Q,) bool. Expected h_out (P, N), the state after the last
+    step of ``h_t = a_t h_{t-1} + x_t B_t^T`` (``h_{t-1} := 0`` where reset),
+    as :func:`ssm_metarl.ssd.ssd_chunked` computes it. A solution that calls
+    the functions of :mod:`ssm_metarl.ssd` is refused.
+    """
+    cases = [("no reset", (), 11), ("a reset at step 3", (3,), 12),
+             ("resets at steps 2 and 5", (2, 5), 13), ("a reset at step 0", (0,), 14)]
+    for label, resets, seed in cases:
+        case = _chunk_case(resets, seed)
+        expected = _library_chunk_state(case)
+        with _calls_into(ssd) as called:
+            try:
+                got = call_student("chunk_end_state", fn, *(v.clone() for v in case.values()))
+            except ExerciseCheckFailed:
+                if not called:
+                    raise
+        if called:
+            raise ExerciseCheckFailed(
+                f"chunk_end_state: your function calls ssm_metarl.ssd.{called[0]}, the library "
+                "code this exercise asks you to write. Compute the state with torch operations "
+                "(cumsum, exp, where, an outer product) instead."
+            )
+        assert_close(f"h_out ({label})", got, expected, atol=1e-10,
+                     hint=_CHUNK_HINTS["reset" if resets else "no reset"])
+    passed("chunk_end_state", "matches the library's chunk state without resets and with "
+           "resets at steps 0, 3, and 2 and 5")
