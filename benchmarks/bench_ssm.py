@@ -14,6 +14,13 @@
     (a fresh (B, L, D) tensor costs page faults, which every scan pays for its
     outputs; ``THP_MEM_ALLOC_ENABLE=1`` lets PyTorch back large tensors with
     transparent huge pages, which makes them several times cheaper).
+(c) The same recurrence at B=4, L=4096, D=4096, forward+backward: a plain
+    unbind loop (autograd through every step) against the chunked ``scan``,
+    with 1 and with 2 torch threads in this one process (the chunked scan
+    runs slices of D in parallel threads when torch has more than one).
+(d) Mamba-2's SSD: the chunked algorithm against its recurrence at the same
+    lengths with the copy floor (``bench_ssd.bench_long``; bench_ssd.py
+    has the side-by-side table of all three forms and head splits).
 
 Times are medians over repeats after one warm-up call; a call that takes over
 2 s is timed once (n=1 in the table). Lengths L = 256, 1024, 4096, 16384
@@ -34,6 +41,7 @@ import statistics
 import time
 from collections.abc import Callable
 
+import bench_ssd  # benchmarks/ is on sys.path when this file runs as a script
 import torch
 
 from ssm_metarl.scan import scan, scan_doubling, scan_reference
@@ -214,8 +222,43 @@ def bench_scans(lengths: list[int], heads: int, state: int) -> dict[int, dict]:
     return results
 
 
+def unbind_loop(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor) -> torch.Tensor:
+    """The plain loop a reader would write: unbind time, one step each, stack (autograd)."""
+    state, states = h0, []
+    for a_t, b_t in zip(a.unbind(1), b.unbind(1), strict=True):
+        state = a_t * state + b_t
+        states.append(state)
+    return torch.stack(states, 1)
+
+
+def bench_threads(length: int = 4096, channels: int = 4096) -> dict[int, float]:
+    """Table (c): loop vs chunked scan, forward+backward, with 1 and with 2 torch threads.
+
+    Both thread counts run in this one process, one after the other, so the
+    ratios compare like with like; the caller's thread setting is restored.
+    """
+    print(f"\n## (c) threads: B={BATCH}, L={length}, D={channels}, float32, forward+backward\n")
+    print("| torch threads | unbind loop | chunked scan | loop / scan |")
+    print("|---:|---:|---:|---:|")
+    a, b, h0, grad_h = scan_inputs(length, channels)
+    before, ratios = torch.get_num_threads(), {}
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            loop = median_time(forward_and_backward(unbind_loop, a, b, h0, grad_h))
+            gc.collect()
+            fast = median_time(forward_and_backward(scan, a, b, h0, grad_h))
+            gc.collect()
+            ratios[threads] = loop[0] / fast[0]
+            print(f"| {threads} | {cell(*loop)} | {cell(*fast)} | {ratios[threads]:.1f}x |")
+    finally:
+        torch.set_num_threads(before)
+    return ratios
+
+
 def report_targets(
-    conv_speedups: dict[int, tuple[float, float]], scan_results: dict[int, dict]
+    conv_speedups: dict[int, tuple[float, float]], scan_results: dict[int, dict],
+    thread_ratios: dict[int, float],
 ) -> None:
     """scan_results: {D: {L: times}}."""
     print("\n## targets (L = 4096)\n")
@@ -231,6 +274,8 @@ def report_targets(
         times = results[4096]
         speedup = times["loop fwd+bwd"][0] / times["scan fwd+bwd"][0]
         checks.append((f"scan vs loop, forward+backward, D={channels}", speedup, 5))
+    for threads, ratio in thread_ratios.items():
+        checks.append((f"scan vs unbind loop, forward+backward, {threads} thread(s)", ratio, 3))
     for what, measured, target in checks:
         verdict = "met" if measured >= target else "NOT met"
         print(f"- {what}: {measured:.1f}x (target {target}x): {verdict}")
@@ -255,7 +300,10 @@ def main() -> None:
     scan_results = {
         heads * state: bench_scans(lengths, heads, state) for heads, state in SCAN_SHAPES
     }
-    report_targets(conv_speedups, scan_results)
+    thread_ratios = {} if args.quick else bench_threads()
+    print("\n## (d) SSD (Mamba-2): chunked algorithm vs recurrence, with the copy floor")
+    bench_ssd.bench_long(tuple(lengths), repeats=3)  # benchmarks/bench_ssd.py, table (b)
+    report_targets(conv_speedups, scan_results, thread_ratios)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(
         f"\ntotal {time.perf_counter() - started:.0f} s; "
