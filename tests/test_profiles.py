@@ -75,6 +75,12 @@ def test_describe_names_profile_and_threads(monkeypatch):
     assert "profile=smoke" in line and f"threads={torch.get_num_threads()}" in line
 
 
+@pytest.mark.parametrize("profile, warned", [("smoke", True), ("class", False), ("paper", False)])
+def test_describe_warns_that_smoke_numbers_mean_nothing(monkeypatch, profile, warned):
+    monkeypatch.setenv("SSM_METARL_PROFILE", profile)
+    assert ("numbers mean nothing" in profiles.describe()) is warned
+
+
 @pytest.mark.parametrize("value, hidden", [("1", True), ("true", True), ("", False), ("0", False)])
 def test_progress_bar_follows_tqdm_disable(monkeypatch, value, hidden):
     monkeypatch.setenv("TQDM_DISABLE", value)

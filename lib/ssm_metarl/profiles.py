@@ -98,10 +98,21 @@ def progress_bar(iterable: Any, desc: str, enabled: bool = True) -> tqdm:
     return tqdm(iterable, desc=desc, disable=hidden)
 
 
+SMOKE_CAVEAT = (
+    "smoke profile: sizes so small that this only checks the notebook runs; its numbers "
+    "mean nothing and the prose describes the class run (committed outputs) and the stored "
+    "paper results"
+)
+
+
 def describe() -> str:
-    """One line for the top of every notebook: profile, versions, threads, device."""
-    return (
+    """One line for the top of every notebook: profile, versions, threads, device.
+
+    In ``smoke`` a second line says that the numbers below mean nothing.
+    """
+    line = (
         f"profile={current()} (set {ENV_VAR}=smoke|class|paper) | "
         f"torch {torch.__version__}, numpy {np.__version__} | "
         f"torch threads={torch.get_num_threads()} | device=cpu"
     )
+    return line + ("\n" + SMOKE_CAVEAT if current() == "smoke" else "")
