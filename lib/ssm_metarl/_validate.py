@@ -6,6 +6,16 @@ was expected and what was given. Modules call these once at their public
 boundary; the mathematics below stays free of checks.
 
 Nothing here imports another module of the package, so every module may import it.
+
+The one rule for tensors at a module's boundary (:func:`check_like`): no
+silent conversion. An input that enters a model's parameters must already be
+a ``torch.Tensor`` of the model's floating dtype on the model's device; a
+NumPy array, a Python list or number, an integer tensor or a tensor of another
+floating dtype is refused with a ``TypeError`` that names the argument, the
+model's dtype and what was given (convert with ``torch.as_tensor(x,
+dtype=..., device=...)``, which is one explicit line at the call site). Data
+that only feeds arithmetic of the caller's own dtype (``dones`` flags, a
+``last_value`` bootstrap) keeps its documented conversion to that dtype.
 """
 
 from __future__ import annotations
@@ -18,8 +28,13 @@ import torch
 
 __all__ = [
     "Params",
+    "check_binary",
+    "check_device",
+    "check_dtype",
+    "check_finite",
     "check_float",
     "check_int",
+    "check_like",
     "check_reset",
     "check_tensor",
     "raise_if_diverged",
@@ -90,6 +105,84 @@ def check_reset(reset: Any, shape: tuple[int, ...]) -> torch.Tensor | None:
     if tuple(reset.shape) != shape:
         raise ValueError(f"reset must have shape {shape}, got {tuple(reset.shape)}")
     return reset
+
+
+def check_device(name: str, device: Any) -> Any:
+    """``device`` (None, a string or a ``torch.device``) that this torch can use; returned as given.
+
+    Raises ``ValueError`` naming ``name`` for a string torch cannot parse and
+    for ``"cuda"``/``"mps"`` when that backend is not available.
+    """
+    if device is None:
+        return None
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(f"{name} must be None, 'cpu', 'cuda' or a torch.device, "
+                         f"got {device!r}") from None
+    if parsed.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"{name}={device!r} but CUDA is not available in this torch "
+                         f"({torch.__version__}); use {name}='cpu'")
+    if parsed.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"{name}={device!r} but MPS is not available; use {name}='cpu'")
+    return device
+
+
+def check_dtype(name: str, dtype: Any, *, complex_ok: bool = False) -> torch.dtype:
+    """``dtype`` must be a real floating ``torch.dtype`` (or complex when ``complex_ok``)."""
+    kind = "a floating or complex torch.dtype" if complex_ok else "a real floating torch.dtype"
+    if not isinstance(dtype, torch.dtype) or not (
+        dtype.is_floating_point or (complex_ok and dtype.is_complex)
+    ):
+        raise ValueError(f"{name} must be {kind} (e.g. torch.float32), got {dtype!r}")
+    return dtype
+
+
+def check_like(name: str, value: Any, like: torch.Tensor) -> torch.Tensor:
+    """``value`` must be a tensor of ``like``'s dtype on ``like``'s device (module rule above).
+
+    ``TypeError`` naming ``name``, the expected and the given dtype (or type);
+    ``ValueError`` for another device.
+    """
+    if not isinstance(value, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor of dtype {like.dtype} (the model's "
+                        f"dtype), got {type(value).__name__}; convert with "
+                        f"torch.as_tensor({name}, dtype={like.dtype})")
+    if value.dtype != like.dtype:
+        raise TypeError(f"{name} must have the model's dtype {like.dtype}, got {value.dtype}; "
+                        f"convert with {name}.to({like.dtype})")
+    if value.device != like.device:
+        raise ValueError(f"{name} must be on the model's device {like.device}, "
+                         f"got {value.device}")
+    return value
+
+
+def _values_readable(value: torch.Tensor) -> bool:
+    """False under torch.func transforms (vmap/grad), where values cannot be read."""
+    try:
+        bool(value.reshape(-1)[:1].sum() == 0)
+    except RuntimeError:
+        return False
+    return True
+
+
+def check_finite(name: str, value: torch.Tensor) -> torch.Tensor:
+    """``value`` (a tensor) must hold no NaN/inf; ``ValueError`` naming ``name``."""
+    if (value.is_floating_point() or value.is_complex()) and _values_readable(value) \
+            and not bool(torch.isfinite(value).all()):
+        bad = int((~torch.isfinite(value)).sum())
+        raise ValueError(f"{name} must be finite, got {bad} NaN/inf entries of "
+                         f"{value.numel()}")
+    return value
+
+
+def check_binary(name: str, value: torch.Tensor) -> torch.Tensor:
+    """``value`` (a tensor) must be bool or hold only 0 and 1; ``ValueError`` naming ``name``."""
+    if value.dtype != torch.bool and _values_readable(value) \
+            and not bool(((value == 0) | (value == 1)).all()):
+        shown = value[(value != 0) & (value != 1)].flatten()[:4].tolist()
+        raise ValueError(f"{name} must be bool or hold only 0 and 1, got values {shown}")
+    return value
 
 
 def raise_if_diverged(

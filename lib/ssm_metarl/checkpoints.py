@@ -19,6 +19,8 @@ from typing import Any
 
 import torch
 
+from ._validate import check_device
+
 __all__ = ["check_config", "check_state_dict", "load_checkpoint", "save_checkpoint"]
 
 
@@ -41,7 +43,14 @@ def save_checkpoint(
 
 
 def load_checkpoint(path: str | os.PathLike, fmt: str, map_location: Any = None) -> dict[str, Any]:
-    """The payload of a checkpoint of format ``fmt``; FileNotFoundError / ValueError otherwise."""
+    """The payload of a checkpoint of format ``fmt``; FileNotFoundError / ValueError otherwise.
+
+    ``map_location`` is None, a device (string or ``torch.device``, checked
+    before the file is read) or anything else ``torch.load`` takes (a dict or
+    a function).
+    """
+    if isinstance(map_location, (str, torch.device)):
+        check_device("map_location", map_location)
     if not os.path.exists(path):
         raise FileNotFoundError(f"no checkpoint at {path}")
     try:
@@ -75,11 +84,23 @@ def check_config(
 def check_state_dict(
     path: Any, expected: Mapping[str, torch.Tensor], got: Mapping[str, Any]
 ) -> None:
-    """Name the first key whose presence or shape differs from the config's model."""
+    """Name the first key whose presence, type, shape or finiteness is not the config's model's.
+
+    Every stored entry must be a tensor of the expected shape; floating ones
+    must hold no NaN/inf (a diverged run's weights are refused, not loaded).
+    """
     for key in sorted(set(expected) | set(got)):
         if key not in got or key not in expected:
             where = "missing from" if key not in got else "unexpected in"
             raise ValueError(f"{path}: config mismatch: parameter {key!r} {where} the checkpoint")
+        if not isinstance(got[key], torch.Tensor):
+            raise ValueError(f"{path}: corrupt checkpoint: parameter {key!r} is a "
+                             f"{type(got[key]).__name__}, not a tensor")
+        if (got[key].is_floating_point() or got[key].is_complex()) and not bool(
+            torch.isfinite(got[key]).all()
+        ):
+            raise ValueError(f"{path}: parameter {key!r} holds NaN/inf values (saved from a "
+                             "diverged run?); refusing to load it")
         if tuple(got[key].shape) != tuple(expected[key].shape):
             raise ValueError(
                 f"{path}: config mismatch for {key!r}: the config implies shape "

@@ -53,7 +53,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._validate import check_int, check_reset, check_tensor
+from ._validate import check_device, check_dtype, check_int, check_like, check_reset, check_tensor
 from .scan import scan
 from .ssd import ssd, ssd_step
 from .ssm import (
@@ -88,9 +88,10 @@ def _checked(core: nn.Module, u: Any, state: Any, reset: Any, sequence: bool):
     """The public boundary of every core: u (B, [L,] H), state or None (zeros), reset."""
     name, text = ("u", "(B, L, H)") if sequence else ("u_t", "(B, H)")
     u = check_tensor(name, u, 3 if sequence else 2, text)
-    if u.shape[-1] != core.hidden_dim or not u.is_floating_point() or 0 in u.shape:
+    if u.shape[-1] != core.hidden_dim or 0 in u.shape:
         raise ValueError(f"{name} must be a non-empty floating tensor of shape {text} with "
                          f"H = {core.hidden_dim}, got {u.dtype} {tuple(u.shape)}")
+    u = check_like(name, u, next(core.parameters()))
     reset = check_reset(reset, tuple(u.shape[: 2 if sequence else 1]))
     if state is None:
         return u, core.init_state(u.shape[0]), reset
@@ -98,6 +99,9 @@ def _checked(core: nn.Module, u: Any, state: Any, reset: Any, sequence: bool):
     if not isinstance(state, torch.Tensor) or tuple(state.shape) != expected:
         got = tuple(state.shape) if isinstance(state, torch.Tensor) else type(state).__name__
         raise ValueError(f"state must be a tensor of shape {expected} (init_state), got {got}")
+    if state.dtype not in (u.dtype, u.dtype.to_complex()) or state.device != u.device:
+        raise TypeError(f"state must have the core's dtype {u.dtype} (complex for S4D) on "
+                        f"{u.device}, got {state.dtype} on {state.device}")
     return u, state, reset
 
 
@@ -555,6 +559,9 @@ def make_core(core: str | nn.Module, hidden_dim: int, state_dim: int = 16,
         if core not in _CORES:
             raise ValueError(f"core must be one of {', '.join(map(repr, CORE_NAMES))} or a "
                              f"core instance, got {core!r}")
+        if "dtype" in options:
+            check_dtype("dtype", options["dtype"])
+        check_device("device", options.get("device"))
         if core == "gru":
             return GRUCore(hidden_dim, **options)
         return _CORES[core](hidden_dim, state_dim, **options)

@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
-from ._validate import Params
+from ._validate import Params, check_float
 
 __all__ = [
     "ENGINES",
@@ -229,6 +229,7 @@ def clip_gradient_norm(grads: Params, max_norm: float | None) -> Params:
     """
     if max_norm is None:
         return grads
+    check_float("max_norm", max_norm, minimum=0, strict=True)
     norm = torch.sqrt(sum((g**2).sum() for g in grads.values()))
     scale = torch.clamp(max_norm / (norm + 1e-6), max=1.0)
     return {name: g * scale for name, g in grads.items()}
@@ -261,7 +262,7 @@ def loss_gradient(
     ``torch.autograd.grad(create_graph=...)``, the classic eager loop. Without
     ``create_graph`` the gradient is a constant (first order).
     """
-    if engine == "func":
+    if check_engine(engine) == "func":
 
         def loss_of_adapted(adapted: Params) -> torch.Tensor:
             return loss_of({**fast, **adapted})

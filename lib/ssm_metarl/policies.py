@@ -77,7 +77,7 @@ from torch import nn
 from torch.distributions import Categorical, Distribution, Independent, Normal
 from torch.func import functional_call, vmap
 
-from ._validate import check_int, check_reset
+from ._validate import check_device, check_dtype, check_int, check_like, check_reset
 from .cores import DT_RANGE_CORES, GRUCore, SelectiveCore, make_core
 from .ssm import check_dt_range
 
@@ -95,10 +95,19 @@ __all__ = [
 # ----------------------------------------------------------------------------- checks
 
 
-def _check_input(name: str, x: Any, leading: tuple[int | None, ...], width: int) -> torch.Tensor:
-    """``x`` must be a floating tensor of shape (*leading, width); ``None`` leads match any."""
+def _check_input(
+    name: str, x: Any, leading: tuple[int | None, ...] | None, width: int, like: torch.Tensor
+) -> torch.Tensor:
+    """``x`` (*leading, width) of the policy's dtype and device (``like``, a parameter).
+
+    ``None`` leads match any size; ``leading=None`` any number of them.
+    """
     if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+        raise TypeError(f"{name} must be a torch.Tensor of dtype {like.dtype}, got "
+                        f"{type(x).__name__}; convert with torch.as_tensor({name}, "
+                        f"dtype={like.dtype})")
+    if leading is None:
+        leading = (None,) * max(x.dim() - 1, 0)
     expected = "(" + ", ".join("?" if n is None else str(n) for n in leading) + f", {width})"
     if x.dim() != len(leading) + 1 or x.shape[-1] != width or any(
         n is not None and n != s for n, s in zip(leading, x.shape, strict=False)
@@ -106,7 +115,7 @@ def _check_input(name: str, x: Any, leading: tuple[int | None, ...], width: int)
         raise ValueError(f"{name} must have shape {expected}, got {tuple(x.shape)}")
     if not x.is_floating_point():
         raise TypeError(f"{name} must be a floating tensor, got dtype {x.dtype}")
-    return x
+    return check_like(name, x, like)
 
 
 def _check_state(state: Any, shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
@@ -174,8 +183,10 @@ class MLPPolicy(nn.Module):
         self.action_dim = check_int("action_dim", action_dim)
         for i, width in enumerate(hidden_sizes):
             check_int(f"hidden_sizes[{i}]", width)
-        if not math.isfinite(init_log_std):
-            raise ValueError(f"init_log_std must be finite, got {init_log_std}")
+        if isinstance(init_log_std, str) or not math.isfinite(init_log_std):
+            raise ValueError(f"init_log_std must be finite, got {init_log_std!r}")
+        check_dtype("dtype", dtype)
+        check_device("device", device)
         self.discrete = bool(discrete)
         factory = {"dtype": dtype, "device": device}
         self.net = _mlp([self.obs_dim, *hidden_sizes, self.action_dim], nn.ReLU, **factory)
@@ -198,9 +209,12 @@ class MLPPolicy(nn.Module):
         along a leading G (``stack_params``), and obs is (G, ..., O); the G
         networks run at once under ``torch.func.vmap``.
         """
-        obs = _check_input("obs", obs, (None,) * (obs.dim() - 1), self.obs_dim)
+        obs = _check_input("obs", obs, None, self.obs_dim, self.net[0].weight)
         if params is None:
             return action_distribution(self(obs), getattr(self, "log_std", None))
+        if not isinstance(params, Mapping):
+            raise TypeError(f"params must be a dict name -> tensor (fast weights), "
+                            f"got {type(params).__name__}")
         params = dict(params)
         if not per_task:
             head = functional_call(self, params, (obs,))
@@ -315,7 +329,7 @@ class _RecurrentPolicyMixin:
         sizes = _recurrent_sizes(obs_dim, action_dim, hidden_dim, self.rl2_inputs, obs_name)
         self.obs_dim, self.action_dim, self.input_dim = sizes
         self.hidden_dim = hidden_dim
-        factory = {"dtype": dtype, "device": device}
+        factory = {"dtype": check_dtype("dtype", dtype), "device": check_device("device", device)}
         self.embed = nn.Linear(self.input_dim, hidden_dim, **factory)
         return factory
 
@@ -349,11 +363,11 @@ class _RecurrentPolicyMixin:
         return action, dist.log_prob(action), value, state
 
     def _check_step(self, x_t, reset):
-        x_t = _check_input("x_t", x_t, (None,), self.input_dim)
+        x_t = _check_input("x_t", x_t, (None,), self.input_dim, self.embed.weight)
         return x_t, check_reset(reset, (x_t.shape[0],))
 
     def _check_sequence(self, x, reset):
-        x = _check_input("x", x, (None, None), self.input_dim)
+        x = _check_input("x", x, (None, None), self.input_dim, self.embed.weight)
         return x, check_reset(reset, tuple(x.shape[:2]))
 
 

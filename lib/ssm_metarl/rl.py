@@ -40,7 +40,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._validate import Params, raise_if_diverged
+from ._validate import (
+    Params,
+    check_binary,
+    check_finite,
+    check_float,
+    check_tensor,
+    raise_if_diverged,
+)
 from .policies import stack_params
 
 __all__ = [
@@ -154,8 +161,9 @@ def _check_rollout_args(env, policy, num_steps, params, action_scale, episodes_p
     for name, value in (("num_steps", num_steps), ("episodes_per_trial", episodes_per_trial)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive int, got {value!r}")
-    if not (np.isfinite(action_scale) and action_scale > 0):
-        raise ValueError(f"action_scale must be a positive finite float, got {action_scale}")
+    if isinstance(action_scale, (bool, str)) or not (np.isfinite(action_scale)
+                                                     and action_scale > 0):
+        raise ValueError(f"action_scale must be a positive finite float, got {action_scale!r}")
     if params is not None and getattr(policy, "is_recurrent", False):
         raise ValueError("params (fast weights) are supported for feed-forward policies only")
     if isinstance(params, Sequence) and env.num_envs % max(len(params), 1):
@@ -342,8 +350,11 @@ def per_episode_returns(rollout: Rollout, num_episodes: int) -> torch.Tensor:
 
 
 def _check_time_major(name: str, x: Any, like: torch.Tensor | None = None) -> torch.Tensor:
+    """x (T, ...), T >= 1, of ``like``'s shape; ``like=None`` (rewards): a real floating tensor."""
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if like is None and not x.is_floating_point():
+        raise TypeError(f"{name} must be a real floating tensor, got dtype {x.dtype}")
     if x.dim() < 1 or x.shape[0] == 0:
         raise ValueError(f"{name} must have shape (T, ...) with T >= 1, got {tuple(x.shape)}")
     if like is not None and x.shape != like.shape:
@@ -351,6 +362,24 @@ def _check_time_major(name: str, x: Any, like: torch.Tensor | None = None) -> to
             f"{name} must have the shape of rewards {tuple(like.shape)}, got {tuple(x.shape)}"
         )
     return x
+
+
+def _check_dones(dones: Any, rewards: torch.Tensor) -> torch.Tensor:
+    """``1 - dones`` in rewards' dtype; dones (T, ...) bool or 0/1 like rewards."""
+    return 1.0 - check_binary("dones", _check_time_major("dones", dones, rewards)).to(rewards.dtype)
+
+
+def _check_last_value(last_value: Any, rewards: torch.Tensor) -> torch.Tensor:
+    """last_value: a real tensor of shape rewards.shape[1:] (converted to rewards' dtype)."""
+    if not isinstance(last_value, torch.Tensor):
+        raise TypeError(f"last_value must be a torch.Tensor of shape {tuple(rewards.shape[1:])}, "
+                        f"got {type(last_value).__name__}")
+    if last_value.shape != rewards.shape[1:]:
+        raise ValueError(f"last_value must have shape {tuple(rewards.shape[1:])}, "
+                         f"got {tuple(last_value.shape)}")
+    if last_value.is_complex():
+        raise TypeError(f"last_value must be real, got dtype {last_value.dtype}")
+    return last_value
 
 
 def _check_discount(name: str, value: Any) -> float:
@@ -371,8 +400,10 @@ def discounted_returns(
     it. ``R_T`` is ``last_value`` (...) when given (bootstrap), else 0.
     """
     rewards = _check_time_major("rewards", rewards)
-    not_done = 1.0 - _check_time_major("dones", dones, rewards).to(rewards.dtype)
+    not_done = _check_dones(dones, rewards)
     gamma = _check_discount("gamma", gamma)
+    if last_value is not None:
+        last_value = _check_last_value(last_value, rewards)
     future = torch.zeros_like(rewards[0]) if last_value is None else last_value.to(rewards)
     returns = torch.empty_like(rewards)
     for t in range(rewards.shape[0] - 1, -1, -1):
@@ -397,10 +428,8 @@ def gae(
     """
     rewards = _check_time_major("rewards", rewards)
     values = _check_time_major("values", values, rewards).detach()
-    not_done = 1.0 - _check_time_major("dones", dones, rewards).to(rewards.dtype)
-    if not isinstance(last_value, torch.Tensor) or last_value.shape != rewards.shape[1:]:
-        got = tuple(last_value.shape) if isinstance(last_value, torch.Tensor) else last_value
-        raise ValueError(f"last_value must have shape {tuple(rewards.shape[1:])}, got {got}")
+    not_done = _check_dones(dones, rewards)
+    last_value = _check_last_value(last_value, rewards)
     gamma, lam = _check_discount("gamma", gamma), _check_discount("lam", lam)
     next_value, advantage = last_value.detach().to(rewards), torch.zeros_like(rewards[0])
     advantages = torch.empty_like(rewards)
@@ -419,6 +448,9 @@ def masked_mean(x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tens
     """Mean of ``x`` over the entries where ``mask`` (same shape, bool) holds; all if None."""
     if mask is None:
         return x.mean()
+    if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool:
+        got = mask.dtype if isinstance(mask, torch.Tensor) else type(mask).__name__
+        raise TypeError(f"mask must be a bool tensor of shape {tuple(x.shape)}, got {got}")
     if mask.shape != x.shape:
         raise ValueError(f"mask must have shape {tuple(x.shape)}, got {tuple(mask.shape)}")
     weights = mask.to(x.dtype)
@@ -472,6 +504,8 @@ def ppo_loss(
 
 
 def _check_same_shape(**tensors: torch.Tensor) -> None:
+    for name, value in tensors.items():
+        check_tensor(name, value)
     shapes = {name: tuple(t.shape) for name, t in tensors.items()}
     if len(set(shapes.values())) != 1:
         raise ValueError(f"inputs must share one shape, got {shapes}")
@@ -490,15 +524,15 @@ class LinearFeatureBaseline:
     """
 
     def __init__(self, reg_coeff: float = 1e-5) -> None:
-        if not (np.isfinite(reg_coeff) and reg_coeff >= 0):
-            raise ValueError(f"reg_coeff must be a finite float >= 0, got {reg_coeff}")
-        self.reg_coeff = float(reg_coeff)
+        self.reg_coeff = check_float("reg_coeff", reg_coeff, minimum=0)
         self.weights: torch.Tensor | None = None
 
     @staticmethod
     def features(obs: torch.Tensor, time_steps: torch.Tensor) -> torch.Tensor:
         """phi: obs (..., O), time_steps (...) -> features (..., 2 O + 4)."""
-        if obs.shape[:-1] != time_steps.shape:
+        check_tensor("obs", obs)
+        check_tensor("time_steps", time_steps)
+        if obs.dim() < 1 or obs.shape[:-1] != time_steps.shape:
             raise ValueError(
                 f"time_steps must have shape obs.shape[:-1] = {tuple(obs.shape[:-1])}, "
                 f"got {tuple(time_steps.shape)}"
@@ -516,11 +550,19 @@ class LinearFeatureBaseline:
     ) -> LinearFeatureBaseline:
         """Fit w on obs (..., O), time_steps (...), returns (...); ``mask`` (...) picks rows."""
         phi = self.features(obs, time_steps).detach().double()
-        target = returns.detach().double()
+        target = check_tensor("returns", returns).detach().double()
         if target.shape != phi.shape[:-1]:
             raise ValueError(f"returns must have shape {tuple(phi.shape[:-1])}, "
                              f"got {tuple(target.shape)}")
+        if bool(torch.isnan(obs).any()):  # +-inf is clipped to +-10 by the features
+            raise ValueError(f"obs must not hold NaN, got {int(torch.isnan(obs).sum())} NaN "
+                             f"entries of {obs.numel()}")
+        check_finite("returns", returns)
         if mask is not None:
+            if not isinstance(mask, torch.Tensor) or mask.shape != target.shape:
+                got = tuple(mask.shape) if isinstance(mask, torch.Tensor) else type(mask).__name__
+                raise ValueError(f"mask must be a bool tensor of shape {tuple(target.shape)}, "
+                                 f"got {got}")
             phi, target = phi[mask], target[mask]
         phi, target = phi.reshape(-1, phi.shape[-1]), target.reshape(-1, 1)
         gram, moment = phi.T @ phi, phi.T @ target

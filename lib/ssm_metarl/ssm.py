@@ -42,7 +42,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._validate import check_int, check_reset
+from ._validate import (
+    check_device,
+    check_dtype,
+    check_float,
+    check_int,
+    check_like,
+    check_reset,
+)
 from .checkpoints import check_config, check_state_dict, load_checkpoint, save_checkpoint
 from .scan import scan
 
@@ -85,7 +92,13 @@ def _positive_dt(dt: Any, like: torch.Tensor) -> torch.Tensor:
     """Return dt as a real tensor on A's device; refuse dt <= 0, NaN or inf."""
     real_dtype = like.dtype.to_real()
     if not isinstance(dt, torch.Tensor):
-        dt = torch.as_tensor(dt, dtype=real_dtype, device=like.device)
+        if isinstance(dt, (bool, str, bytes)):
+            raise TypeError(f"dt must be a positive number or a real tensor, got {dt!r}")
+        try:
+            dt = torch.as_tensor(dt, dtype=real_dtype, device=like.device)
+        except (TypeError, ValueError, RuntimeError):
+            raise TypeError(f"dt must be a positive number or a real tensor, got "
+                            f"{type(dt).__name__}") from None
     if dt.is_complex():
         raise ValueError(f"dt must be real and positive, got complex dtype {dt.dtype}")
     if dt.numel() == 0:
@@ -263,9 +276,11 @@ def hippo_legs(
 
     A_nk = -sqrt(2n+1) sqrt(2k+1) for n > k, -(n+1) for n = k, 0 for n < k;
     B_n = sqrt(2n+1). Returns A (N, N) lower triangular (eigenvalues -1..-N)
-    and B (N, 1).
+    and B (N, 1). ``dtype`` must be a real floating dtype.
     """
     check_int("N", N)
+    check_dtype("dtype", dtype)
+    check_device("device", device)
     n = torch.arange(N, dtype=dtype, device=device)
     root = torch.sqrt(2 * n + 1)
     A = -torch.tril(root[:, None] * root[None, :], diagonal=-1) - torch.diag(n + 1)
@@ -346,6 +361,7 @@ def s4d_init(
     N/2 of these, exactly as the S4D code does.
     """
     check_int("N", N)
+    check_device("device", device)
     if kind not in S4D_INITS:
         raise ValueError(f"kind must be one of {', '.join(S4D_INITS)}, got {kind!r}")
     if not dtype.is_complex:
@@ -372,6 +388,9 @@ def random_stable_matrix(
     so the continuous system is stable whatever the draw.
     """
     check_int("N", N)
+    check_dtype("dtype", dtype)
+    check_device("device", device)
+    check_float("min_decay", min_decay, minimum=0)
     draws = torch.randn(2, N, N, generator=generator, dtype=dtype, device=device)
     eye = torch.eye(N, dtype=dtype, device=device)
     symmetric = -(draws[0] @ draws[0].T) / N - min_decay * eye
@@ -530,27 +549,30 @@ def _check_mode(mode: Any) -> str:
     return mode
 
 
-def _check_sequence(name: str, x: Any, width: int) -> torch.Tensor:
+def _check_sequence(name: str, x: Any, width: int, like: torch.Tensor) -> torch.Tensor:
+    """x (B, L, width), L >= 1, of the model's dtype and device (``like``: a parameter)."""
     x = _require_tensor(name, x)
     if x.ndim != 3 or x.shape[-1] != width or x.shape[1] < 1:
         raise ValueError(
             f"{name} must have shape (B, L, {width}) with L >= 1, got {tuple(x.shape)}"
         )
-    return x
+    return check_like(name, x, like)
 
 
-def _check_step_input(name: str, x: Any, width: int) -> torch.Tensor:
+def _check_step_input(name: str, x: Any, width: int, like: torch.Tensor) -> torch.Tensor:
     x = _require_tensor(name, x)
     if x.ndim != 2 or x.shape[-1] != width:
         raise ValueError(f"{name} must have shape (B, {width}), got {tuple(x.shape)}")
-    return x
+    return check_like(name, x, like)
 
 
-def _check_state(state: torch.Tensor, expected: tuple[int, ...]) -> torch.Tensor:
+def _check_state(
+    state: torch.Tensor, expected: tuple[int, ...], like: torch.Tensor | None = None
+) -> torch.Tensor:
     state = _require_tensor("state", state)
     if tuple(state.shape) != expected:
         raise ValueError(f"state must have shape {expected}, got {tuple(state.shape)}")
-    return state
+    return state if like is None else check_like("state", state, like)
 
 
 class LinearSSM(nn.Module):
@@ -593,6 +615,7 @@ class LinearSSM(nn.Module):
             raise ValueError(f"init must be one of {', '.join(LINEAR_SSM_INITS)}, got {init!r}")
         if dtype not in (torch.float32, torch.float64):
             raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
+        check_device("device", device)
         if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or seed < 0):
             raise ValueError(f"seed must be None or a non-negative int, got {seed!r}")
         self.state_dim, self.input_dim, self.output_dim = state_dim, input_dim, output_dim
@@ -653,7 +676,7 @@ class LinearSSM(nn.Module):
         self, u_t: torch.Tensor, state: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """One step: u_t (B, P), state (B, N) or None (zeros) -> (y_t (B, Q), state)."""
-        u_t = _check_step_input("u_t", u_t, self.input_dim)
+        u_t = _check_step_input("u_t", u_t, self.input_dim, self.A)
         state = self._state_or_zeros(state, u_t.shape[0])
         A_bar, B_bar = self.discretized()
         return self._step(A_bar, B_bar, u_t, state)
@@ -665,7 +688,7 @@ class LinearSSM(nn.Module):
     def _state_or_zeros(self, state: torch.Tensor | None, batch: int) -> torch.Tensor:
         if state is None:
             return self.init_state(batch)
-        return _check_state(state, (batch, self.state_dim))
+        return _check_state(state, (batch, self.state_dim), self.A)
 
     def forward(
         self, u: torch.Tensor, state: torch.Tensor | None = None, mode: str = "recurrent"
@@ -677,7 +700,7 @@ class LinearSSM(nn.Module):
         state, and x_L = A_bar^L x_0 + sum_j A_bar^{L-1-j} B_bar u_j. Both give
         the same outputs and state.
         """
-        u = _check_sequence("u", u, self.input_dim)
+        u = _check_sequence("u", u, self.input_dim, self.A)
         mode = _check_mode(mode)
         state = self._state_or_zeros(state, u.shape[0])
         A_bar, B_bar = self.discretized()
@@ -771,8 +794,9 @@ class S4DLayer(nn.Module):
         check_int("d_model", d_model)
         if not isinstance(d_state, int) or d_state < 2 or d_state % 2:
             raise ValueError(f"d_state must be an even int >= 2, got {d_state!r}")
-        if not 0 < dt_min <= dt_max < math.inf:
-            raise ValueError(f"need 0 < dt_min <= dt_max, got dt_min={dt_min}, dt_max={dt_max}")
+        check_dt_range(dt_min, dt_max)
+        check_dtype("dtype", dtype)
+        check_device("device", device)
         self.d_model, self.d_state, self.method = d_model, d_state, _check_method(method)
         modes = d_state // 2
         factory = {"dtype": dtype, "device": device}
@@ -815,7 +839,7 @@ class S4DLayer(nn.Module):
         self, x_t: torch.Tensor, state: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """One step: x_t (B, H), state (B, H, N/2) complex or None -> (y_t (B, H), state)."""
-        x_t = _check_step_input("x_t", x_t, self.d_model)
+        x_t = _check_step_input("x_t", x_t, self.d_model, self.log_dt)
         state = self._state_or_zeros(state, x_t.shape[0])
         return self._step(*self.discretized(), x_t, state)
 
@@ -833,7 +857,7 @@ class S4DLayer(nn.Module):
         :func:`causal_conv`, plus the free response of a given initial state.
         ``mode="recurrent"``: loops :meth:`step`. Same outputs and final state.
         """
-        x = _check_sequence("x", x, self.d_model)
+        x = _check_sequence("x", x, self.d_model, self.log_dt)
         mode = _check_mode(mode)
         has_initial_state = state is not None
         state = self._state_or_zeros(state, x.shape[0])
@@ -920,6 +944,8 @@ def init_dt_bias(bias: torch.Tensor, dt_min: float, dt_max: float,
 
 def check_dt_range(dt_min: Any, dt_max: Any) -> None:
     """``0 < dt_min <= dt_max < inf``, else ``ValueError`` naming both."""
+    check_float("dt_min", dt_min, minimum=0, strict=True)
+    check_float("dt_max", dt_max, minimum=0, strict=True)
     if not 0 < dt_min <= dt_max < math.inf:
         raise ValueError(f"need 0 < dt_min <= dt_max, got dt_min={dt_min}, dt_max={dt_max}")
 
@@ -970,6 +996,9 @@ class SelectiveSSM(nn.Module):
             dt_rank = math.ceil(d_model / 16)
         check_int("dt_rank", dt_rank)
         check_dt_range(dt_min, dt_max)
+        check_float("dt_init_floor", dt_init_floor, minimum=0)
+        check_dtype("dtype", dtype)
+        check_device("device", device)
         factory = {"dtype": dtype, "device": device}
         self.d_model, self.d_state, self.d_conv, self.dt_rank = d_model, d_state, d_conv, dt_rank
         self.d_inner = expand * d_model
@@ -1005,8 +1034,8 @@ class SelectiveSSM(nn.Module):
             return self.init_state(batch)
         if not isinstance(state, tuple) or len(state) != 2:
             raise ValueError("state must be a SelectiveState(h, conv) as returned by this layer")
-        h = _check_state(state[0], (batch, self.d_inner, self.d_state))
-        conv = _check_state(state[1], (batch, self.d_inner, self.d_conv - 1))
+        h = _check_state(state[0], (batch, self.d_inner, self.d_state), self.A_log)
+        conv = _check_state(state[1], (batch, self.d_inner, self.d_conv - 1), self.A_log)
         return SelectiveState(h, conv)
 
     def _selection(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -1062,7 +1091,7 @@ class SelectiveSSM(nn.Module):
         after the other with the state handed over gives the same outputs as
         one call on the whole sequence.
         """
-        x = _check_sequence("x", x, self.d_model)
+        x = _check_sequence("x", x, self.d_model, self.A_log)
         state = self._state_or_zeros(state, x.shape[0])
         reset = check_reset(reset, tuple(x.shape[:2]))
         if reset is not None and not bool(reset.any()):
@@ -1090,7 +1119,7 @@ class SelectiveSSM(nn.Module):
 
         ``reset`` (B,) bool zeroes the state of the flagged sequences first.
         """
-        x_t = _check_step_input("x_t", x_t, self.d_model)
+        x_t = _check_step_input("x_t", x_t, self.d_model, self.A_log)
         state = self._state_or_zeros(state, x_t.shape[0])
         reset = check_reset(reset, (x_t.shape[0],))
         if reset is not None:

@@ -1,0 +1,419 @@
+"""Every bad input gets a clear error at the public boundary (design section 8).
+
+One table of (callable, expected exception type, substring of the message that
+names the argument) over the public callables of ssm, scan, cores, policies,
+rl, checkpoints and functional. Each case builds its own small objects, so a
+case fails alone.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from ssm_metarl import checkpoints, cores, functional, policies, rl, scan, ssm
+
+F32 = torch.float32
+
+
+def _t(*shape, dtype=F32):
+    return torch.zeros(*shape, dtype=dtype)
+
+
+def _lin():
+    return ssm.LinearSSM(2, 1, 1, seed=0)
+
+
+def _s4d():
+    return ssm.S4DLayer(3, 4)
+
+
+def _sel():
+    return ssm.SelectiveSSM(4, d_state=4)
+
+
+def _mlp():
+    return policies.MLPPolicy(3, 2, (8,))
+
+
+def _meta(**kw):
+    return policies.SSMMetaPolicy(obs_dim=2, action_dim=2, hidden_dim=8, ssm_state_dim=4, **kw)
+
+
+def _gru(**kw):
+    return policies.GRUPolicy(obs_dim=2, action_dim=2, hidden_dim=8, **kw)
+
+
+def _core(name="selective"):
+    return cores.make_core(name, 8, 4)
+
+
+def _saved(tmp_path, mutate):
+    """A LinearSSM checkpoint at tmp_path whose payload went through ``mutate``."""
+    path = tmp_path / "lin.pt"
+    _lin().save(path)
+    payload = torch.load(path, weights_only=True)
+    mutate(payload)
+    torch.save(payload, path)
+    return path
+
+
+def _nan_weights(payload):
+    payload["state_dict"]["A"] = torch.full_like(payload["state_dict"]["A"], math.nan)
+
+
+def _list_weights(payload):
+    payload["state_dict"]["C"] = payload["state_dict"]["C"].tolist()
+
+
+def _fit(**over):
+    args = {"obs": _t(4, 2, 3), "time_steps": torch.zeros(4, 2, dtype=torch.long),
+            "returns": _t(4, 2)}
+    args.update(over)
+    return rl.LinearFeatureBaseline().fit(**args)
+
+
+def _gae(**over):
+    args = {"rewards": _t(4, 2), "values": _t(4, 2), "dones": _t(4, 2), "last_value": _t(2),
+            "gamma": 0.9, "lam": 0.95}
+    args.update(over)
+    return rl.gae(**args)
+
+
+def _returns(**over):
+    args = {"rewards": _t(4, 2), "dones": _t(4, 2), "gamma": 0.9}
+    args.update(over)
+    return rl.discounted_returns(**args)
+
+
+def _ppo(**over):
+    args = {"new_log_probs": _t(5), "old_log_probs": _t(5), "advantages": _t(5)}
+    args.update(over)
+    return rl.ppo_loss(**args)
+
+
+def _scan(fn=scan.scan, **over):
+    args = {"a": _t(2, 5, 3), "b": _t(2, 5, 3)}
+    args.update(over)
+    return fn(**args)
+
+
+def _grads():
+    return {"w": torch.ones(3)}
+
+
+class _FakeEnv:
+    num_envs = 2
+
+    def reset(self, seed=None):
+        return np.zeros((2, 3)), {}
+
+    def step(self, action):
+        return np.zeros((2, 3)), np.zeros(2), np.zeros(2, bool), np.zeros(2, bool), {}
+
+
+A2, B2 = -torch.eye(2), torch.ones(2, 1)
+
+# (id, thunk taking tmp_path, expected type, substring naming the argument)
+CASES = [
+    # ------------------------------------------------------------------ ssm
+    ("ssm.LinearSSM state_dim=0", lambda p: ssm.LinearSSM(0), ValueError, "state_dim"),
+    ("ssm.LinearSSM input_dim=1.5", lambda p: ssm.LinearSSM(2, 1.5), ValueError, "input_dim"),
+    ("ssm.LinearSSM dt='0.1'", lambda p: ssm.LinearSSM(2, dt="0.1"), ValueError, "dt"),
+    ("ssm.LinearSSM dt=nan", lambda p: ssm.LinearSSM(2, dt=math.nan), ValueError, "dt"),
+    ("ssm.LinearSSM dtype=complex64",
+     lambda p: ssm.LinearSSM(2, dtype=torch.complex64), ValueError, "dtype"),
+    ("ssm.LinearSSM dtype=int64",
+     lambda p: ssm.LinearSSM(2, dtype=torch.int64), ValueError, "dtype"),
+    ("ssm.LinearSSM device=cuda", lambda p: ssm.LinearSSM(2, device="cuda"), ValueError, "device"),
+    ("ssm.LinearSSM device=foo", lambda p: ssm.LinearSSM(2, device="foo"), ValueError, "device"),
+    ("ssm.LinearSSM method=rk4", lambda p: ssm.LinearSSM(2, method="rk4"), ValueError, "method"),
+    ("ssm.LinearSSM seed=-1", lambda p: ssm.LinearSSM(2, seed=-1), ValueError, "seed"),
+    ("ssm.LinearSSM u float64", lambda p: _lin()(_t(1, 5, 1, dtype=torch.float64)),
+     TypeError, "u"),
+    ("ssm.LinearSSM u int64", lambda p: _lin()(torch.zeros(1, 5, 1, dtype=torch.long)),
+     TypeError, "u"),
+    ("ssm.LinearSSM u numpy", lambda p: _lin()(np.zeros((1, 5, 1))), TypeError, "u"),
+    ("ssm.LinearSSM u width", lambda p: _lin()(_t(1, 5, 3)), ValueError, "u"),
+    ("ssm.LinearSSM mode=fft", lambda p: _lin()(_t(1, 5, 1), mode="fft"), ValueError, "mode"),
+    ("ssm.LinearSSM state shape", lambda p: _lin()(_t(1, 5, 1), _t(1, 3)), ValueError, "state"),
+    ("ssm.LinearSSM state float64",
+     lambda p: _lin()(_t(1, 5, 1), _t(1, 2, dtype=torch.float64)), TypeError, "state"),
+    ("ssm.LinearSSM.step u_t float64",
+     lambda p: _lin().step(_t(1, 1, dtype=torch.float64)), TypeError, "u_t"),
+    ("ssm.LinearSSM.init_state batch=0", lambda p: _lin().init_state(0), ValueError, "batch"),
+    ("ssm.S4DLayer d_state=3", lambda p: ssm.S4DLayer(3, 3), ValueError, "d_state"),
+    ("ssm.S4DLayer dt_min='0.1'", lambda p: ssm.S4DLayer(3, 4, dt_min="0.1"), ValueError,
+     "dt_min"),
+    ("ssm.S4DLayer dtype=complex64",
+     lambda p: ssm.S4DLayer(3, 4, dtype=torch.complex64), ValueError, "dtype"),
+    ("ssm.S4DLayer device=cuda", lambda p: ssm.S4DLayer(3, 4, device="cuda"), ValueError,
+     "device"),
+    ("ssm.S4DLayer init=foo", lambda p: ssm.S4DLayer(3, 4, init="foo"), ValueError, "kind"),
+    ("ssm.S4DLayer x float64", lambda p: _s4d()(_t(1, 5, 3, dtype=torch.float64)), TypeError,
+     "x"),
+    ("ssm.S4DLayer x numpy", lambda p: _s4d()(np.zeros((1, 5, 3))), TypeError, "x"),
+    ("ssm.S4DLayer x width", lambda p: _s4d()(_t(1, 5, 2)), ValueError, "x"),
+    ("ssm.S4DLayer.kernel L=0", lambda p: _s4d().kernel(0), ValueError, "L"),
+    ("ssm.SelectiveSSM d_conv=0", lambda p: ssm.SelectiveSSM(4, d_conv=0), ValueError, "d_conv"),
+    ("ssm.SelectiveSSM dt_max='1'", lambda p: ssm.SelectiveSSM(4, dt_max="1"), ValueError,
+     "dt_max"),
+    ("ssm.SelectiveSSM dtype=int64", lambda p: ssm.SelectiveSSM(4, dtype=torch.int64),
+     ValueError, "dtype"),
+    ("ssm.SelectiveSSM device=cuda", lambda p: ssm.SelectiveSSM(4, device="cuda"), ValueError,
+     "device"),
+    ("ssm.SelectiveSSM x float64", lambda p: _sel()(_t(1, 5, 4, dtype=torch.float64)),
+     TypeError, "x"),
+    ("ssm.SelectiveSSM x int64", lambda p: _sel()(torch.zeros(1, 5, 4, dtype=torch.long)),
+     TypeError, "x"),
+    ("ssm.SelectiveSSM x width", lambda p: _sel()(_t(1, 5, 3)), ValueError, "x"),
+    ("ssm.SelectiveSSM reset int", lambda p: _sel()(_t(1, 5, 4), reset=torch.zeros(1, 5)),
+     TypeError, "reset"),
+    ("ssm.SelectiveSSM.step x_t float64", lambda p: _sel().step(_t(1, 4, dtype=torch.float64)),
+     TypeError, "x_t"),
+    ("ssm.SelectiveSSM state tuple", lambda p: _sel()(_t(1, 5, 4), state=(1, 2)), TypeError,
+     "state"),
+    ("ssm.discretize dt='0.1'", lambda p: ssm.discretize(A2, B2, "0.1"), TypeError, "dt"),
+    ("ssm.discretize dt=-1", lambda p: ssm.discretize(A2, B2, -1.0), ValueError, "dt"),
+    ("ssm.discretize method", lambda p: ssm.discretize(A2, B2, 0.1, "rk4"), ValueError, "method"),
+    ("ssm.discretize A list", lambda p: ssm.discretize([[1.0]], B2, 0.1), TypeError, "A"),
+    ("ssm.discretize B shape", lambda p: ssm.discretize(A2, torch.ones(3, 1), 0.1), ValueError,
+     "B"),
+    ("ssm.discretize dt complex", lambda p: ssm.discretize(A2, B2, torch.tensor(0.1 + 1j)),
+     ValueError, "dt"),
+    ("ssm.hippo_legs N=0", lambda p: ssm.hippo_legs(0), ValueError, "N"),
+    ("ssm.hippo_legs dtype=int64", lambda p: ssm.hippo_legs(3, dtype=torch.int64), ValueError,
+     "dtype"),
+    ("ssm.hippo_legs dtype=complex64", lambda p: ssm.hippo_legs(3, dtype=torch.complex64),
+     ValueError, "dtype"),
+    ("ssm.hippo_legs device=cuda", lambda p: ssm.hippo_legs(3, device="cuda"), ValueError,
+     "device"),
+    ("ssm.ssm_kernel L=0", lambda p: ssm.ssm_kernel(A2, B2, torch.ones(1, 2), 0), ValueError,
+     "L"),
+    ("ssm.ssm_kernel C numpy", lambda p: ssm.ssm_kernel(A2, B2, np.ones((1, 2)), 4), TypeError,
+     "C"),
+    ("ssm.ssm_kernel C shape", lambda p: ssm.ssm_kernel(A2, B2, torch.ones(1, 3), 4), ValueError,
+     "C"),
+    ("ssm.causal_conv u numpy", lambda p: ssm.causal_conv(np.zeros((5, 3)), _t(3, 5)), TypeError,
+     "u"),
+    ("ssm.causal_conv K width", lambda p: ssm.causal_conv(_t(5, 3), _t(2, 5)), ValueError, "K"),
+    # ------------------------------------------------------------------ scan
+    ("scan.scan a numpy", lambda p: _scan(a=np.zeros((2, 5, 3))), TypeError, "a"),
+    ("scan.scan a 2-D", lambda p: _scan(a=_t(5, 3)), ValueError, "a"),
+    ("scan.scan b float64", lambda p: _scan(b=_t(2, 5, 3, dtype=torch.float64)), TypeError, "b"),
+    ("scan.scan a int", lambda p: _scan(a=torch.zeros(2, 5, 3, dtype=torch.long),
+                                         b=torch.zeros(2, 5, 3, dtype=torch.long)),
+     TypeError, "a"),
+    ("scan.scan h0 shape", lambda p: _scan(h0=_t(2, 4)), ValueError, "h0"),
+    ("scan.scan h0 float64", lambda p: _scan(h0=_t(2, 3, dtype=torch.float64)), TypeError, "h0"),
+    ("scan.scan reset float", lambda p: _scan(reset=_t(2, 5)), TypeError, "reset"),
+    ("scan.scan reset shape", lambda p: _scan(reset=torch.zeros(2, 4, dtype=torch.bool)),
+     ValueError, "reset"),
+    ("scan.scan chunk_size=0", lambda p: _scan(chunk_size=0), ValueError, "chunk_size"),
+    ("scan.scan chunk_size='8'", lambda p: _scan(chunk_size="8"), ValueError, "chunk_size"),
+    ("scan.scan_reference a list", lambda p: _scan(scan.scan_reference, a=[[[1.0]]]), TypeError,
+     "a"),
+    ("scan.scan_doubling b L=0", lambda p: _scan(scan.scan_doubling, a=_t(2, 0, 3),
+                                                 b=_t(2, 0, 3)), ValueError, "L"),
+    # ------------------------------------------------------------------ cores
+    ("cores.make_core name", lambda p: cores.make_core("lstm", 8), ValueError, "core"),
+    ("cores.make_core hidden_dim=0", lambda p: cores.make_core("selective", 0), ValueError,
+     "hidden_dim"),
+    ("cores.make_core dtype=int64", lambda p: cores.make_core("selective", 8, dtype=torch.int64),
+     ValueError, "dtype"),
+    ("cores.make_core s4d dtype=complex",
+     lambda p: cores.make_core("s4d", 8, 4, dtype=torch.complex64), ValueError, "dtype"),
+    ("cores.make_core gru device=cuda", lambda p: cores.make_core("gru", 8, device="cuda"),
+     ValueError, "device"),
+    ("cores.make_core s4d device=cuda", lambda p: cores.make_core("s4d", 8, 4, device="cuda"),
+     ValueError, "device"),
+    ("cores.make_core dt_min='1e-3'", lambda p: cores.make_core("ssd", 8, 4, dt_min="1e-3"),
+     ValueError, "dt_min"),
+    ("cores.SelectiveCore u float64", lambda p: _core()(_t(2, 5, 8, dtype=torch.float64)),
+     TypeError, "u"),
+    ("cores.SelectiveCore u numpy", lambda p: _core()(np.zeros((2, 5, 8))), TypeError, "u"),
+    ("cores.SelectiveCore u width", lambda p: _core()(_t(2, 5, 7)), ValueError, "u"),
+    ("cores.SSDCore.step u_t float64",
+     lambda p: _core("ssd").step(_t(2, 8, dtype=torch.float64)), TypeError, "u_t"),
+    ("cores.S4DCore state shape", lambda p: _core("s4d")(_t(2, 5, 8), _t(2, 3)), ValueError,
+     "state"),
+    ("cores.LinearCore u int", lambda p: _core("linear")(torch.zeros(2, 5, 8, dtype=torch.long)),
+     TypeError, "u"),
+    ("cores.GRUCore reset float", lambda p: _core("gru")(_t(2, 5, 8), reset=_t(2, 5)),
+     TypeError, "reset"),
+    ("cores.GRUCore state float64",
+     lambda p: _core("gru")(_t(2, 5, 8), _t(2, 8, dtype=torch.float64)), TypeError, "state"),
+    # ------------------------------------------------------------------ policies
+    ("policies.MLPPolicy obs_dim=0", lambda p: policies.MLPPolicy(0, 2), ValueError, "obs_dim"),
+    ("policies.MLPPolicy init_log_std='0'", lambda p: policies.MLPPolicy(3, 2, init_log_std="0"),
+     ValueError, "init_log_std"),
+    ("policies.MLPPolicy dtype=int64", lambda p: policies.MLPPolicy(3, 2, dtype=torch.int64),
+     ValueError, "dtype"),
+    ("policies.MLPPolicy device=cuda", lambda p: policies.MLPPolicy(3, 2, device="cuda"),
+     ValueError, "device"),
+    ("policies.MLPPolicy.distribution obs numpy",
+     lambda p: _mlp().distribution(np.zeros((4, 3))), TypeError, "obs"),
+    ("policies.MLPPolicy.distribution obs float64",
+     lambda p: _mlp().distribution(_t(4, 3, dtype=torch.float64)), TypeError, "obs"),
+    ("policies.MLPPolicy.distribution obs int",
+     lambda p: _mlp().distribution(torch.zeros(4, 3, dtype=torch.long)), TypeError, "obs"),
+    ("policies.MLPPolicy.distribution obs width",
+     lambda p: _mlp().distribution(_t(4, 5)), ValueError, "obs"),
+    ("policies.MLPPolicy.distribution params list",
+     lambda p: _mlp().distribution(_t(4, 3), params=[1, 2]), TypeError, "params"),
+    ("policies.MLPPolicy.act obs numpy", lambda p: _mlp().act(np.zeros((4, 3))), TypeError,
+     "obs"),
+    ("policies.SSMMetaPolicy hidden_dim=0", lambda p: policies.SSMMetaPolicy(2, 2, hidden_dim=0),
+     ValueError, "hidden_dim"),
+    ("policies.SSMMetaPolicy dt_min='1'", lambda p: _meta(dt_min="1"), ValueError, "dt_min"),
+    ("policies.SSMMetaPolicy device=cuda", lambda p: _meta(device="cuda"), ValueError, "device"),
+    ("policies.SSMMetaPolicy dtype=complex", lambda p: _meta(dtype=torch.complex64), ValueError,
+     "dtype"),
+    ("policies.SSMMetaPolicy x float64", lambda p: _meta()(_t(2, 5, 6, dtype=torch.float64)),
+     TypeError, "x"),
+    ("policies.SSMMetaPolicy x width", lambda p: _meta()(_t(2, 5, 5)), ValueError, "x"),
+    ("policies.SSMMetaPolicy.step x_t numpy", lambda p: _meta().step(np.zeros((2, 6))),
+     TypeError, "x_t"),
+    ("policies.SSMMetaPolicy.step state shape", lambda p: _meta().step(_t(2, 6), _t(2, 3)),
+     ValueError, "state"),
+    ("policies.SSMMetaPolicy.act reset float", lambda p: _meta().act(_t(2, 6), reset=_t(2)),
+     TypeError, "reset"),
+    ("policies.GRUPolicy device=cuda", lambda p: _gru(device="cuda"), ValueError, "device"),
+    ("policies.GRUPolicy x int", lambda p: _gru()(torch.zeros(2, 5, 6, dtype=torch.long)),
+     TypeError, "x"),
+    ("policies.GRUPolicy.step x_t float64", lambda p: _gru().step(_t(2, 6, dtype=torch.float64)),
+     TypeError, "x_t"),
+    ("policies.stack_params empty", lambda p: policies.stack_params([]), ValueError, "params"),
+    # ------------------------------------------------------------------ rl
+    ("rl.discounted_returns gamma='0.9'", lambda p: _returns(gamma="0.9"), ValueError, "gamma"),
+    ("rl.discounted_returns gamma=1.5", lambda p: _returns(gamma=1.5), ValueError, "gamma"),
+    ("rl.discounted_returns rewards numpy", lambda p: _returns(rewards=np.zeros((4, 2))),
+     TypeError, "rewards"),
+    ("rl.discounted_returns dones shape", lambda p: _returns(dones=_t(4, 3)), ValueError, "dones"),
+    ("rl.discounted_returns dones=2", lambda p: _returns(dones=torch.full((4, 2), 2.0)),
+     ValueError, "dones"),
+    ("rl.discounted_returns last_value numpy", lambda p: _returns(last_value=np.zeros(2)),
+     TypeError, "last_value"),
+    ("rl.discounted_returns last_value shape", lambda p: _returns(last_value=_t(3)), ValueError,
+     "last_value"),
+    ("rl.gae lam='0.95'", lambda p: _gae(lam="0.95"), ValueError, "lam"),
+    ("rl.gae values shape", lambda p: _gae(values=_t(4, 3)), ValueError, "values"),
+    ("rl.gae last_value numpy", lambda p: _gae(last_value=np.zeros(2)), TypeError, "last_value"),
+    ("rl.gae dones=-1", lambda p: _gae(dones=torch.full((4, 2), -1.0)), ValueError, "dones"),
+    ("rl.gae rewards complex", lambda p: _gae(rewards=_t(4, 2, dtype=torch.complex64)),
+     TypeError, "rewards"),
+    ("rl.ppo_loss clip=1.5", lambda p: _ppo(clip=1.5), ValueError, "clip"),
+    ("rl.ppo_loss clip='0.2'", lambda p: _ppo(clip="0.2"), ValueError, "clip"),
+    ("rl.ppo_loss advantages shape", lambda p: _ppo(advantages=_t(4)), ValueError, "advantages"),
+    ("rl.ppo_loss old_log_probs numpy", lambda p: _ppo(old_log_probs=np.zeros(5)), TypeError,
+     "old_log_probs"),
+    ("rl.ppo_loss mask float", lambda p: _ppo(mask=_t(5)), TypeError, "mask"),
+    ("rl.reinforce_loss log_probs list",
+     lambda p: rl.reinforce_loss([0.0], _t(1)), TypeError, "log_probs"),
+    ("rl.LinearFeatureBaseline reg_coeff='1'",
+     lambda p: rl.LinearFeatureBaseline(reg_coeff="1"), ValueError, "reg_coeff"),
+    ("rl.LinearFeatureBaseline.fit returns nan",
+     lambda p: _fit(returns=torch.full((4, 2), math.nan)), ValueError, "returns"),
+    ("rl.LinearFeatureBaseline.fit obs nan",
+     lambda p: _fit(obs=torch.full((4, 2, 3), math.nan)), ValueError, "obs"),
+    ("rl.LinearFeatureBaseline.fit obs numpy", lambda p: _fit(obs=np.zeros((4, 2, 3))),
+     TypeError, "obs"),
+    ("rl.LinearFeatureBaseline.fit returns shape", lambda p: _fit(returns=_t(4, 3)), ValueError,
+     "returns"),
+    ("rl.LinearFeatureBaseline.fit mask shape",
+     lambda p: _fit(mask=torch.ones(4, 3, dtype=torch.bool)), ValueError, "mask"),
+    ("rl.collect_rollouts env", lambda p: rl.collect_rollouts(object(), _mlp(), 3), TypeError,
+     "env"),
+    ("rl.collect_rollouts num_steps=0", lambda p: rl.collect_rollouts(_FakeEnv(), _mlp(), 0),
+     ValueError, "num_steps"),
+    ("rl.collect_rollouts action_scale='1'",
+     lambda p: rl.collect_rollouts(_FakeEnv(), _mlp(), 3, action_scale="1"), ValueError,
+     "action_scale"),
+    ("rl.collect_rollouts num_steps=2.0", lambda p: rl.collect_rollouts(_FakeEnv(), _mlp(), 2.0),
+     ValueError, "num_steps"),
+    # ------------------------------------------------------------------ checkpoints
+    ("checkpoints.load missing", lambda p: ssm.LinearSSM.load(p / "none.pt"), FileNotFoundError,
+     "none.pt"),
+    ("checkpoints.load map_location=foo",
+     lambda p: ssm.LinearSSM.load(_saved(p, lambda d: None), map_location="foo"), ValueError,
+     "map_location"),
+    ("checkpoints.load map_location=cuda",
+     lambda p: ssm.LinearSSM.load(_saved(p, lambda d: None), map_location="cuda"), ValueError,
+     "map_location"),
+    ("checkpoints.load list weights", lambda p: ssm.LinearSSM.load(_saved(p, _list_weights)),
+     ValueError, "'C'"),
+    ("checkpoints.load nan weights", lambda p: ssm.LinearSSM.load(_saved(p, _nan_weights)),
+     ValueError, "'A'"),
+    ("checkpoints.load expected_config",
+     lambda p: ssm.LinearSSM.load(_saved(p, lambda d: None), expected_config={"state_dim": 3}),
+     ValueError, "state_dim"),
+    ("checkpoints.check_state_dict list",
+     lambda p: checkpoints.check_state_dict("x.pt", {"w": _t(2)}, {"w": [0.0, 0.0]}),
+     ValueError, "'w'"),
+    ("checkpoints.save_checkpoint extra",
+     lambda p: checkpoints.save_checkpoint(p / "x.pt", "f/1", {}, _lin(), {"config": 1}),
+     ValueError, "extra"),
+    # ------------------------------------------------------------------ functional
+    ("functional.clip_gradient_norm max_norm=-1",
+     lambda p: functional.clip_gradient_norm(_grads(), -1), ValueError, "max_norm"),
+    ("functional.clip_gradient_norm max_norm='1'",
+     lambda p: functional.clip_gradient_norm(_grads(), "1"), ValueError, "max_norm"),
+    ("functional.clip_gradient_norm max_norm=nan",
+     lambda p: functional.clip_gradient_norm(_grads(), math.nan), ValueError, "max_norm"),
+    ("functional.support_gradient engine=jax",
+     lambda p: functional.support_gradient(
+         torch.nn.Linear(1, 1), dict(torch.nn.Linear(1, 1).named_parameters()), ["weight"],
+         functional.mse_loss, (_t(2, 1), _t(2, 1)), create_graph=False, engine="jax"),
+     ValueError, "engine"),
+    ("functional.check_engine jax", lambda p: functional.check_engine("jax"), ValueError,
+     "engine"),
+    ("functional.check_params list", lambda p: functional.check_params([1]), TypeError, "params"),
+    ("functional.check_rates nan",
+     lambda p: functional.check_rates(math.nan, _grads(), ["w"]), ValueError, "inner_lr"),
+    ("functional.select_params unknown",
+     lambda p: functional.select_params(_grads(), ["v"]), ValueError, "params_to_adapt"),
+    ("functional.to_numpy ndim", lambda p: functional.to_numpy(_t(2, 2), ndim=1), ValueError,
+     "values"),
+]
+
+
+@pytest.mark.parametrize(("thunk", "kind", "needle"), [c[1:] for c in CASES],
+                         ids=[c[0] for c in CASES])
+def test_bad_input_is_refused_clearly(tmp_path, thunk, kind, needle):
+    with pytest.raises(kind) as caught:
+        thunk(tmp_path)
+    assert needle in str(caught.value), str(caught.value)
+
+
+def test_no_bad_input_gives_an_internal_error(tmp_path):
+    internal = (AttributeError, KeyError, IndexError, ZeroDivisionError)
+    leaked = []
+    for i, (name, thunk, _, _) in enumerate(CASES):
+        folder = tmp_path / str(i)
+        folder.mkdir()
+        try:
+            thunk(folder)
+        except internal as exc:
+            leaked.append(f"{name}: {type(exc).__name__}: {exc}")
+        except Exception:  # noqa: BLE001 - only the internal kinds count here
+            pass
+    assert not leaked, "\n".join(leaked)
+
+
+def test_valid_inputs_still_run():
+    """The checks refuse nothing the modules accepted and computed correctly."""
+    _lin()(_t(1, 5, 1))
+    _s4d()(_t(1, 5, 3))
+    _sel()(_t(1, 5, 4))
+    _mlp().distribution(_t(4, 3))
+    _meta()(_t(2, 5, 6))
+    _gru()(_t(2, 5, 6))
+    _returns(dones=torch.zeros(4, 2, dtype=torch.bool), last_value=_t(2))
+    _gae(dones=torch.ones(4, 2))
+    _fit(obs=torch.full((4, 2, 3), math.inf))  # rllab clips observations to [-10, 10]
+    functional.clip_gradient_norm(_grads(), 1.0)
+    ssm.hippo_legs(3, dtype=torch.float32)
+    ssm.discretize(A2, B2, 0.1)
