@@ -137,18 +137,18 @@ class SelectiveCore(nn.Module):
     the recurrence with :func:`ssm_metarl.scan.scan` and its ``reset`` flags.
 
     Cost per step O(H N). ``forward`` walks the sequence in pieces of
-    ``time_chunk`` steps (default 50), carrying the state from piece to piece:
-    all of a piece's (B, T, H, N) decays, inputs and states stay in the CPU's
-    cache, where one pass over (B, L, H, N) tensors is memory-bound (at B = 64,
-    L = 500, H = 64, N = 16, one thread, forward+backward took about half the
-    time of the one-pass version and less than the step loop;
-    ``benchmarks/bench_rl.py``). The pieces change only the rounding (about
-    1e-7 in float32). This is the memory of every stored RL^2 result:
-    parameters and their creation order are fixed
+    ``time_chunk`` steps (default 25), carrying the state from piece to piece,
+    so that a piece's (B, T, H, N) decays, inputs and states stay in the CPU's
+    cache; one pass over whole (B, L, H, N) tensors is memory-bound and was
+    slower than the step loop. Measured at B = 64, H = 64, N = 16, one thread
+    (``benchmarks/bench_rl.py``): T = 16 to 25 was fastest at L = 100 and 500,
+    8 and 50 to 100 slower. The pieces change only the rounding (about 1e-7
+    in float32). This is the memory of every stored RL^2 result: parameters
+    and their creation order are fixed
     (``ssm_metarl.policies.SelectiveDiagonalSSM`` is the same class).
     """
 
-    time_chunk: int = 50
+    time_chunk: int = 25
 
     def __init__(
         self,
