@@ -2,19 +2,34 @@
 
 One table of (callable, expected exception type, substring of the message that
 names the argument) over the public callables of ssm, scan, cores, policies,
-rl, checkpoints and functional. Each case builds its own small objects, so a
+rl, checkpoints and functional, and a second table (MORE_CASES) for results,
+switching/tasks, meta_rl and maml. Each case builds its own small objects, so a
 case fails alone.
 """
 
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 import pytest
 import torch
 
-from ssm_metarl import checkpoints, cores, functional, policies, rl, scan, ssm
+from ssm_metarl import (
+    checkpoints,
+    cores,
+    functional,
+    maml,
+    meta_rl,
+    policies,
+    results,
+    rl,
+    scan,
+    ssm,
+    switching,
+    tasks,
+)
 
 F32 = torch.float32
 
@@ -380,6 +395,100 @@ CASES = [
 ]
 
 
+
+def _save(p, name="demo", metrics=None, profile="paper"):
+    """save_result into a data dir under p; every rejection must come before any write."""
+    saved = os.environ.get("SSM_METARL_DATA")
+    os.environ["SSM_METARL_DATA"] = str(p / "data")
+    try:
+        results.save_result(name, {"m": 0.5} if metrics is None else metrics, command="x",
+                            seeds=[0], profile=profile)
+    finally:
+        if saved is None:
+            del os.environ["SSM_METARL_DATA"]
+        else:
+            os.environ["SSM_METARL_DATA"] = saved
+        assert not (p / "data").exists() and not (p / "escaped.json").exists(), "wrote a file"
+
+
+def _sample():
+    return tasks.SinusoidTasks(seed=0).sample(3, 2, 2)
+
+
+def _evaluate(**over):
+    args = {"policy": policies.MLPPolicy(2, 2, (8,)), "params": None, "goals": np.zeros((2, 2)),
+            "steps": 1, "trajectories_per_task": 2, "horizon": 3}
+    args.update(over)
+    return meta_rl.evaluate_maml_rl(**args)
+
+
+def _trainer():
+    return maml.MetaMAMLTrainer(torch.nn.Linear(1, 1))
+
+
+MORE_CASES = [
+    # ------------------------------------------------------------------ results
+    ("results.save_result profile=weird", lambda p: _save(p, profile="weird"), ValueError,
+     "profile"),
+    ("results.save_result metrics nan", lambda p: _save(p, metrics={"m": math.nan}), ValueError,
+     "metrics['m']"),
+    ("results.save_result metrics inf in list",
+     lambda p: _save(p, metrics={"m": [1.0, math.inf]}), ValueError, "metrics['m'][1]"),
+    ("results.save_result name=../escaped", lambda p: _save(p, name="../escaped"), ValueError,
+     "name"),
+    ("results.save_result name=a/b", lambda p: _save(p, name="a/b"), ValueError, "name"),
+    # ------------------------------------------------------------------ switching / tasks
+    ("switching.jump_uniform min_jump=0.8",
+     lambda p: switching.jump_uniform(torch.Generator().manual_seed(0), _t(3).double(),
+                                      (0.0, 1.0), 0.8), ValueError, "min_jump"),
+    ("switching.jump_uniform min_jump=-0.1",
+     lambda p: switching.jump_uniform(torch.Generator().manual_seed(0), _t(3).double(),
+                                      (0.0, 1.0), -0.1), ValueError, "min_jump"),
+    ("ssm.random_stable_matrix min_decay=-5", lambda p: ssm.random_stable_matrix(3, min_decay=-5),
+     ValueError, "min_decay"),
+    ("tasks.TaskSample.task(5)", lambda p: _sample().task(5), ValueError, "3 tasks"),
+    ("tasks.TaskSample.task(-1)", lambda p: _sample().task(-1), ValueError, "index"),
+    ("tasks.TaskSample.task('1')", lambda p: _sample().task("1"), ValueError, "index"),
+    ("tasks.SinusoidTasks num_tasks=0", lambda p: tasks.SinusoidTasks().sample(0, 2, 2),
+     ValueError, "num_tasks"),
+    ("tasks.DampedOscillatorTasks num_tasks=0",
+     lambda p: tasks.DampedOscillatorTasks().sample(0, 2, 2), ValueError, "num_tasks"),
+    ("tasks.OscillatorIdentification num_tasks=0",
+     lambda p: tasks.OscillatorIdentification(0, 5, 5).sample(0, 2, 2), ValueError, "num_tasks"),
+    ("switching.SwitchingOscillatorTasks batch=0",
+     lambda p: switching.SwitchingOscillatorTasks().sample(0), ValueError, "batch"),
+    ("switching.TransitionWindowTasks num_tasks=0",
+     lambda p: switching.TransitionWindowTasks(
+         switching.SwitchingOscillatorTasks(num_switches=0), history=2).sample(0),
+     ValueError, "num_tasks"),
+    # ------------------------------------------------------------------ meta_rl
+    ("meta_rl.evaluate_maml_rl params missing keys",
+     lambda p: _evaluate(params={"log_std": torch.zeros(2)}), ValueError, "net.0.weight"),
+    ("meta_rl.evaluate_maml_rl params=list", lambda p: _evaluate(params=[1]), TypeError,
+     "params"),
+    ("meta_rl.evaluate_maml_rl trajectories_per_task=0",
+     lambda p: _evaluate(trajectories_per_task=0), ValueError, "trajectories_per_task"),
+    ("meta_rl.evaluate_maml_rl goals nan", lambda p: _evaluate(goals=np.full((2, 2), math.nan)),
+     ValueError, "goals"),
+    ("meta_rl.evaluate_maml_rl per-round goals nan",
+     lambda p: _evaluate(goals=np.full((2, 2, 2), math.nan)), ValueError, "goals"),
+    ("meta_rl.navigation_oracle_returns goals nan",
+     lambda p: meta_rl.navigation_oracle_returns(np.full((2, 2), math.nan)), ValueError, "goals"),
+    ("meta_rl.policy_gradient_advantages num_tasks=0",
+     lambda p: meta_rl.policy_gradient_advantages(
+         rl.collect_rollouts(_FakeEnv(), _mlp(), 2), 0, 0.99), ValueError, "num_tasks"),
+    # ------------------------------------------------------------------ maml
+    ("maml.MetaMAMLTrainer.predict numpy", lambda p: _trainer().predict(np.zeros((2, 1))),
+     TypeError, "inputs"),
+    ("maml.MetaMAMLTrainer config='x'",
+     lambda p: maml.MetaMAMLTrainer(torch.nn.Linear(1, 1), config="x"), TypeError, "config"),
+    ("maml.MetaMAMLTrainer.meta_train task_batch=object()",
+     lambda p: _trainer().meta_train(object(), 1, progress=False), TypeError, "task_batch"),
+    ("maml.TaskBatch tasks=object()", lambda p: maml.TaskBatch(tasks=object(), batch_size=2),
+     TypeError, "tasks"),
+]
+CASES = CASES + MORE_CASES
+
 @pytest.mark.parametrize(("thunk", "kind", "needle"), [c[1:] for c in CASES],
                          ids=[c[0] for c in CASES])
 def test_bad_input_is_refused_clearly(tmp_path, thunk, kind, needle):
@@ -417,3 +526,16 @@ def test_valid_inputs_still_run():
     functional.clip_gradient_norm(_grads(), 1.0)
     ssm.hippo_legs(3, dtype=torch.float32)
     ssm.discretize(A2, B2, 0.1)
+
+
+def test_valid_inputs_of_the_second_table_still_run(tmp_path, monkeypatch):
+    monkeypatch.setenv("SSM_METARL_DATA", str(tmp_path))
+    path = results.save_result("demo", {"m": 0.5, "none": None}, command="x", seeds=[0],
+                               profile="smoke")
+    assert path == tmp_path / "results" / "demo.json"
+    switching.jump_uniform(torch.Generator().manual_seed(0), _t(3).double(), (0.0, 1.0), 0.5)
+    assert _sample().task(np.int64(2)).num_tasks == 1
+    policy = policies.MLPPolicy(2, 2, (8,))
+    own = dict(policy.named_parameters())
+    assert _evaluate(policy=policy, params=own).shape == (2, 2)
+    assert _trainer().predict(_t(2, 1)).shape == (2, 1)

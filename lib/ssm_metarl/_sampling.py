@@ -28,6 +28,7 @@ import math
 from collections.abc import Sequence
 from typing import NamedTuple
 
+import numpy as np
 import torch
 
 __all__ = [
@@ -89,6 +90,12 @@ class TaskSample(NamedTuple):
 
     def task(self, index: int) -> TaskSample:
         """The sample of task ``index`` alone, keeping a task dimension of size 1."""
+        count = self.num_tasks
+        if isinstance(index, bool) or not isinstance(index, (int, np.integer)) \
+                or not 0 <= index < count:
+            raise ValueError(f"index must be an int in [0, {count}) for this sample of "
+                             f"{count} tasks, got {index!r}")
+        index = int(index)
         pick = slice(index, index + 1)
         return TaskSample(
             self.support_x[pick],

@@ -55,7 +55,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._validate import Params, check_float, check_int, raise_if_diverged, training_step
+from ._validate import (
+    Params,
+    check_float,
+    check_int,
+    check_tensor,
+    raise_if_diverged,
+    training_step,
+)
 from .checkpoints import check_state_dict, load_checkpoint, save_checkpoint
 from .functional import _VMAP_UNSUPPORTED as _VMAP_UNSUPPORTED  # noqa: F401 (tests inspect it)
 from .functional import (
@@ -629,6 +636,9 @@ class MetaMAMLTrainer:
         the parameters are touched.
         """
         check_int("num_meta_iterations", num_meta_iterations, 0)
+        if not callable(getattr(task_batch, "sample", None)):
+            raise TypeError(f"task_batch must be a TaskBatch (or have a sample() method), got "
+                            f"{type(task_batch).__name__}")
         losses: list[float] = []
         bar = progress_bar(range(num_meta_iterations), f"meta-train {self.config.algorithm}",
                            progress)
@@ -697,6 +707,7 @@ class MetaMAMLTrainer:
 
     def predict(self, inputs: torch.Tensor, fast_params: Params | None = None) -> torch.Tensor:
         """Prediction (K, ...) of the meta-learned model, or of ``fast_params`` if given."""
+        check_tensor("inputs", inputs)
         with torch.no_grad():
             return predict(self.model, fast_params or self.params, inputs.to(self.device),
                            self.forward_fn)

@@ -217,6 +217,7 @@ def policy_gradient_advantages(
     """
     mask = first_episode_mask(rollout.dones, rollout.valid)
     returns = discounted_returns(rollout.rewards, rollout.dones, gamma)
+    num_tasks = check_int("num_tasks", num_tasks)
     per_task = rollout.num_envs // num_tasks
     tasks = []
     for g, task in enumerate(rollout.split(num_tasks)):
@@ -385,6 +386,13 @@ def check_goals(goals: Any) -> np.ndarray:
     goals = np.asarray(goals, dtype=np.float64)
     if goals.ndim != 2 or goals.shape[1] != 2 or len(goals) == 0:
         raise ValueError(f"goals must have shape (G, 2) with G >= 1, got {goals.shape}")
+    return _finite_goals(goals)
+
+
+def _finite_goals(goals: np.ndarray) -> np.ndarray:
+    if not np.isfinite(goals).all():
+        raise ValueError(f"goals must be finite, got {int((~np.isfinite(goals)).sum())} "
+                         f"NaN/inf entries of {goals.size}")
     return goals
 
 
@@ -427,7 +435,8 @@ def evaluate_maml_rl(
     if len(step_sizes) != steps or not all(math.isfinite(a) and a >= 0 for a in step_sizes):
         raise ValueError(f"step_sizes must be {steps} finite numbers >= 0 (one per step), "
                          f"got {step_sizes}")
-    params = dict(policy.named_parameters()) if params is None else params
+    trajectories_per_task = check_int("trajectories_per_task", trajectories_per_task)
+    params = _check_policy_params(policy, params)
     num_goals, rng = rounds.shape[0], np.random.default_rng(seed)
     env = BatchedNavigation2D(num_goals * trajectories_per_task, horizon=horizon,
                               goal_tolerance=goal_tolerance)
@@ -447,6 +456,23 @@ def evaluate_maml_rl(
     return returns
 
 
+def _check_policy_params(
+    policy: MLPPolicy, params: Mapping[str, torch.Tensor] | None
+) -> Mapping[str, torch.Tensor]:
+    """``params`` (None: the policy's own) must hold a tensor for every policy parameter."""
+    own = dict(policy.named_parameters())
+    if params is None:
+        return own
+    if not isinstance(params, Mapping):
+        raise TypeError(f"params must be None or a dict name -> tensor, got "
+                        f"{type(params).__name__}")
+    missing = [name for name in own if name not in params]
+    if missing:
+        raise ValueError(f"params lacks the policy parameters {missing}; expected the keys "
+                         f"{list(own)} (dict(policy.named_parameters()))")
+    return params
+
+
 def _goals_per_round(goals: Any, steps: int) -> np.ndarray:
     """(G, S + 1, 2): the goal of every round, from fixed goals (G, 2) or per-round goals."""
     goals = np.asarray(goals, dtype=np.float64)
@@ -454,7 +480,7 @@ def _goals_per_round(goals: Any, steps: int) -> np.ndarray:
         if goals.shape[1:] != (steps + 1, 2) or len(goals) == 0:
             raise ValueError(f"goals per round must have shape (G, steps + 1 = {steps + 1}, 2), "
                              f"got {goals.shape}")
-        return goals
+        return _finite_goals(goals)
     return np.repeat(check_goals(goals)[:, None], steps + 1, axis=1)
 
 

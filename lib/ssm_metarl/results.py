@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from . import __version__
+from .profiles import PROFILES
 
 RESULT_KEYS = ("name", "command", "seeds", "profile", "library_version", "torch_version",
                "date", "machine", "metrics")
@@ -90,6 +91,12 @@ def save_result(
     """Write ``data/results/<name>.json`` with the provenance every stored number needs."""
     if not metrics:
         raise ValueError("metrics must be a non-empty dict of measured numbers")
+    _check_result_name(name)
+    if profile not in PROFILES:
+        raise ValueError(f"profile={profile!r} is not a run profile; expected one of "
+                         f"{', '.join(PROFILES)}")
+    metrics = _jsonable(metrics)
+    _check_finite_metrics("metrics", metrics)
     payload = {
         "name": name,
         "command": command,
@@ -100,12 +107,33 @@ def save_result(
         "date": _dt.date.today().isoformat(),
         "machine": (f"{platform.machine()}, {os.cpu_count()} cores, "
                     f"torch threads {torch.get_num_threads()}"),
-        "metrics": _jsonable(metrics),
+        "metrics": metrics,
     }
     path = data_dir() / "results" / f"{name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(payload, indent=1) + "\n")
     return path
+
+
+def _check_result_name(name: Any) -> None:
+    """``name`` must be a plain file stem, so the result stays inside ``data/results/``."""
+    if not isinstance(name, str) or not name or name != Path(name).name or name.startswith(".") \
+            or "\\" in name:
+        raise ValueError(f"name must be a plain file name (no folders, not starting with '.'), "
+                         f"so the result stays in data/results/, got {name!r}")
+
+
+def _check_finite_metrics(where: str, value: Any) -> None:
+    """No NaN/inf anywhere in ``value`` (JSON has no such numbers)."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _check_finite_metrics(f"{where}[{key!r}]", item)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _check_finite_metrics(f"{where}[{i}]", item)
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{where} must be finite, got {value!r}; JSON has no NaN/inf, so "
+                         f"store a failed run's number as None")
 
 
 def _jsonable(value: Any) -> Any:

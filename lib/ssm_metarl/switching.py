@@ -203,6 +203,7 @@ def jump_uniform(
     Distances are measured on that circle, so a jump can wrap from one end of
     the range to the other. ``min_jump = 0`` is a fresh uniform draw.
     """
+    min_jump = _check_min_jump(min_jump)
     lo, hi = bounds
     width = hi - lo
     if width == 0:
