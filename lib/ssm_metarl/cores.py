@@ -54,7 +54,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._validate import check_device, check_dtype, check_int, check_like, check_reset, check_tensor
-from .scan import scan
+from .scan import scan, zero_where_reset
 from .ssd import ssd, ssd_step
 from .ssm import (
     S4D_INITS,
@@ -105,13 +105,6 @@ def _checked(core: nn.Module, u: Any, state: Any, reset: Any, sequence: bool):
     return u, state, reset
 
 
-def _zero_where(reset: torch.Tensor | None, state: torch.Tensor) -> torch.Tensor:
-    """state (B, ...) with the rows of the sequences that reset (B,) zeroed."""
-    if reset is None:
-        return state
-    return torch.where(reset.view(-1, *[1] * (state.dim() - 1)), torch.zeros_like(state), state)
-
-
 def _only_at_start(state: torch.Tensor, reset: torch.Tensor | None):
     """Resets only at step 0 (one trial per sequence): zero those h0 rows and drop ``reset``.
 
@@ -119,7 +112,7 @@ def _only_at_start(state: torch.Tensor, reset: torch.Tensor | None):
     tensor to fold the resets in.
     """
     if reset is not None and not reset[:, 1:].any():
-        return _zero_where(reset[:, 0], state), None
+        return zero_where_reset(reset[:, 0], state), None
     return state, reset
 
 
@@ -203,9 +196,7 @@ class SelectiveCore(nn.Module):
         """One step: u_t (B, H), h (B, H, N), reset (B,) -> (y_t (B, H), h_t (B, H, N))."""
         u_t, h, reset = _checked(self, u_t, h, reset, sequence=False)
         a, b, C = self.coefficients(u_t)
-        if reset is not None:
-            h = torch.where(reset[:, None, None], torch.zeros_like(h), h)
-        h = a * h + b
+        h = a * zero_where_reset(reset, h) + b
         return self.readout(h, C, u_t), h
 
     def forward(self, u: torch.Tensor, h0: torch.Tensor | None = None,
@@ -395,7 +386,7 @@ class S4DCore(nn.Module):
         """One step: u_t (B, H), x (B, H, modes), reset (B,) -> (y_t (B, H), x_t)."""
         u_t, x, reset = _checked(self, u_t, x, reset, sequence=False)
         A_bar, B_bar = self.discretized()
-        x = A_bar * _zero_where(reset, x) + B_bar * u_t.unsqueeze(-1)
+        x = A_bar * zero_where_reset(reset, x) + B_bar * u_t.unsqueeze(-1)
         return self.readout(x, u_t), x
 
     def forward(self, u: torch.Tensor, x0: torch.Tensor | None = None,
@@ -460,7 +451,7 @@ class LinearCore(nn.Module):
              reset: torch.Tensor | None = None):
         """One step: u_t (B, H), x (B, N), reset (B,) -> (y_t (B, H), x_t (B, N))."""
         u_t, x, reset = _checked(self, u_t, x, reset, sequence=False)
-        return self.linear.step(u_t, _zero_where(reset, x))
+        return self.linear.step(u_t, zero_where_reset(reset, x))
 
     def forward(self, u: torch.Tensor, x0: torch.Tensor | None = None,
                 reset: torch.Tensor | None = None):
@@ -473,7 +464,7 @@ class LinearCore(nn.Module):
         states = []
         # unbind once: indexing drive[:, t] in the loop would make backward O(L^2).
         for drive_t, reset_t in zip(drive.unbind(1), resets, strict=True):
-            x = _zero_where(reset_t, x) @ A_bar.T + drive_t
+            x = zero_where_reset(reset_t, x) @ A_bar.T + drive_t
             states.append(x)
         states = torch.stack(states, dim=1)                             # (B, L, N)
         return states @ self.linear.C.T + u @ self.linear.D.T, x
@@ -511,7 +502,7 @@ class GRUCore(nn.GRU):
              reset: torch.Tensor | None = None):
         """One step: u_t (B, H), h (B, H), reset (B,) -> (h_t (B, H), h_t (B, H))."""
         u_t, h, reset = _checked(self, u_t, h, reset, sequence=False)
-        _, h = super().forward(u_t.unsqueeze(1), _zero_where(reset, h).unsqueeze(0))
+        _, h = super().forward(u_t.unsqueeze(1), zero_where_reset(reset, h).unsqueeze(0))
         return h[0], h[0]
 
     def forward(self, u: torch.Tensor, h: torch.Tensor | None = None,
@@ -520,7 +511,7 @@ class GRUCore(nn.GRU):
         u, h, reset = _checked(self, u, h, reset, sequence=True)
         pieces = []
         for start, end in _segments_between_resets(reset, u.shape[1]):
-            h = _zero_where(None if reset is None else reset[:, start], h)
+            h = zero_where_reset(None if reset is None else reset[:, start], h)
             out, h_n = super().forward(u[:, start:end], h.unsqueeze(0))
             pieces.append(out)
             h = h_n[0]

@@ -52,6 +52,7 @@ __all__ = [
     "loss_gradient",
     "mse_loss",
     "predict",
+    "rate_of",
     "regression_mlp",
     "select_params",
     "sgd_step",

@@ -90,6 +90,7 @@ from ._validate import check_int, check_tensor
 
 __all__ = [
     "associative_combine",
+    "zero_where_reset",
     "default_chunk_size",
     "scan",
     "scan_doubling",
@@ -100,6 +101,17 @@ __all__ = [
 # ----------------------------------------------------------------------------
 # Input checks shared by every scan
 # ----------------------------------------------------------------------------
+
+
+def zero_where_reset(reset: Tensor | None, state: Tensor) -> Tensor:
+    """state (B, ...) with the rows of the sequences flagged in reset (B,) zeroed.
+
+    The one-step form of every reset in the package: a trial starts from zero
+    memory. ``reset=None`` returns ``state`` unchanged.
+    """
+    if reset is None:
+        return state
+    return torch.where(reset.view(-1, *[1] * (state.dim() - 1)), torch.zeros_like(state), state)
 
 
 def _validated(

@@ -77,6 +77,7 @@ import torch
 from torch import Tensor
 
 from ._validate import check_int, check_tensor
+from .scan import zero_where_reset
 
 __all__ = [
     "segment_sum",
@@ -159,8 +160,7 @@ def _per_head(matrix: Tensor, heads: int) -> Tensor:
 
 def _step(x_t, log_a_t, B_t, C_t, state, reset_t):
     """One unchecked step: x_t (B, H, P), log_a_t (B, H), B_t, C_t (B, H, N), state (B, H, P, N)"""
-    if reset_t is not None:
-        state = torch.where(reset_t[:, None, None, None], torch.zeros_like(state), state)
+    state = zero_where_reset(reset_t, state)
     decay = log_a_t.exp()[..., None, None]                               # (B, H, 1, 1)
     state = decay * state + x_t.unsqueeze(-1) * B_t.unsqueeze(-2)         # (B, H, P, N)
     y_t = (state @ C_t.unsqueeze(-1)).squeeze(-1)                         # (B, H, P)

@@ -51,7 +51,7 @@ from ._validate import (
     check_reset,
 )
 from .checkpoints import check_config, check_state_dict, load_checkpoint, save_checkpoint
-from .scan import scan
+from .scan import scan, zero_where_reset
 
 METHODS = ("zoh", "bilinear", "euler")
 S4D_INITS = ("lin", "inv", "real")
@@ -1122,9 +1122,7 @@ class SelectiveSSM(nn.Module):
         x_t = _check_step_input("x_t", x_t, self.d_model, self.A_log)
         state = self._state_or_zeros(state, x_t.shape[0])
         reset = check_reset(reset, (x_t.shape[0],))
-        if reset is not None:
-            state = SelectiveState(*(torch.where(reset.view(-1, 1, 1), torch.zeros_like(t), t)
-                                     for t in state))
+        state = SelectiveState(*(zero_where_reset(reset, t) for t in state))
         x_in, z = self.in_proj(x_t).chunk(2, dim=-1)
         window = torch.cat([state.conv, x_in.unsqueeze(-1)], dim=-1)  # (B, D_inner, W)
         x_conv = (window * self.conv1d.weight.squeeze(1)).sum(-1)
