@@ -212,7 +212,9 @@ def test_recurrent_policies_reject_bad_inputs_with_clear_errors(cls):
     with pytest.raises(ValueError, match=r"x_t must have shape \(\?, 9\)"):
         policy.step(torch.zeros(2, 4))
     with pytest.raises(ValueError, match=r"x must have shape \(\?, \?, 9\)"):
-        policy(torch.zeros(2, 9))
+        policy(torch.zeros(9))
+    with pytest.raises(ValueError, match=r"x_t must have shape \(\?, 9\)"):
+        policy(torch.zeros(2, 4))  # a 2-D input is one step
     with pytest.raises(ValueError, match=r"reset must have shape \(2, 5\)"):
         policy(torch.zeros(2, 5, 9), reset=torch.zeros(2, 4, dtype=torch.bool))
     with pytest.raises(TypeError, match="reset must be a bool tensor"):

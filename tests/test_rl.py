@@ -300,7 +300,7 @@ def test_collect_rollouts_errors():
     params = dict(policy.named_parameters())
     with pytest.raises(ValueError, match="divisible"):
         collect_rollouts(env, policy, 5, params=[params] * 3)
-    with pytest.raises(ValueError, match="feed-forward policies only"):
+    with pytest.raises(ValueError, match="lacks the policy parameters"):
         collect_rollouts(BatchedBernoulliBandit(2), SSMMetaPolicy(8, 5), 5, params={})
     rollout = collect_rollouts(env, policy, 3)
     with pytest.raises(ValueError, match="must divide"):

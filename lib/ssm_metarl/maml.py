@@ -64,6 +64,7 @@ from ._validate import (
     training_step,
 )
 from .checkpoints import check_state_dict, load_checkpoint, save_checkpoint
+from .envs.families import RLTaskSample
 from .functional import _VMAP_UNSUPPORTED as _VMAP_UNSUPPORTED  # noqa: F401 (tests inspect it)
 from .functional import (
     ENGINES,
@@ -83,7 +84,16 @@ from .functional import (
     task_loss,
     vmap_or_loop,
 )
+from .meta_rl import (
+    PolicyMAMLConfig,
+    adapt_policy,
+    maml_rl_step,
+    policy_gradient_advantages,
+    rollout_length,
+)
+from .policies import AdaptedPolicy, MLPPolicy
 from .profiles import progress_bar, seed_everything
+from .rl import Rollout, collect_rollouts, episode_returns
 from .tasks import TaskSample
 
 __all__ = [
@@ -411,6 +421,22 @@ class TaskBatch:
             yield self.sample()
 
 
+def _check_policy_family(policy: nn.Module, family: Any) -> None:
+    """The policy must fit the family's observations and actions."""
+    want = (family.obs_dim, family.action_dim, family.discrete)
+    got = (policy.obs_dim, policy.action_dim, policy.discrete)
+    if want != got:
+        raise ValueError(f"the policy (obs_dim, action_dim, discrete) = {got} does not fit the "
+                         f"task family {family!r}, which needs {want}")
+
+
+def _trial_return(rollout: Rollout, trials: int) -> float:
+    """Mean return per episode of a rollout of one trial per column."""
+    if trials == 1:
+        return episode_returns(rollout).mean().item()
+    return ((rollout.rewards * rollout.valid).sum(0).mean() / trials).item()
+
+
 # ----------------------------------------------------------------------------- evaluation
 
 
@@ -557,8 +583,34 @@ class MAMLConfig:
             self.anil_head = tuple(self.anil_head)
 
 
+def is_policy(model: Any) -> bool:
+    """Whether ``model`` is an RL policy (MLPPolicy, SSMMetaPolicy, GRUPolicy, ...)."""
+    return isinstance(model, MLPPolicy) or getattr(model, "is_recurrent", False)
+
+
 class MetaMAMLTrainer:
-    """Meta-train a model with MAML, FOMAML, Meta-SGD, ANIL or Reptile.
+    """Meta-train a model with MAML, FOMAML, Meta-SGD, ANIL or Reptile, or a policy with MAML-RL.
+
+    **RL policies** (``MLPPolicy``, or a recurrent ``SSMMetaPolicy`` /
+    ``GRUPolicy`` on any core): keyword arguments are the fields of
+    :class:`~ssm_metarl.meta_rl.PolicyMAMLConfig` (``meta_lr``, ``inner_lr``,
+    ``episodes_per_trial``, ``outer_epochs``, ...), and ``meta_train`` takes a
+    :class:`TaskBatch` over an RL task family (e.g.
+    :class:`~ssm_metarl.envs.families.NavigationTasks`): per iteration
+    :func:`~ssm_metarl.meta_rl.maml_rl_step` collects ``k_support``
+    trajectories per task, takes the inner policy-gradient step, collects
+    ``k_query`` trajectories with the fast weights and updates the
+    initialisation. ``adapt_to_new_task`` returns an
+    :class:`~ssm_metarl.policies.AdaptedPolicy`. The prototype's snippet runs
+    as written::
+
+        policy = SSMMetaPolicy(state_dim=2, action_dim=2, discrete=False)
+        trainer = MetaMAMLTrainer(policy, meta_lr=1e-3, inner_lr=1e-2)
+        task_batch = TaskBatch(NavigationTasks(), batch_size=16)
+        meta_losses = trainer.meta_train(task_batch, num_meta_iterations=1000)
+        adapted_policy = trainer.adapt_to_new_task(new_task_data)
+
+    **Regression models**:
 
     ``MetaMAMLTrainer(model, meta_lr=1e-3, inner_lr=1e-2, inner_steps=1,
     algorithm="maml", seed=0)``: keyword arguments are the fields of
@@ -582,6 +634,10 @@ class MetaMAMLTrainer:
     ) -> None:
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        self.is_rl = is_policy(model)
+        if self.is_rl:
+            self._init_policy(model, config, overrides)
+            return
         if config is not None and not isinstance(config, MAMLConfig):
             raise TypeError(
                 f"config must be a MAMLConfig or None, got {type(config).__name__}; pass "
@@ -604,6 +660,43 @@ class MetaMAMLTrainer:
         )
         self.optimizer = self._outer_optimizer()
         self.meta_losses: list[float] = []
+
+    def _init_policy(self, policy: nn.Module, config: Any, overrides: dict[str, Any]) -> None:
+        """The RL side: a :class:`PolicyMAMLConfig`, Adam on the policy, a seeded rollout RNG."""
+        if config is not None and not isinstance(config, PolicyMAMLConfig):
+            raise TypeError(f"config for a policy must be a PolicyMAMLConfig or None, got "
+                            f"{type(config).__name__}")
+        fields = {f.name for f in dataclasses.fields(PolicyMAMLConfig)}
+        unknown = sorted(set(overrides) - fields)
+        if unknown:
+            raise TypeError(f"unknown MetaMAMLTrainer options for a policy {unknown}; valid: "
+                            f"{sorted(fields)}")
+        self.config = dataclasses.replace(config or PolicyMAMLConfig(), **overrides)
+        seed_everything(self.config.seed)
+        self.device = torch.device(self.config.device)
+        self.model = policy.to(self.device)
+        self.params = dict(policy.named_parameters())
+        self.optimizer = torch.optim.Adam(self.params.values(), lr=self.config.meta_lr)
+        self.rng = np.random.default_rng(self.config.seed)
+        self.meta_losses = []
+        self.history: dict[str, list[float]] = {"pre_return": [], "post_return": []}
+        self.family: Any = None
+
+    def _rl_meta_step(self, batch: Any) -> float:
+        """One MAML-RL meta-iteration on an :class:`RLTaskSample` (Algorithm 3, lines 3-10)."""
+        if not isinstance(batch, RLTaskSample):
+            raise TypeError(f"a policy meta-trains on RL task batches (TaskBatch over a task "
+                            f"family such as NavigationTasks()), got {type(batch).__name__}")
+        _check_policy_family(self.model, batch.family)
+        self.family = batch.family
+        pre, post, loss = maml_rl_step(self.model, self.params, self.optimizer, batch,
+                                       self.config, self.rng, len(self.meta_losses),
+                                       "meta_train")
+        trials = self.config.episodes_per_trial
+        self.history["pre_return"].append(_trial_return(pre, trials))
+        self.history["post_return"].append(_trial_return(post, trials))
+        self.meta_losses.append(loss)
+        return loss
 
     def _adapt_names(self) -> tuple[str, ...]:
         if self.config.algorithm != "anil":
@@ -640,16 +733,23 @@ class MetaMAMLTrainer:
             raise TypeError(f"task_batch must be a TaskBatch (or have a sample() method), got "
                             f"{type(task_batch).__name__}")
         losses: list[float] = []
-        bar = progress_bar(range(num_meta_iterations), f"meta-train {self.config.algorithm}",
-                           progress)
+        name = "MAML-RL" if self.is_rl else self.config.algorithm
+        bar = progress_bar(range(num_meta_iterations), f"meta-train {name}", progress)
         for _ in bar:
             losses.append(self.meta_step(task_batch.sample().to(self.device)))
-            if len(losses) % 25 == 0:
+            if self.is_rl:
+                bar.set_postfix(post=f"{self.history['post_return'][-1]:.1f}")
+            elif len(losses) % 25 == 0:
                 bar.set_postfix(meta_loss=f"{np.mean(losses[-25:]):.3f}")
         return losses
 
     def meta_step(self, batch: TaskSample) -> float:
         """One outer update on a meta-batch (Finn et al. 2017, Algorithm 2, lines 3-10)."""
+        if self.is_rl:
+            return self._rl_meta_step(batch)
+        if isinstance(batch, RLTaskSample):
+            raise TypeError("RL task batches need a policy (MLPPolicy, SSMMetaPolicy, "
+                            f"GRUPolicy); got the model {type(self.model).__name__}")
         iteration = len(self.meta_losses)
         if self.config.algorithm == "reptile":
             loss = self._reptile_step(batch, iteration)
@@ -687,14 +787,22 @@ class MetaMAMLTrainer:
     # ------------------------------------------------------------------ adaptation
 
     def adapt_to_new_task(
-        self, support_data: tuple[torch.Tensor, torch.Tensor], steps: int | None = None
-    ) -> Params:
+        self, support_data: Any, steps: int | None = None, **rl_options: Any
+    ) -> Params | AdaptedPolicy:
         """Fast weights for one new task: ``steps`` (default ``inner_steps``) SGD steps.
 
         ``support_data`` is ``(inputs (K, ...), targets (K, ...))``. Uses the
         learned rates for Meta-SGD and adapts only the head for ANIL. Returns a
         detached dict; predict with ``trainer.predict(x, fast_params)``.
+
+        For a policy see :meth:`_adapt_policy` (``support_data`` is the new
+        task's rollouts or the task itself); it returns an ``AdaptedPolicy``.
         """
+        if self.is_rl:
+            return self._adapt_policy(support_data, 1 if steps is None else steps,
+                                      **rl_options)
+        if rl_options:
+            raise TypeError(f"unknown adapt_to_new_task options {sorted(rl_options)}")
         inputs, targets = _check_pair("support_data", support_data)
         fast = inner_adapt(
             self.model, self.params, self.loss_fn,
@@ -704,6 +812,57 @@ class MetaMAMLTrainer:
             adapt_names=self.adapt_names, forward_fn=self.forward_fn,
         )
         return {name: value.detach() for name, value in fast.items()}
+
+    def _adapt_policy(self, new_task_data: Any, steps: int, *, trajectories: int = 20,
+                      family: Any = None, seed: int = 0) -> AdaptedPolicy:
+        """The policy adapted to one new task by ``steps`` inner policy-gradient steps.
+
+        ``new_task_data`` is either a :class:`~ssm_metarl.rl.Rollout` of the new
+        task (its E columns all play that task; one step on it, so ``steps``
+        must be 1), or the task itself (a goal (2,), or an ``RLTaskSample`` of
+        one task): then each step first collects ``trajectories`` trajectories
+        (trials of ``episodes_per_trial`` episodes) with the current fast
+        weights, from ``family`` (default: the family meta-training used).
+        Step size ``inner_lr``; the initialisation is left untouched.
+        """
+        steps = check_int("steps", steps)
+        trials = self.config.episodes_per_trial
+        fast = {name: value.detach() for name, value in self.params.items()}
+        if isinstance(new_task_data, Rollout):
+            if steps != 1:
+                raise ValueError(f"a Rollout supports one inner step (steps=1), got {steps}; "
+                                 "pass the task instead to collect fresh data per step")
+            return AdaptedPolicy(self.model, self._policy_step(fast, new_task_data, trials))
+        if isinstance(new_task_data, RLTaskSample):
+            if new_task_data.num_tasks != 1:
+                raise ValueError(f"new_task_data must hold one task, got "
+                                 f"{new_task_data.num_tasks}")
+            family, task = new_task_data.family, new_task_data.tasks[0]
+        else:
+            family = family or self.family
+            if family is None:
+                raise ValueError("adapting to a task needs its family: pass family=... (e.g. "
+                                 "NavigationTasks()) or meta-train first")
+            task = new_task_data
+        task = family.check_task(task, "new_task_data")
+        trajectories = check_int("trajectories", trajectories)
+        rng = np.random.default_rng(seed)
+        env = family.make_env(trajectories)
+        env.set_task(np.repeat(task[None], trajectories, axis=0))
+        length = family.horizon if trials == 1 else rollout_length(family.horizon, trials)
+        for _ in range(steps):
+            rollout = collect_rollouts(env, self.model, length, params=fast,
+                                       seed=int(rng.integers(2**31 - 1)),
+                                       action_scale=family.action_scale,
+                                       episodes_per_trial=trials)
+            fast = self._policy_step(fast, rollout, trials)
+        return AdaptedPolicy(self.model, fast)
+
+    def _policy_step(self, fast: Params, rollout: Rollout, trials: int) -> Params:
+        (task,) = policy_gradient_advantages(rollout, 1, self.config.gamma,
+                                             self.config.baseline_reg, whole_trial=trials > 1)
+        adapted = adapt_policy(self.model, fast, *task, self.config.inner_lr, False)
+        return {name: value.detach() for name, value in adapted.items()}
 
     def predict(self, inputs: torch.Tensor, fast_params: Params | None = None) -> torch.Tensor:
         """Prediction (K, ...) of the meta-learned model, or of ``fast_params`` if given."""
@@ -732,8 +891,12 @@ class MetaMAMLTrainer:
         """Write config, model weights, Meta-SGD rates, optimizer state and loss history.
 
         The file is a :mod:`ssm_metarl.checkpoints` checkpoint of format
-        ``ssm_metarl.MetaMAMLTrainer/1``.
+        ``ssm_metarl.MetaMAMLTrainer/1`` (regression models; a meta-trained
+        policy is saved with :func:`ssm_metarl.system.save_policy`).
         """
+        if self.is_rl:
+            raise NotImplementedError("MetaMAMLTrainer.save covers regression models; save a "
+                                      "meta-trained policy with ssm_metarl.system.save_policy")
         save_checkpoint(path, _TRAINER_FORMAT, dataclasses.asdict(self.config), self.model, {
             "alpha": self.meta_sgd.alpha if self.meta_sgd is not None else None,
             "optimizer": self.optimizer.state_dict(),

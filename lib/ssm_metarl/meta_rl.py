@@ -60,10 +60,11 @@ from __future__ import annotations
 
 import math
 import os
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -73,8 +74,9 @@ from ._validate import Params, check_float, check_int, raise_if_diverged, traini
 from .checkpoints import check_state_dict, load_checkpoint, save_checkpoint
 from .cores import CORE_NAMES
 from .envs import BatchedBernoulliBandit, BatchedNavigation2D, sample_goals
+from .envs.families import NavigationTasks, RLTaskSample
 from .functional import loss_gradient, sgd_step
-from .policies import GRUPolicy, MLPPolicy, SSMMetaPolicy
+from .policies import GRUPolicy, MLPPolicy, SSMMetaPolicy, recurrent_call
 from .profiles import progress_bar, seed_everything
 from .rl import (
     LinearFeatureBaseline,
@@ -92,13 +94,20 @@ from .rl import (
 
 __all__ = [
     "MAMLRLConfig",
+    "OnlineRun",
+    "PolicyMAMLConfig",
+    "adapt_online",
     "RL2Config",
+    "actor_names",
     "adapt_policy",
     "evaluate_maml_rl",
     "evaluate_rl2",
     "evaluate_rl2_navigation",
     "make_maml_rl_policy",
     "make_rl2_policy",
+    "maml_rl_step",
+    "policy_log_probs",
+    "rollout_length",
     "load_maml_rl_policy",
     "rl2_bandit_rewards",
     "save_maml_rl_policy",
@@ -155,13 +164,15 @@ class MAMLRLConfig:
     baseline_reg: float = 1e-5
     goal_tolerance: float | None = None
     hidden_sizes: tuple[int, ...] = (100, 100)
+    episodes_per_trial: int = 1
     seed: int = 0
     device: str = "cpu"
 
     def __post_init__(self) -> None:
         for name in ("num_meta_iterations", "meta_batch_size", "trajectories_per_task",
-                     "horizon", "outer_epochs"):
+                     "horizon", "outer_epochs", "episodes_per_trial"):
             check_int(name, getattr(self, name))
+        _check_trials(self.episodes_per_trial, self.goal_tolerance)
         for name in ("inner_lr", "meta_lr", "action_scale"):
             check_float(name, getattr(self, name), minimum=0, strict=True)
         if not 0 <= self.gamma <= 1:
@@ -169,6 +180,51 @@ class MAMLRLConfig:
         if not 0 < self.clip < 1:
             raise ValueError(f"clip must be in (0, 1), got {self.clip}")
         self.hidden_sizes = tuple(self.hidden_sizes)
+
+
+def _check_trials(episodes_per_trial: int, goal_tolerance: float | None) -> None:
+    if episodes_per_trial > 1 and goal_tolerance is not None:
+        raise ValueError(f"episodes_per_trial={episodes_per_trial} needs fixed-length episodes "
+                         f"(goal_tolerance=None), got goal_tolerance={goal_tolerance}")
+
+
+@dataclass
+class PolicyMAMLConfig:
+    """Hyperparameters of MAML on RL task batches for any policy (``MetaMAMLTrainer``).
+
+    The meta-batch size and the trajectories per task come from the
+    :class:`~ssm_metarl.maml.TaskBatch` (``batch_size``, ``k_support``,
+    ``k_query``), horizon and action scale from its task family. Inner step:
+    vanilla policy gradient with the linear baseline, step ``inner_lr``
+    (Finn et al. 2017, Eq. 1); outer step: Adam (``meta_lr``) on the
+    post-adaptation surrogate, plain (``outer_epochs=1``) or PPO-clipped over
+    ``outer_epochs`` passes (module docstring); second order unless
+    ``first_order``. ``episodes_per_trial`` > 1 makes every support and query
+    rollout of a recurrent policy one trial of that many episodes with its
+    memory carried across them ("both": memory within a trial, gradient steps
+    between trials); 1 resets the memory at every episode ("weights only").
+    """
+
+    meta_lr: float = 1e-3
+    inner_lr: float = 1e-2
+    first_order: bool = False
+    outer_epochs: int = 1
+    clip: float = 0.2
+    gamma: float = 0.99
+    baseline_reg: float = 1e-5
+    episodes_per_trial: int = 1
+    seed: int = 0
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        for name in ("outer_epochs", "episodes_per_trial"):
+            check_int(name, getattr(self, name))
+        for name in ("inner_lr", "meta_lr"):
+            check_float(name, getattr(self, name), minimum=0, strict=True)
+        check_float("gamma", self.gamma, minimum=0, maximum=1)
+        check_float("baseline_reg", self.baseline_reg, minimum=0)
+        if not isinstance(self.clip, (int, float)) or not 0 < self.clip < 1:
+            raise ValueError(f"clip must be in (0, 1), got {self.clip!r}")
 
 
 def make_maml_rl_policy(config: MAMLRLConfig) -> MLPPolicy:
@@ -205,7 +261,9 @@ def load_maml_rl_policy(
 
 
 def policy_gradient_advantages(
-    rollout: Rollout, num_tasks: int, gamma: float, baseline_reg: float = 1e-5
+    rollout: Rollout, num_tasks: int, gamma: float, baseline_reg: float = 1e-5,
+    whole_trial: bool = False,
+    all_episodes: bool = False,
 ) -> list[tuple[Rollout, torch.Tensor, torch.Tensor]]:
     """Per task: (its rollout, normalised advantages (T, K), mask (T, K) of the rows that count).
 
@@ -213,10 +271,23 @@ def policy_gradient_advantages(
     ``A_t = R_t - b(s_t, t)`` with the reward-to-go R_t and the linear feature
     baseline b fitted on the task's own K trajectories (rllab with
     ``gae_lambda=1``), then centred and scaled per task (``center_adv``).
-    Only each env's first episode counts.
+    Only each env's first episode counts, unless ``whole_trial``: then each
+    column is one trial of several episodes, every valid row counts and R_t
+    runs to the end of the trial (as in RL^2, reward in a later episode
+    credits exploration in an earlier one). ``all_episodes`` alone: every
+    valid row counts, R_t stops at each episode's end.
     """
-    mask = first_episode_mask(rollout.dones, rollout.valid)
-    returns = discounted_returns(rollout.rewards, rollout.dones, gamma)
+    if all_episodes and not whole_trial:
+        mask = rollout.valid
+        returns = discounted_returns(rollout.rewards, rollout.dones, gamma)
+    elif whole_trial:
+        mask = rollout.valid
+        trial_end = torch.zeros_like(rollout.dones)
+        trial_end[-1] = True
+        returns = discounted_returns(rollout.rewards * rollout.valid, trial_end, gamma)
+    else:
+        mask = first_episode_mask(rollout.dones, rollout.valid)
+        returns = discounted_returns(rollout.rewards, rollout.dones, gamma)
     num_tasks = check_int("num_tasks", num_tasks)
     per_task = rollout.num_envs // num_tasks
     tasks = []
@@ -230,8 +301,25 @@ def policy_gradient_advantages(
     return tasks
 
 
+def policy_log_probs(
+    policy: nn.Module, params: Mapping[str, torch.Tensor] | None, rollout: Rollout
+) -> torch.Tensor:
+    """log pi_params(a_t | history) (T, E) of the rollout's actions, differentiable in params.
+
+    Feed-forward policies read the observations; recurrent ones re-run the
+    recorded inputs in sequence mode from the rollout's initial state with its
+    trial starts as resets (the core's scan or SSD), so the gradient w.r.t. the
+    fast weights is exact through the whole trial.
+    """
+    if not getattr(policy, "is_recurrent", False):
+        return policy.distribution(rollout.obs, params).log_prob(rollout.actions)
+    dist, _, _ = recurrent_call(policy, params, rollout.inputs.transpose(0, 1),
+                                rollout.initial_state, rollout.starts.transpose(0, 1))
+    return dist.log_prob(rollout.actions.transpose(0, 1)).transpose(0, 1)
+
+
 def surrogate_loss(
-    policy: MLPPolicy,
+    policy: nn.Module,
     params: Mapping[str, torch.Tensor],
     rollout: Rollout,
     advantages: torch.Tensor,
@@ -240,42 +328,50 @@ def surrogate_loss(
 ) -> torch.Tensor:
     """``-mean log pi_params(a|s) A`` (clip None) or PPO's clipped surrogate against the
     rollout's own log-probs; rollout tensors (T, E, ...), advantages and mask (T, E)."""
-    log_probs = policy.distribution(rollout.obs, params).log_prob(rollout.actions)
+    log_probs = policy_log_probs(policy, params, rollout)
     if clip is None:
         return -masked_mean(log_probs * advantages, mask)
     return ppo_loss(log_probs, rollout.log_probs, advantages, clip, mask)
 
 
+def actor_names(params: Mapping[str, torch.Tensor]) -> tuple[str, ...]:
+    """The parameters the policy-gradient surrogate depends on: all but a critic head's.
+
+    The recurrent policies' value head (``heads.critic``) serves RL^2's GAE;
+    MAML-RL's inner step uses the linear baseline instead, so it leaves the
+    critic where it is.
+    """
+    return tuple(name for name in params if not name.startswith("heads.critic."))
+
+
 def adapt_policy(
-    policy: MLPPolicy,
+    policy: nn.Module,
     params: Mapping[str, torch.Tensor],
     rollout: Rollout,
     advantages: torch.Tensor,
     mask: torch.Tensor,
     step_size: float,
     create_graph: bool,
+    names: Sequence[str] | None = None,
 ) -> Params:
     """One inner step ``theta' = theta - alpha grad_theta L(theta; D)`` (Finn et al. 2017, Eq. 1).
 
     L is the vanilla policy-gradient surrogate on the task's rollout D. With
     ``create_graph`` theta' stays differentiable w.r.t. theta through the
     gradient (second-order MAML); otherwise the gradient is a constant.
+    ``names`` (None: all) are the parameters that move; the rest stay as given.
     """
     def task_surrogate(weights: Params) -> torch.Tensor:
         return surrogate_loss(policy, weights, rollout, advantages, mask)
 
     params = dict(params)
-    grads = loss_gradient(task_surrogate, params, tuple(params), create_graph=create_graph)
+    names = actor_names(params) if names is None else tuple(names)
+    grads = loss_gradient(task_surrogate, params, names, create_graph=create_graph)
     return sgd_step(params, grads, step_size)
 
 
 def _detached(params: Mapping[str, torch.Tensor]) -> Params:
     return {name: p.detach() for name, p in params.items()}
-
-
-def _navigation_env(num_envs: int, config: MAMLRLConfig) -> BatchedNavigation2D:
-    return BatchedNavigation2D(num_envs, horizon=config.horizon,
-                               goal_tolerance=config.goal_tolerance)
 
 
 def _rollout_seed(rng: np.random.Generator) -> int:
@@ -286,15 +382,79 @@ def _mean_return(rollout: Rollout) -> float:
     return episode_returns(rollout).mean().item()
 
 
-def _outer_loop_setup(policy: MLPPolicy, config: MAMLRLConfig):
-    """Seeded RNG, the batched navigation env (one row per trajectory), theta, Adam, PPO clip."""
+def rollout_length(horizon: int, episodes_per_trial: int = 1) -> int:
+    """Rows of a rollout of one trial: the episodes plus one autoreset row between each."""
+    return episodes_per_trial * (horizon + 1) - 1
+
+
+def _navigation_family(config: MAMLRLConfig) -> NavigationTasks:
+    return NavigationTasks(horizon=config.horizon, goal_tolerance=config.goal_tolerance,
+                           action_scale=config.action_scale)
+
+
+def _outer_loop_setup(policy: nn.Module, config: MAMLRLConfig):
+    """Seeded RNG, theta, Adam, PPO clip."""
     seed_everything(config.seed)
     rng = np.random.default_rng(config.seed)
-    env = _navigation_env(config.meta_batch_size * config.trajectories_per_task, config)
     theta = dict(policy.named_parameters())
     optimizer = torch.optim.Adam(theta.values(), lr=config.meta_lr)
     clip = config.clip if config.outer_epochs > 1 else None
-    return rng, env, theta, optimizer, clip
+    return rng, theta, optimizer, clip
+
+
+def _task_rollouts(policy, batch, per_task: int, rng, trials: int = 1, params=None, *,
+                   carry_state: bool = True) -> Rollout:
+    """``per_task`` trajectories of ``trials`` episodes of every task of ``batch``.
+
+    The memory of a recurrent policy is carried across the episodes (one
+    trial) if ``carry_state``, else reset at every episode.
+    """
+    family = batch.family
+    env = family.make_env(batch.num_tasks * per_task)
+    env.set_task(np.repeat(batch.tasks, per_task, axis=0))
+    length = family.horizon if trials == 1 else rollout_length(family.horizon, trials)
+    return collect_rollouts(env, policy, length, params=params, seed=_rollout_seed(rng),
+                            action_scale=family.action_scale,
+                            episodes_per_trial=trials if carry_state else 1)
+
+
+def maml_rl_step(
+    policy: nn.Module,
+    theta: Params,
+    optimizer: torch.optim.Optimizer,
+    batch: RLTaskSample,
+    config: MAMLRLConfig | PolicyMAMLConfig,
+    rng: np.random.Generator,
+    iteration: int,
+    what: str = "train_maml_rl",
+) -> tuple[Rollout, Rollout, float]:
+    """One meta-iteration of MAML-RL (Finn et al. 2017, Algorithm 3, lines 3-10).
+
+    For the G tasks of ``batch``: sample ``k_support`` trajectories D_g with
+    pi_theta; one inner policy-gradient step per task ``theta'_g = theta - alpha
+    grad L(theta; D_g)``; sample ``k_query`` trajectories D'_g with pi_theta'_g;
+    ``outer_epochs`` outer steps of ``optimizer`` on the post-adaptation
+    surrogate, through the inner step. ``policy`` may be feed-forward or
+    recurrent; with ``config.episodes_per_trial`` > 1 each trajectory is one
+    trial whose memory is carried across its episodes. Returns (D, D', meta-loss).
+    """
+    trials = config.episodes_per_trial
+    whole_trial = trials > 1
+    clip = config.clip if config.outer_epochs > 1 else None
+    with _stop_names_iteration(what, iteration):
+        pre = _task_rollouts(policy, batch, batch.k_support, rng, trials)
+        pre_tasks = policy_gradient_advantages(pre, batch.num_tasks, config.gamma,
+                                               config.baseline_reg, whole_trial)
+        fast = [_detached(adapt_policy(policy, theta, *task, config.inner_lr, False))
+                for task in pre_tasks]
+        post = _task_rollouts(policy, batch, batch.k_query, rng, trials, fast)
+        post_tasks = policy_gradient_advantages(post, batch.num_tasks, config.gamma,
+                                                config.baseline_reg, whole_trial)
+        for _ in range(config.outer_epochs):
+            meta_loss = _maml_meta_loss(policy, theta, pre_tasks, post_tasks, config, clip)
+            training_step(optimizer, meta_loss, what, iteration, _divergence_cause(
+                f"inner_lr={config.inner_lr} or meta_lr={config.meta_lr}"))
+    return pre, post, meta_loss.item()
 
 
 def train_maml_rl(
@@ -309,32 +469,17 @@ def train_maml_rl(
     """
     config = config or MAMLRLConfig()
     num_tasks, per_task = config.meta_batch_size, config.trajectories_per_task
-    rng, env, theta, optimizer, clip = _outer_loop_setup(policy, config)
+    rng, theta, optimizer, _ = _outer_loop_setup(policy, config)
+    family = _navigation_family(config)
     history: dict[str, list[float]] = {"pre_return": [], "post_return": [], "meta_loss": []}
     bar = progress_bar(range(config.num_meta_iterations), "MAML-RL", progress)
     for iteration in bar:
-        with _stop_names_iteration("train_maml_rl", iteration):
-            # 1. Sample tasks and K trajectories per task with pi_theta.
-            env.set_task(np.repeat(sample_goals(num_tasks, rng), per_task, axis=0))
-            pre = collect_rollouts(env, policy, config.horizon, seed=_rollout_seed(rng),
-                                   action_scale=config.action_scale)
-            pre_tasks = policy_gradient_advantages(pre, num_tasks, config.gamma,
-                                                   config.baseline_reg)
-            # 2. Adapt per task and sample K trajectories per task with pi_theta'.
-            fast = [_detached(adapt_policy(policy, theta, *task, config.inner_lr, False))
-                    for task in pre_tasks]
-            post = collect_rollouts(env, policy, config.horizon, params=fast,
-                                    seed=_rollout_seed(rng), action_scale=config.action_scale)
-            post_tasks = policy_gradient_advantages(post, num_tasks, config.gamma,
-                                                    config.baseline_reg)
-            # 3. Outer update on the post-adaptation surrogate, through the inner step.
-            for _ in range(config.outer_epochs):
-                meta_loss = _maml_meta_loss(policy, theta, pre_tasks, post_tasks, config, clip)
-                training_step(optimizer, meta_loss, "train_maml_rl", iteration, _divergence_cause(
-                    f"inner_lr={config.inner_lr} or meta_lr={config.meta_lr}"))
+        batch = RLTaskSample(sample_goals(num_tasks, rng), per_task, per_task, family)
+        pre, post, meta_loss = maml_rl_step(policy, theta, optimizer, batch, config, rng,
+                                            iteration)
         history["pre_return"].append(_mean_return(pre))
         history["post_return"].append(_mean_return(post))
-        history["meta_loss"].append(meta_loss.item())
+        history["meta_loss"].append(meta_loss)
         bar.set_postfix(pre=f"{history['pre_return'][-1]:.1f}",
                         post=f"{history['post_return'][-1]:.1f}")
     return history
@@ -362,13 +507,13 @@ def train_pretrained(
     """
     config = config or MAMLRLConfig()
     num_tasks, per_task = config.meta_batch_size, config.trajectories_per_task
-    rng, env, theta, optimizer, clip = _outer_loop_setup(policy, config)
+    rng, theta, optimizer, clip = _outer_loop_setup(policy, config)
+    family = _navigation_family(config)
     history: dict[str, list[float]] = {"return": [], "loss": []}
     for iteration in progress_bar(range(config.num_meta_iterations), "pretrain", progress):
         with _stop_names_iteration("train_pretrained", iteration):
-            env.set_task(np.repeat(sample_goals(num_tasks, rng), per_task, axis=0))
-            rollout = collect_rollouts(env, policy, config.horizon, seed=_rollout_seed(rng),
-                                       action_scale=config.action_scale)
+            batch = RLTaskSample(sample_goals(num_tasks, rng), per_task, per_task, family)
+            rollout = _task_rollouts(policy, batch, per_task, rng)
             tasks = policy_gradient_advantages(rollout, num_tasks, config.gamma,
                                                config.baseline_reg)
             for _ in range(config.outer_epochs):
@@ -402,7 +547,7 @@ def paper_step_sizes(inner_lr: float, steps: int) -> tuple[float, ...]:
 
 
 def evaluate_maml_rl(
-    policy: MLPPolicy,
+    policy: nn.Module,
     params: Mapping[str, torch.Tensor] | None,
     goals: np.ndarray,
     steps: int = 3,
@@ -414,6 +559,8 @@ def evaluate_maml_rl(
     action_scale: float = 0.1,
     goal_tolerance: float | None = None,
     baseline_reg: float = 1e-5,
+    episodes_per_trial: int = 1,
+    per_episode: bool = False,
     seed: int = 0,
 ) -> np.ndarray:
     """Mean return per goal after 0..S policy-gradient steps: (G, S + 1) float64.
@@ -423,6 +570,12 @@ def evaluate_maml_rl(
     trajectories are sampled with theta_s, their mean return is column s, and
     (for s < S) one inner step with ``step_sizes[s]`` (default
     :func:`paper_step_sizes` of 0.1) on them gives theta_{s+1}.
+
+    Recurrent policies work too: with ``episodes_per_trial`` m > 1 each of
+    the K trajectories of a round is one trial of m episodes, memory carried
+    across them, and the step uses the whole trials (:func:`maml_rl_step`);
+    column s is then the mean over the trial's episodes, or with
+    ``per_episode=True`` the result is (G, S + 1, m), episode by episode.
 
     ``goals`` (G, S + 1, 2) gives each round s its own goal instead: a goal that
     moves between rounds, unannounced, measures *continual* adaptation (notebook
@@ -435,25 +588,105 @@ def evaluate_maml_rl(
     if len(step_sizes) != steps or not all(math.isfinite(a) and a >= 0 for a in step_sizes):
         raise ValueError(f"step_sizes must be {steps} finite numbers >= 0 (one per step), "
                          f"got {step_sizes}")
-    trajectories_per_task = check_int("trajectories_per_task", trajectories_per_task)
+    family = NavigationTasks(horizon=horizon, goal_tolerance=goal_tolerance,
+                             action_scale=action_scale)
+    run = adapt_online(policy, params, rounds, step_sizes, family,
+                       trajectories_per_task=trajectories_per_task,
+                       episodes_per_round=episodes_per_trial, gamma=gamma,
+                       baseline_reg=baseline_reg, seed=seed)
+    return run.returns if per_episode else run.returns.mean(axis=2)
+
+
+class OnlineRun(NamedTuple):
+    """What :func:`adapt_online` measured.
+
+    ``returns`` (G, R, m): mean return over the K trajectories of episode e of
+    round r, played with the weights *before* round r's update; ``params``: the
+    G fast-weight dicts after the last round; ``act_seconds`` /
+    ``update_seconds``: wall time spent choosing actions / taking gradient
+    steps; ``decisions``: actions chosen per env (rows of all rounds).
+    """
+
+    returns: np.ndarray
+    params: list[Params]
+    act_seconds: float
+    update_seconds: float
+    decisions: int
+
+
+def adapt_online(
+    policy: nn.Module,
+    params: Mapping[str, torch.Tensor] | None,
+    goals: np.ndarray,
+    step_sizes: Sequence[float],
+    family: Any,
+    *,
+    trajectories_per_task: int = 20,
+    episodes_per_round: int = 1,
+    carry_state: bool = True,
+    inner_steps: int = 1,
+    names: Sequence[str] | None = None,
+    gamma: float = 0.99,
+    baseline_reg: float = 1e-5,
+    seed: int = 0,
+) -> OnlineRun:
+    """Act, then update: R rounds of play on G tasks with policy-gradient steps between them.
+
+    ``goals`` (G, R, D) holds each task's goal in every round (a goal that
+    moves between rounds is continual adaptation). Round r plays K =
+    ``trajectories_per_task`` trajectories per task of ``episodes_per_round``
+    episodes each (one trial with the memory carried across them if
+    ``carry_state``, else the memory is reset every episode); then, for r < R - 1,
+    ``inner_steps`` VPG steps of size ``step_sizes[r]`` on what round r just
+    experienced update that task's fast weights (``names``: which parameters;
+    None: the actor's). The predict-then-update discipline: the returns of
+    round r come from weights that have seen only rounds < r.
+    """
+    rounds = np.asarray(goals, dtype=np.float64)
+    step_sizes = tuple(step_sizes)
+    if rounds.ndim != 3 or rounds.shape[1] != len(step_sizes) + 1 or len(rounds) == 0:
+        raise ValueError(f"goals must be (G, R, D) with G >= 1 and R = len(step_sizes) + 1 = "
+                         f"{len(step_sizes) + 1}, got {rounds.shape}")
+    _finite_goals(rounds)
+    if not all(isinstance(a, (int, float)) and math.isfinite(a) and a >= 0 for a in step_sizes):
+        raise ValueError(f"step_sizes must be finite numbers >= 0, got {step_sizes}")
+    per_task = check_int("trajectories_per_task", trajectories_per_task)
+    trials = check_int("episodes_per_round", episodes_per_round)
+    inner_steps = check_int("inner_steps", inner_steps)
+    _check_trials(trials, getattr(family, "goal_tolerance", None))
     params = _check_policy_params(policy, params)
+    if names is not None:
+        unknown = [name for name in names if name not in params]
+        if unknown:
+            raise ValueError(f"names holds {unknown}, which are not policy parameters")
     num_goals, rng = rounds.shape[0], np.random.default_rng(seed)
-    env = BatchedNavigation2D(num_goals * trajectories_per_task, horizon=horizon,
-                              goal_tolerance=goal_tolerance)
     fast = [_detached(params)] * num_goals
-    returns = np.zeros((num_goals, steps + 1))
+    returns = np.zeros((num_goals, rounds.shape[1], trials))
+    act_seconds = update_seconds = 0.0
+    decisions = 0
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        for step in range(steps + 1):
-            env.set_task(np.repeat(rounds[:, step], trajectories_per_task, axis=0))
-            rollout = collect_rollouts(env, policy, horizon, params=fast, seed=_rollout_seed(rng),
-                                       action_scale=action_scale)
-            tasks = policy_gradient_advantages(rollout, num_goals, gamma, baseline_reg)
-            returns[:, step] = [_mean_return(task) for task, _, _ in tasks]
-            if step < steps:
-                fast = [_detached(adapt_policy(policy, theta, *task, step_sizes[step], False))
+        for step in range(rounds.shape[1]):
+            batch = RLTaskSample(rounds[:, step], per_task, per_task, family)
+            start = time.perf_counter()
+            rollout = _task_rollouts(policy, batch, per_task, rng, trials, fast,
+                                     carry_state=carry_state)
+            act_seconds += time.perf_counter() - start
+            decisions += rollout.num_steps
+            tasks = policy_gradient_advantages(rollout, num_goals, gamma, baseline_reg,
+                                               whole_trial=trials > 1 and carry_state,
+                                               all_episodes=trials > 1)
+            returns[:, step] = [per_episode_returns(task, trials).mean(0).double().cpu().numpy()
+                                for task, _, _ in tasks]
+            if step == rounds.shape[1] - 1:
+                break
+            start = time.perf_counter()
+            for _ in range(inner_steps):
+                fast = [_detached(adapt_policy(policy, theta, *task, step_sizes[step], False,
+                                               names))
                         for theta, task in zip(fast, tasks, strict=True)]
-    return returns
+            update_seconds += time.perf_counter() - start
+    return OnlineRun(returns, fast, act_seconds, update_seconds, decisions)
 
 
 def _check_policy_params(
@@ -521,7 +754,9 @@ class RL2Config:
     ``env="navigation"`` plays RL^2 on 2D navigation instead: a trial is
     ``episodes_per_trial`` episodes of ``horizon`` steps toward one goal, the
     policy is continuous (``action_scale`` as in MAML-RL) and builds RL^2's
-    inputs itself; ``k``, ``n`` and ``time_feature`` are then unused.
+    inputs itself; ``k``, ``n`` and ``time_feature`` are then unused. Goals
+    come from the paper's square, or with ``goal_radius=(r_min, r_max)`` from
+    that ring (:class:`~ssm_metarl.envs.families.NavigationTasks`).
     """
 
     env: str = "bandit"
@@ -547,10 +782,13 @@ class RL2Config:
     episodes_per_trial: int = 1
     horizon: int = 100
     action_scale: float = 0.1
+    goal_radius: tuple[float, float] | None = None
     seed: int = 0
     device: str = "cpu"
 
     def __post_init__(self) -> None:
+        if self.goal_radius is not None:
+            self.goal_radius = NavigationTasks(radius=tuple(self.goal_radius)).radius
         if self.env not in ("bandit", "navigation"):
             raise ValueError(f"env must be 'bandit' or 'navigation', got {self.env!r}")
         if self.env == "bandit" and self.episodes_per_trial != 1:
@@ -673,12 +911,13 @@ def train_rl2(
     seed_everything(config.seed)
     rng = np.random.default_rng(config.seed)
     env = _rl2_env(config, config.trials_per_iteration)
+    goals = NavigationTasks(radius=config.goal_radius)
     optimizer = torch.optim.Adam(policy.parameters(), lr=config.lr)
     history: dict[str, list[float]] = {"trial_reward": [], "loss": []}
     bar = progress_bar(range(config.num_iterations), f"RL^2 ({config.policy})", progress)
     for iteration in bar:
         if config.env == "navigation":
-            env.set_task(sample_goals(env.num_envs, rng))
+            env.set_task(goals.sample_tasks(env.num_envs, rng))
         rollout = collect_rollouts(env, policy, trial_length(config), seed=_rollout_seed(rng),
                                    action_scale=config.action_scale,
                                    episodes_per_trial=config.episodes_per_trial)

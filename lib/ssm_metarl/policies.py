@@ -82,11 +82,14 @@ from .cores import DT_RANGE_CORES, GRUCore, SelectiveCore, make_core
 from .ssm import check_dt_range
 
 __all__ = [
+    "AdaptedPolicy",
     "GRUPolicy",
     "MLPPolicy",
     "SSMMetaPolicy",
     "SelectiveDiagonalSSM",
+    "act_with",
     "action_distribution",
+    "recurrent_call",
     "rl2_input",
     "stack_params",
 ]
@@ -258,6 +261,97 @@ def _mode(dist: Distribution) -> torch.Tensor:
     return dist.mean
 
 
+# ----------------------------------------------------------------------------- fast weights
+
+
+def recurrent_call(policy: nn.Module, params: Mapping[str, torch.Tensor] | None,
+                   x: torch.Tensor, state: torch.Tensor | None, reset: torch.Tensor | None):
+    """A recurrent policy's ``forward`` (x (B, L, P)) or ``step`` (x (B, P)) with ``params``.
+
+    ``params`` None: the module's own weights; a dict name -> tensor: MAML's
+    fast weights through ``torch.func.functional_call`` (the module is neither
+    copied nor changed), differentiable w.r.t. them.
+    """
+    if params is None:
+        return policy(x, state, reset)
+    if not isinstance(params, Mapping):
+        raise TypeError(f"params must be None or a dict name -> tensor (fast weights), "
+                        f"got {type(params).__name__}")
+    return functional_call(policy, dict(params), (x, state, reset))
+
+
+@torch.no_grad()
+def act_with(policy: nn.Module, params: Mapping[str, torch.Tensor] | None, x_t: torch.Tensor,
+             state: torch.Tensor | None, reset: torch.Tensor | None, deterministic: bool = False):
+    """One action per sequence from a recurrent policy with ``params`` (None: its own).
+
+    Returns (action, log_prob (B,), value (B,), state): x_t (B, P), ``reset``
+    (B,) bool zeroes the state of the sequences that start a new trial.
+    """
+    dist, value, state = recurrent_call(policy, params, x_t, state, reset)
+    action = _mode(dist) if deterministic else dist.sample()
+    return action, dist.log_prob(action), value, state
+
+
+class AdaptedPolicy(nn.Module):
+    """A policy that acts with fast weights: ``policy`` called with another parameter dict.
+
+    What ``MetaMAMLTrainer.adapt_to_new_task`` returns for RL: an object you
+    act with like the policy itself (``act``, ``step``/``forward``,
+    ``distribution``, ``init_state``, ``rl2_input``; :func:`~ssm_metarl.rl.collect_rollouts`
+    takes it), running ``functional_call(policy, fast_params, ...)``. The
+    meta-learned initialisation in ``policy`` is never changed; ``fast_params``
+    are detached copies of the adapted weights.
+    """
+
+    def __init__(self, policy: nn.Module, fast_params: Mapping[str, torch.Tensor]) -> None:
+        super().__init__()
+        if not isinstance(policy, nn.Module):
+            raise TypeError(f"policy must be a torch.nn.Module, got {type(policy).__name__}")
+        if not isinstance(fast_params, Mapping):
+            raise TypeError(f"fast_params must be a dict name -> tensor, got "
+                            f"{type(fast_params).__name__}")
+        names = [name for name, _ in policy.named_parameters()]
+        missing = [name for name in names if name not in fast_params]
+        if missing:
+            raise ValueError(f"fast_params lacks the policy parameters {missing}")
+        self.policy = policy
+        self.fast_params = {name: fast_params[name].detach() for name in names}
+        self.is_recurrent = getattr(policy, "is_recurrent", False)
+        for attribute in ("discrete", "action_dim", "obs_dim", "input_dim", "rl2_inputs"):
+            if hasattr(policy, attribute):
+                setattr(self, attribute, getattr(policy, attribute))
+
+    def forward(self, *args: Any) -> Any:
+        """The policy's ``forward`` with the fast weights."""
+        return functional_call(self.policy, self.fast_params, args)
+
+    def distribution(self, obs: torch.Tensor) -> Distribution:
+        """pi_fast(. | obs) of a feed-forward policy."""
+        return self.policy.distribution(obs, self.fast_params)
+
+    @torch.no_grad()
+    def act(self, x: torch.Tensor, second: Any = None, third: Any = None,
+            deterministic: bool = False):
+        """``act`` of the policy with the fast weights (same arguments and results).
+
+        Recurrent: ``act(x_t, state, reset, deterministic=False)``; feed-forward:
+        ``act(obs, None, deterministic=False)`` (``collect_rollouts`` passes
+        ``params=None`` second; other fast weights are refused).
+        """
+        if self.is_recurrent:
+            return act_with(self.policy, self.fast_params, x, second, third, deterministic)
+        if second is not None:
+            raise ValueError("an AdaptedPolicy acts with its own fast weights; got params too")
+        return self.policy.act(x, self.fast_params, bool(third) or deterministic)
+
+    def init_state(self, batch_size: int) -> torch.Tensor:
+        return self.policy.init_state(batch_size)
+
+    def rl2_input(self, *args: Any) -> torch.Tensor:
+        return self.policy.rl2_input(*args)
+
+
 # ----------------------------------------------------------------------------- RL^2 inputs
 
 
@@ -358,9 +452,7 @@ class _RecurrentPolicyMixin:
         x_t (B, P) is the policy input (:meth:`rl2_input`); ``reset`` (B,) bool
         zeroes the state of the sequences that start a new trial.
         """
-        dist, value, state = self.step(x_t, state, reset)
-        action = _mode(dist) if deterministic else dist.sample()
-        return action, dist.log_prob(action), value, state
+        return act_with(self, None, x_t, state, reset, deterministic)
 
     def _check_step(self, x_t, reset):
         x_t = _check_input("x_t", x_t, (None,), self.input_dim, self.embed.weight)
@@ -474,7 +566,13 @@ class SSMMetaPolicy(_RecurrentPolicyMixin, nn.Module):
 
     def forward(self, x: torch.Tensor, state: torch.Tensor | None = None,
                 reset: torch.Tensor | None = None):
-        """Whole sequences: x (B, L, P) -> (pi over (B, L), V (B, L), final core state)."""
+        """Whole sequences: x (B, L, P) -> (pi over (B, L), V (B, L), final core state).
+
+        A 2-D x (B, P) is one step (:meth:`step`), so ``functional_call(policy,
+        fast_weights, (x_t, state, reset))`` acts with MAML's fast weights.
+        """
+        if isinstance(x, torch.Tensor) and x.dim() == 2:
+            return self.step(x, state, reset)
         x, reset = self._check_sequence(x, reset)
         h0 = self._state_or_zeros(state, x)
         u = F.silu(self.embed(x))
@@ -537,7 +635,12 @@ class GRUPolicy(_RecurrentPolicyMixin, nn.Module):
 
     def forward(self, x: torch.Tensor, state: torch.Tensor | None = None,
                 reset: torch.Tensor | None = None):
-        """Whole sequences: x (B, L, P) -> (pi over (B, L), V (B, L), h_L (B, H))."""
+        """Whole sequences: x (B, L, P) -> (pi over (B, L), V (B, L), h_L (B, H)).
+
+        A 2-D x (B, P) is one step (:meth:`step`), as for :class:`SSMMetaPolicy`.
+        """
+        if isinstance(x, torch.Tensor) and x.dim() == 2:
+            return self.step(x, state, reset)
         x, reset = self._check_sequence(x, reset)
         h = self._state_or_zeros(state, x)
         y, h = self.gru(F.silu(self.embed(x)), h, reset)

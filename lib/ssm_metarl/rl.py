@@ -48,7 +48,7 @@ from ._validate import (
     check_tensor,
     raise_if_diverged,
 )
-from .policies import stack_params
+from .policies import act_with, stack_params
 
 __all__ = [
     "LinearFeatureBaseline",
@@ -153,6 +153,22 @@ def _act_feedforward(policy, obs: torch.Tensor, params, per_task: bool, determin
     return action.flatten(0, 1), log_prob.flatten(0, 1)
 
 
+def _act_recurrent(policy, x: torch.Tensor, state, starts: torch.Tensor, params,
+                   deterministic: bool):
+    """One step of a recurrent policy on x (E, P): (actions, log-probs (E,), values (E,), state).
+
+    ``params`` None or one dict drive every env; a list of G dicts drives G
+    equal consecutive groups of envs (one task each), as for feed-forward policies.
+    """
+    if params is None or isinstance(params, Mapping):
+        return act_with(policy, params, x, state, starts, deterministic)
+    groups = len(params)
+    pieces = [act_with(policy, task_params, *chunk, deterministic) for task_params, *chunk in
+              zip(params, x.chunk(groups), state.chunk(groups), starts.chunk(groups),
+                  strict=True)]
+    return tuple(torch.cat(parts) for parts in zip(*pieces, strict=True))
+
+
 def _check_rollout_args(env, policy, num_steps, params, action_scale, episodes_per_trial):
     if not hasattr(env, "num_envs") or not hasattr(env, "step"):
         raise TypeError(f"env must be a gymnasium VectorEnv, got {type(env).__name__}")
@@ -164,8 +180,16 @@ def _check_rollout_args(env, policy, num_steps, params, action_scale, episodes_p
     if isinstance(action_scale, (bool, str)) or not (np.isfinite(action_scale)
                                                      and action_scale > 0):
         raise ValueError(f"action_scale must be a positive finite float, got {action_scale!r}")
-    if params is not None and getattr(policy, "is_recurrent", False):
-        raise ValueError("params (fast weights) are supported for feed-forward policies only")
+    if params is not None:
+        names = [name for name, _ in policy.named_parameters()]
+        for task_params in [params] if isinstance(params, Mapping) else params:
+            if not isinstance(task_params, Mapping):
+                raise TypeError(f"params must be a dict name -> tensor or a list of them, got "
+                                f"{type(task_params).__name__}")
+            missing = [name for name in names if name not in task_params]
+            if missing:
+                raise ValueError(f"params lacks the policy parameters {missing}; expected the "
+                                 f"keys of dict(policy.named_parameters())")
     if isinstance(params, Sequence) and env.num_envs % max(len(params), 1):
         raise ValueError(
             f"a list of {len(params)} fast-weight dicts needs num_envs divisible by it, "
@@ -206,13 +230,16 @@ def collect_rollouts(
     where dict g drives the g-th of G equal consecutive groups of envs
     (one group per task in MAML-RL).
 
-    Recurrent policies (``policy.is_recurrent``) call ``act(x_t, state, reset)``
-    with ``x_t = policy.rl2_input(obs, a_{t-1}, r_{t-1}, d_{t-1})``. A trial
-    starts at row 0 and after every ``episodes_per_trial`` finished episodes of
-    an env; there the memory is reset and the previous action, reward and done
-    are blank (no action: -1 for discrete actions, zeros otherwise; reward and
-    done 0). The autoreset rows (``valid=False``) do not count as steps of a
-    trial: the RL^2 inputs after them still describe the last real step.
+    Recurrent policies (``policy.is_recurrent``) act with
+    :func:`~ssm_metarl.policies.act_with` (``params`` as above: fast weights
+    through ``functional_call``) on
+    ``x_t = policy.rl2_input(obs, a_{t-1}, r_{t-1}, d_{t-1})``. A trial starts
+    at row 0 and after every ``episodes_per_trial`` finished episodes of an
+    env (on the first row after the autoreset row); there the memory is reset
+    and the previous action, reward and done are blank (no action: -1 for
+    discrete actions, zeros otherwise; reward and done 0). The autoreset rows
+    (``valid=False``) do not count as steps of a trial: the RL^2 inputs after
+    them still describe the last real step.
 
     ``deterministic=True`` takes the most likely action instead of sampling.
     Returns a :class:`Rollout` with tensors (T, E, ...) on the policy's device
@@ -220,10 +247,10 @@ def collect_rollouts(
     """
     _check_rollout_args(env, policy, num_steps, params, action_scale, episodes_per_trial)
     per_task = params is not None and not isinstance(params, Mapping)
-    if per_task:
+    recurrent = getattr(policy, "is_recurrent", False)
+    if per_task and not recurrent:
         params = stack_params(params)
     dtype, device = _policy_dtype_device(policy)
-    recurrent = getattr(policy, "is_recurrent", False)
     num_envs = env.num_envs
     obs_np, _ = env.reset(seed=seed)
 
@@ -248,7 +275,8 @@ def collect_rollouts(
         if recurrent:
             previous = _reset_previous(previous, blank, starts)
             x = policy.rl2_input(obs, *previous)
-            action, log_prob, value, state = policy.act(x, state, starts, deterministic)
+            action, log_prob, value, state = _act_recurrent(policy, x, state, starts, params,
+                                                            deterministic)
             rows["inputs"].append(x)
             rows["values"].append(value)
         else:

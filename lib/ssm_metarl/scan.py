@@ -431,6 +431,8 @@ class _ChunkedScan(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_h: Tensor):
         a, h0, h = ctx.saved_tensors
+        if h.shape[1] == 0:  # an empty scan (the adjoint of a one-step scan, in double backward)
+            return torch.zeros_like(a), torch.zeros_like(grad_h), torch.zeros_like(h0), None, None
         if torch.is_grad_enabled():
             g, grad_a = _adjoint_differentiable(a, h0, h, grad_h, ctx.chunk_size, ctx.reverse)
         else:
