@@ -845,6 +845,9 @@ class MetaMAMLTrainer:
                                  "NavigationTasks()) or meta-train first")
             task = new_task_data
         task = family.check_task(task, "new_task_data")
+        if trials > 1 and getattr(family, "goal_tolerance", None) is not None:
+            raise ValueError(f"episodes_per_trial={trials} needs fixed-length episodes; the "
+                             f"family has goal_tolerance={family.goal_tolerance}")
         trajectories = check_int("trajectories", trajectories)
         rng = np.random.default_rng(seed)
         env = family.make_env(trajectories)

@@ -439,6 +439,7 @@ def maml_rl_step(
     trial whose memory is carried across its episodes. Returns (D, D', meta-loss).
     """
     trials = config.episodes_per_trial
+    _check_trials(trials, getattr(batch.family, "goal_tolerance", None))
     whole_trial = trials > 1
     clip = config.clip if config.outer_epochs > 1 else None
     with _stop_names_iteration(what, iteration):

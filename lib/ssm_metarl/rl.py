@@ -48,7 +48,7 @@ from ._validate import (
     check_tensor,
     raise_if_diverged,
 )
-from .policies import act_with, stack_params
+from .policies import act_with, act_with_groups, stack_params
 
 __all__ = [
     "LinearFeatureBaseline",
@@ -162,11 +162,7 @@ def _act_recurrent(policy, x: torch.Tensor, state, starts: torch.Tensor, params,
     """
     if params is None or isinstance(params, Mapping):
         return act_with(policy, params, x, state, starts, deterministic)
-    groups = len(params)
-    pieces = [act_with(policy, task_params, *chunk, deterministic) for task_params, *chunk in
-              zip(params, x.chunk(groups), state.chunk(groups), starts.chunk(groups),
-                  strict=True)]
-    return tuple(torch.cat(parts) for parts in zip(*pieces, strict=True))
+    return act_with_groups(policy, params, x, state, starts, deterministic)
 
 
 def _check_rollout_args(env, policy, num_steps, params, action_scale, episodes_per_trial):
@@ -181,6 +177,9 @@ def _check_rollout_args(env, policy, num_steps, params, action_scale, episodes_p
                                                      and action_scale > 0):
         raise ValueError(f"action_scale must be a positive finite float, got {action_scale!r}")
     if params is not None:
+        if isinstance(params, Sequence) and len(params) == 0:
+            raise ValueError("params must be None, one fast-weight dict or a non-empty list of "
+                             "them (one per group of envs), got an empty list")
         names = [name for name, _ in policy.named_parameters()]
         for task_params in [params] if isinstance(params, Mapping) else params:
             if not isinstance(task_params, Mapping):

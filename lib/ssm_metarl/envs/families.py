@@ -95,7 +95,8 @@ class NavigationTasks:
             radius = (r_min, r_max)
         self.radius = radius
         self.horizon = check_int("horizon", horizon)
-        self.goal_tolerance = goal_tolerance
+        self.goal_tolerance = None if goal_tolerance is None else check_float(
+            "goal_tolerance", goal_tolerance, minimum=0, strict=True)
         self.action_scale = check_float("action_scale", action_scale, minimum=0, strict=True)
         self.seed = check_int("seed", seed, 0)
         self.generator = np.random.default_rng(self.seed)
