@@ -495,3 +495,36 @@ def test_rl2_config_picks_the_core_of_the_ssm_policy():
     assert len(history["trial_reward"]) == 2
     with pytest.raises(ValueError, match="core must be one of 'selective', 'ssd', 's4d'"):
         RL2Config(core="lstm")
+
+
+def test_whole_trial_advantages_use_a_baseline_on_the_trial_clock():
+    """Over a trial of 2 episodes R_t runs to the trial's end, so the linear baseline
+    is fitted on the step of the trial (the row), not of the episode: equal to a
+    reference written out here (reward-to-go over the trial, baseline on the row
+    index, per-task normalisation), and different from fitting on the episode clock."""
+    from ssm_metarl.envs.families import NavigationTasks
+    from ssm_metarl.meta_rl import rollout_length
+    from ssm_metarl.rl import LinearFeatureBaseline, normalize_advantages
+
+    torch.manual_seed(0)
+    policy = SSMMetaPolicy(2, 2, discrete=False, hidden_dim=8, ssm_state_dim=2,
+                           dtype=torch.float64)
+    env = NavigationTasks(horizon=6).make_env(6)
+    rollout = collect_rollouts(env, policy, rollout_length(6, 2), seed=0, action_scale=0.1,
+                               episodes_per_trial=2)
+    got = policy_gradient_advantages(rollout, 2, 0.9, whole_trial=True)
+    rows = torch.arange(rollout.num_steps, dtype=torch.long)[:, None].expand(-1, 3)
+    for g, (task, advantages, mask) in enumerate(got):
+        rewards = (task.rewards * task.valid).numpy()
+        returns = np.zeros_like(rewards)
+        running = np.zeros(rewards.shape[1])
+        for t in reversed(range(len(rewards))):  # one trial per column: no episode ends
+            running = rewards[t] + 0.9 * running
+            returns[t] = running
+        returns = torch.as_tensor(returns)
+        assert torch.equal(mask, task.valid)
+        for clock, same in ((rows, True), (task.episode_steps, False)):
+            baseline = LinearFeatureBaseline(1e-5)
+            baseline.fit(task.obs, clock, returns, mask)
+            expected = normalize_advantages(returns - baseline.predict(task.obs, clock), mask)
+            assert torch.allclose(advantages[mask], expected[mask], atol=1e-8) is same, (g, same)

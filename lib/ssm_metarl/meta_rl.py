@@ -290,13 +290,17 @@ def policy_gradient_advantages(
         returns = discounted_returns(rollout.rewards, rollout.dones, gamma)
     num_tasks = check_int("num_tasks", num_tasks)
     per_task = rollout.num_envs // num_tasks
+    trial_steps = torch.arange(rollout.num_steps, device=rollout.rewards.device)[:, None].expand(
+        rollout.num_steps, per_task)
     tasks = []
     for g, task in enumerate(rollout.split(num_tasks)):
         columns = slice(g * per_task, (g + 1) * per_task)
         task_mask, task_returns = mask[:, columns], returns[:, columns]
+        # the baseline's clock: the step of the episode, or of the trial when R_t spans it
+        clock = trial_steps if whole_trial else task.episode_steps
         baseline = LinearFeatureBaseline(baseline_reg)
-        baseline.fit(task.obs, task.episode_steps, task_returns, task_mask)
-        advantages = task_returns - baseline.predict(task.obs, task.episode_steps)
+        baseline.fit(task.obs, clock, task_returns, task_mask)
+        advantages = task_returns - baseline.predict(task.obs, clock)
         tasks.append((task, normalize_advantages(advantages, task_mask), task_mask))
     return tasks
 
