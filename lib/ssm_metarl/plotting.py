@@ -218,3 +218,37 @@ def plot_cost_vs_length(
         ax.set_title(title)
     ax.legend(loc="best", fontsize="small")
     return ax
+
+
+def plot_system_diagram(ax: plt.Axes | None = None) -> plt.Axes:
+    """The SSM meta-policy as two memories: state (fast, within a trial), weights (slow).
+
+    Boxes for the environment, the SSM state h_t, the weights theta and the
+    meta-trainer; arrows for what flows each step (observation, reward, action),
+    each trial (the inner gradient step theta -> theta') and each meta-iteration
+    (the outer step on theta's initialisation).
+    """
+    ax = _axes(ax)
+    ax.set_xlim(0, 10)
+    ax.set_ylim(0, 6)
+    ax.axis("off")
+    boxes = {
+        "env": (0.3, 2.3, "environment\n(a task: a goal)", "#dddddd"),
+        "state": (4.0, 3.6, "SSM state $h_t$\nfast memory:\nchanges every step", "#cfe3f7"),
+        "weights": (4.0, 0.6, "weights $\\theta'$\nslow memory: a gradient\nstep between trials",
+                    "#f7dfc7"),
+        "meta": (7.6, 0.6, "meta-training\nlearns $\\theta$ (the init)\nand how $h$ updates",
+                 "#dcefd6"),
+    }
+    for x, y, text, color in boxes.values():
+        ax.add_patch(Rectangle((x, y), 2.2, 1.6, facecolor=color, edgecolor="black"))
+        ax.text(x + 1.1, y + 0.8, text, ha="center", va="center", fontsize=8)
+    arrows = [((2.5, 3.5), (4.0, 4.3), "obs, reward"), ((4.0, 4.0), (2.5, 3.2), "action"),
+              ((5.1, 3.6), (5.1, 2.2), "act with $\\theta'$"),
+              ((2.5, 2.6), (4.0, 1.5), "trial's returns\n(policy gradient)"),
+              ((7.6, 1.4), (6.2, 1.4), "outer step")]
+    for start, end, text in arrows:
+        ax.annotate("", xy=end, xytext=start, arrowprops={"arrowstyle": "->"})
+        ax.text((start[0] + end[0]) / 2, (start[1] + end[1]) / 2 + 0.15, text, fontsize=7,
+                ha="center")
+    return ax

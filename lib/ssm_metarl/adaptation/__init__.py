@@ -14,12 +14,14 @@ Everything notebook 04 uses is importable from here; each idea has its module:
 ``metrics``      switch-aligned metrics: error before, at and after a switch
 ``ttt``          linear attention = an SSM = online gradient descent (TTT, DeltaNet)
 ``mpc``          model-predictive control on a learned, adapted pendulum model
+``policy``       :class:`PolicyAdapter`, policy-gradient updates between rounds of
+                 play (the RL counterpart of ``TestTimeAdapter``)
 ===============  ==============================================================
 
 The forecasting examples themselves (:func:`next_step_data`) are cut from the
 switching sequences by :mod:`ssm_metarl.switching` and re-exported here. A
-MAML-RL policy that keeps adapting while its goal moves is
-:func:`ssm_metarl.meta_rl.evaluate_maml_rl` with one goal per round.
+policy that keeps adapting while its goal moves is :class:`PolicyAdapter`
+with one goal per round.
 
 Dimension letters used in shapes (each module lists the ones it uses):
 
@@ -40,7 +42,8 @@ D     width of the in-context SSM forecaster; W context length it may use
 ====  =====================================================================
 
 Imports go one way: ``forecasters`` <- ``adapter`` <- ``mpc``; ``metrics``
-and ``ttt`` stand alone; none imports :mod:`ssm_metarl.maml`.
+and ``ttt`` stand alone; ``policy`` builds on :mod:`ssm_metarl.meta_rl`; none
+imports :mod:`ssm_metarl.maml`.
 """
 
 from __future__ import annotations
@@ -99,6 +102,7 @@ from .mpc import (
     random_shooting,
     rollout_cost,
 )
+from .policy import PolicyAdapter
 from .ttt import (
     delta_rule,
     delta_rule_as_ssm,
@@ -131,6 +135,8 @@ __all__ = [
     "TestTimeAdapter",
     "clip_gradient_norm",
     "resolve_param_names",
+    # policies
+    "PolicyAdapter",
     # metrics
     "WINDOWS",
     "event_window_means",

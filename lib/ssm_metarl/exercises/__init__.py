@@ -18,6 +18,7 @@ from .ssm import (
     check_ssd_chunk_state,
     check_ssm_kernel,
 )
+from .system import check_recurrent_inner_step, check_trial_starts, check_ucb_policy_choice
 from .welcome import check_euler_step
 
 __all__ = [
@@ -39,4 +40,7 @@ __all__ = [
     "check_predict_then_update_step",
     "check_recovery_time",
     "check_ttt_identity_step",
+    "check_recurrent_inner_step",
+    "check_trial_starts",
+    "check_ucb_policy_choice",
 ]

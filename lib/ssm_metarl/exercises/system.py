@@ -1,0 +1,154 @@
+"""Checkers for notebook 05 (the whole system: state, weights, both).
+
+Glossary: T rows of a rollout, E parallel environments, P candidate policies.
+
+- :func:`check_recurrent_inner_step`: one MAML inner step on the fast weights
+  of a recurrent SSM policy, its log-probs from sequence mode.
+- :func:`check_trial_starts`: where a recurrent policy's memory is reset
+  (trial starts), given episode ends and the episodes per trial.
+- :func:`check_ucb_policy_choice`: UCB1 over a population of policies, with
+  the bonus in return units (the test-time choice of notebook 05, section 5).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..envs.families import NavigationTasks
+from ..meta_rl import adapt_policy, policy_gradient_advantages, rollout_length
+from ..policies import SSMMetaPolicy
+from ..rl import collect_rollouts
+from ..system import ucb_choice
+from ._core import ExerciseCheckFailed, as_tensor, assert_close, call_student, passed
+
+__all__ = ["check_recurrent_inner_step", "check_trial_starts", "check_ucb_policy_choice"]
+
+
+def _navigation_rollout(core: str, episodes_per_trial: int, seed: int, goals: int = 2,
+                        per_goal: int = 3):  # used by check_recurrent_inner_step
+    """A small float64 SSM policy and one rollout of ``goals`` x ``per_goal`` trials."""
+    torch.manual_seed(seed)
+    policy = SSMMetaPolicy(2, 2, discrete=False, core=core, hidden_dim=8, ssm_state_dim=3,
+                           dtype=torch.float64)
+    family = NavigationTasks(horizon=6)
+    env = family.make_env(goals * per_goal)
+    env.set_task(np.repeat(family.sample_tasks(goals, seed), per_goal, axis=0))
+    rollout = collect_rollouts(env, policy, rollout_length(6, episodes_per_trial), seed=seed,
+                               action_scale=0.1, episodes_per_trial=episodes_per_trial)
+    return policy, rollout
+
+
+STEP_HINT = ("log-probs from policy_log_probs(policy, params, rollout) (sequence mode), "
+             "loss = -(log_probs * advantages * mask).sum() / mask.sum(), gradients w.r.t. "
+             "every parameter except the critic's (heads.critic.*), then theta - alpha * g.")
+
+
+def check_recurrent_inner_step(fn: Callable[..., Any]) -> None:
+    """Check ``fn(policy, params, rollout, advantages, mask, alpha) -> fast weights``.
+
+    One vanilla policy-gradient step on a recurrent policy's fast weights
+    (Finn et al. 2017, Eq. 1): ``theta' = theta - alpha grad L(theta)`` with
+    ``L = -masked mean of log pi_theta(a_t | history) A_t``, the critic head
+    left as it is. Two cores, trials of two episodes (memory carried).
+    """
+    for core, seed in (("ssd", 0), ("selective", 1)):
+        policy, rollout = _navigation_rollout(core, 2, seed)
+        (task,) = policy_gradient_advantages(rollout, 1, 0.99, whole_trial=True)
+        params = {name: value.detach() for name, value in policy.named_parameters()}
+        got = call_student("recurrent_inner_step", fn, policy, dict(params), *task, 0.5)
+        if not isinstance(got, dict) or set(got) != set(params):
+            raise ExerciseCheckFailed(
+                "recurrent_inner_step: return a dict with every parameter name of the policy "
+                f"({len(params)} names), got {type(got).__name__}"
+                + (f" with {len(got)} names" if isinstance(got, dict) else ""))
+        expected = adapt_policy(policy, params, *task, 0.5, create_graph=False)
+        for name in params:
+            assert_close(f"recurrent_inner_step[{name!r}] ({core} core)", got[name],
+                         expected[name], atol=1e-9, rtol=1e-7, hint=STEP_HINT)
+    passed("recurrent_inner_step", "SSD and selective cores, trials of 2 episodes")
+
+
+def check_trial_starts(fn: Callable[..., Any]) -> None:
+    """Check ``fn(dones, valid, episodes_per_trial) -> starts``, the memory-reset flags.
+
+    dones, valid (T, E) bool as in a :class:`~ssm_metarl.rl.Rollout`. A trial
+    starts at row 0 and on the first real row after every
+    ``episodes_per_trial``-th finished episode of an env (the row after its
+    autoreset row, which has ``valid`` False); the result is (T, E) bool,
+    compared with the ``starts`` that :func:`~ssm_metarl.rl.collect_rollouts`
+    recorded on rollouts of 6 episodes.
+    """
+    for episodes_per_trial, core in ((1, "ssd"), (2, "ssd"), (3, "selective")):
+        torch.manual_seed(episodes_per_trial)
+        policy = SSMMetaPolicy(2, 2, discrete=False, core=core, hidden_dim=8, ssm_state_dim=3)
+        env = NavigationTasks(horizon=5).make_env(3)
+        rollout = collect_rollouts(env, policy, rollout_length(5, 6), seed=episodes_per_trial,
+                                   action_scale=0.1, episodes_per_trial=episodes_per_trial)
+        expected = rollout.starts
+        got = call_student("trial_starts", fn, rollout.dones.clone(), rollout.valid.clone(),
+                           episodes_per_trial)
+        got = as_tensor("trial_starts", got)
+        if got.dtype != torch.bool:
+            got = got != 0
+        if tuple(got.shape) != tuple(expected.shape) or not torch.equal(got, expected):
+            rows = torch.nonzero(expected[:, 0]).flatten().tolist()
+            yours = torch.nonzero(got[:, 0]).flatten().tolist() if got.dim() == 2 else "?"
+            raise ExerciseCheckFailed(
+                f"trial_starts: wrong flags with episodes_per_trial={episodes_per_trial} "
+                f"(6 episodes of 5 steps); env 0 should start a trial at rows {rows}, yours "
+                f"at {yours}. Row t starts a trial if row t - 1 is an autoreset row (not "
+                f"valid) and the episodes finished before row t are a multiple of "
+                f"episodes_per_trial.")
+    passed("trial_starts", "episodes_per_trial in {1, 2, 3}, rollouts of 6 episodes")
+
+
+_UCB_VARIANTS = {  # wrong rules a checker must tell apart from UCB1
+    "without the factor 2": lambda m, n, t, c: m + c * np.sqrt(np.log(t) / n),
+    "with ln(t + 1)": lambda m, n, t, c: m + c * np.sqrt(2 * np.log(t + 1) / n),
+    "without the scale": lambda m, n, t, c: m + np.sqrt(2 * np.log(t) / n),
+    "with the bonus over n^2": lambda m, n, t, c: m + c * np.sqrt(2 * np.log(t)) / n,
+}
+
+
+def _ucb_cases(rng: np.random.Generator) -> list[tuple[np.ndarray, np.ndarray, int, float]]:
+    """Two states with untried policies, then, per wrong rule, 2 states where it errs."""
+    # untried policies carry a low placeholder mean: only the untried rule picks them
+    cases = [(np.array([0, 2, 1]), np.array([-50.0, -20.0, -35.0]), 3, 10.0),
+             (np.array([3, 0, 0]), np.array([-12.0, -60.0, -60.0]), 3, 5.0)]
+    for wrong in _UCB_VARIANTS.values():
+        found = 0
+        while found < 2:
+            counts = rng.integers(1, 8, size=4)
+            means = rng.uniform(-40, -5, size=4)
+            t, scale = int(counts.sum()), float(rng.choice([5.0, 10.0, 30.0]))
+            if int(np.argmax(wrong(means, counts, t, scale))) != ucb_choice(counts, means, t,
+                                                                              scale):
+                cases.append((counts, means, t, scale))
+                found += 1
+    return cases
+
+
+def check_ucb_policy_choice(fn: Callable[..., Any]) -> None:
+    """Check ``fn(counts, means, t, scale) -> index``: UCB1 over candidate policies.
+
+    counts (P,) trials each policy played, means (P,) their mean trial return,
+    t trials so far, scale the bonus in return units: an untried policy first
+    (the lowest index), else argmax ``means + scale * sqrt(2 ln t / counts)``.
+    """
+    cases = _ucb_cases(np.random.default_rng(11))
+    for counts, means, t, scale in cases:
+        got = call_student("ucb_policy_choice", fn, counts.copy(), means.copy(), t, scale)
+        expected = ucb_choice(counts, means, t, scale)
+        if not isinstance(got, (int, np.integer)) or int(got) != expected:
+            bonus = np.round(means + scale * np.sqrt(2 * np.log(t) / np.maximum(counts, 1)), 2)
+            raise ExerciseCheckFailed(
+                f"ucb_policy_choice: counts={counts.tolist()}, means={np.round(means, 2).tolist()},"
+                f" t={t}, scale={scale}: you chose {got!r}, expected {expected}"
+                + (" (an untried policy comes first)" if (counts == 0).any() else
+                   f"; the scores mean + scale sqrt(2 ln t / n) are {bonus.tolist()}"))
+    passed("ucb_policy_choice", f"{len(cases)} states, 2 with untried policies, 8 where a "
+           "rule without the factor 2, with ln(t + 1), without the scale or over n errs")
