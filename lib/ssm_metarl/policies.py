@@ -78,8 +78,8 @@ from torch.distributions import Categorical, Distribution, Independent, Normal
 from torch.func import functional_call, vmap
 
 from ._validate import check_device, check_dtype, check_int, check_like, check_reset
-from .functional import vmap_or_loop
 from .cores import DT_RANGE_CORES, GRUCore, SelectiveCore, make_core
+from .functional import vmap_or_loop
 from .ssm import check_dt_range
 
 __all__ = [

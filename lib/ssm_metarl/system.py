@@ -328,9 +328,10 @@ def evaluate_mode(
     reset), flat by construction; state: one trial of ``episodes`` episodes
     per goal, memory carried; weights / both: ``steps`` gradient steps, each
     on a round of K = ``trajectories_per_task`` episodes (K / m trials of m
-    episodes for both) with step size ``inner_lr``, the return of every episode of every round recorded
-    (:func:`~ssm_metarl.meta_rl.evaluate_maml_rl`). ``goals`` may be (G, S + 1, 2)
-    for weights and both: a goal per round (a goal that moves).
+    episodes for both) with step size ``inner_lr``, the return of every
+    episode of every round recorded (:func:`~ssm_metarl.meta_rl.evaluate_maml_rl`).
+    ``goals`` may be (G, S + 1, 2) for weights and both: a goal per round (a
+    goal that moves).
     """
     mode = _check_mode(mode)
     per_task = trajectories_per_task or config.trajectories_per_task
@@ -380,11 +381,13 @@ def load_policy(path: str | os.PathLike) -> TrainedMode:
 
 
 def train_all(config: SystemConfig, seeds: Any, directory: str | os.PathLike, *,
-              modes: Any = MODES, progress: bool = False, log: Any = print) -> list[TrainedMode]:
+              modes: Any = MODES, progress: bool = False, log: Any = print,
+              filename: str = "{mode}_seed{seed}.pt") -> list[TrainedMode]:
     """Train every mode for every seed (``config`` with that seed) and save each to ``directory``.
 
-    Files are ``<directory>/<mode>_seed<seed>.pt`` (:func:`save_policy`);
-    ``log`` gets one line per trained policy (mode, seed, steps, seconds).
+    Files are ``<directory>/<filename>`` with ``{mode}`` and ``{seed}``
+    filled in (:func:`save_policy`); ``log`` gets one line per trained policy
+    (mode, seed, steps, seconds).
     """
     os.makedirs(directory, exist_ok=True)
     trained = []
@@ -392,7 +395,7 @@ def train_all(config: SystemConfig, seeds: Any, directory: str | os.PathLike, *,
         for mode in modes:
             seeded = SystemConfig(**{**asdict(config), "seed": int(seed)})
             result = train_mode(mode, seeded, progress=progress)
-            save_policy(result, os.path.join(directory, f"{mode}_seed{seed}.pt"))
+            save_policy(result, os.path.join(directory, filename.format(mode=mode, seed=seed)))
             log(f"{mode} seed {seed}: {result.env_steps} env steps in {result.seconds:.0f} s, "
                 f"last return {np.mean(result.history['return'][-10:]):.1f}")
             trained.append(result)
