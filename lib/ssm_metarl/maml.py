@@ -676,7 +676,8 @@ class MetaMAMLTrainer:
         self.device = torch.device(self.config.device)
         self.model = policy.to(self.device)
         self.params = dict(policy.named_parameters())
-        self.optimizer = torch.optim.Adam(self.params.values(), lr=self.config.meta_lr)
+        self.optimizer = (None if self.config.outer == "trpo"
+                          else torch.optim.Adam(self.params.values(), lr=self.config.meta_lr))
         self.rng = np.random.default_rng(self.config.seed)
         self.meta_losses = []
         self.history: dict[str, list[float]] = {"pre_return": [], "post_return": []}
@@ -689,9 +690,9 @@ class MetaMAMLTrainer:
                             f"family such as NavigationTasks()), got {type(batch).__name__}")
         _check_policy_family(self.model, batch.family)
         self.family = batch.family
-        pre, post, loss = maml_rl_step(self.model, self.params, self.optimizer, batch,
-                                       self.config, self.rng, len(self.meta_losses),
-                                       "meta_train")
+        pre, post, loss, *_ = maml_rl_step(self.model, self.params, self.optimizer, batch,
+                                           self.config, self.rng, len(self.meta_losses),
+                                           "meta_train")
         trials = self.config.episodes_per_trial
         self.history["pre_return"].append(_trial_return(pre, trials))
         self.history["post_return"].append(_trial_return(post, trials))

@@ -61,21 +61,23 @@ from __future__ import annotations
 import math
 import os
 import time
+import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 from torch import nn
+from torch.distributions import Distribution, kl_divergence
 
 from ._validate import Params, check_float, check_int, raise_if_diverged, training_step
 from .checkpoints import check_state_dict, load_checkpoint, save_checkpoint
 from .cores import CORE_NAMES
 from .envs import BatchedBernoulliBandit, BatchedNavigation2D, sample_goals
 from .envs.families import NavigationTasks, RLTaskSample
-from .functional import loss_gradient, sgd_step
+from .functional import VMAP_FALLBACK_ERRORS, loss_gradient, sgd_step
 from .policies import GRUPolicy, MLPPolicy, SSMMetaPolicy, recurrent_call
 from .profiles import progress_bar, seed_everything
 from .rl import (
@@ -91,9 +93,12 @@ from .rl import (
     per_episode_returns,
     ppo_loss,
 )
+from .trpo import TRPOConfig, distribution_from, distribution_tensors, trpo_step
 
 __all__ = [
     "MAMLRLConfig",
+    "MAMLStep",
+    "OUTER_STEPS",
     "OnlineRun",
     "PolicyMAMLConfig",
     "adapt_online",
@@ -113,6 +118,7 @@ __all__ = [
     "save_maml_rl_policy",
     "navigation_oracle_returns",
     "paper_step_sizes",
+    "policy_distribution",
     "policy_gradient_advantages",
     "surrogate_loss",
     "train_maml_rl",
@@ -145,9 +151,11 @@ class MAMLRLConfig:
     """Every hyperparameter of :func:`train_maml_rl` (defaults: Finn et al. 2017, Sec. 5.3).
 
     ``inner_lr`` alpha = 0.1 and K = 20 trajectories of 100 steps per task are
-    the paper's; ``meta_batch_size`` 20 (paper's script: 40); the outer loop is
-    Adam (``meta_lr``) on the clipped post-adaptation surrogate for
-    ``outer_epochs`` passes (module docstring). ``hidden_sizes`` (100, 100) ReLU.
+    the paper's; ``meta_batch_size`` 20 (paper's script: 40). ``outer="adam"``:
+    Adam (``meta_lr``) on the (clipped, if ``outer_epochs`` > 1)
+    post-adaptation surrogate (module docstring); ``outer="trpo"``: the
+    paper's TRPO step with the constants of ``trpo`` (max KL 0.01; ``meta_lr``,
+    ``outer_epochs`` and ``clip`` unused). ``hidden_sizes`` (100, 100) ReLU.
     """
 
     num_meta_iterations: int = 100
@@ -165,6 +173,8 @@ class MAMLRLConfig:
     goal_tolerance: float | None = None
     hidden_sizes: tuple[int, ...] = (100, 100)
     episodes_per_trial: int = 1
+    outer: str = "adam"
+    trpo: TRPOConfig = field(default_factory=TRPOConfig)
     seed: int = 0
     device: str = "cpu"
 
@@ -172,6 +182,7 @@ class MAMLRLConfig:
         for name in ("num_meta_iterations", "meta_batch_size", "trajectories_per_task",
                      "horizon", "outer_epochs", "episodes_per_trial"):
             check_int(name, getattr(self, name))
+        self.trpo = _check_outer(self.outer, self.trpo)
         _check_trials(self.episodes_per_trial, self.goal_tolerance)
         for name in ("inner_lr", "meta_lr", "action_scale"):
             check_float(name, getattr(self, name), minimum=0, strict=True)
@@ -180,6 +191,24 @@ class MAMLRLConfig:
         if not 0 < self.clip < 1:
             raise ValueError(f"clip must be in (0, 1), got {self.clip}")
         self.hidden_sizes = tuple(self.hidden_sizes)
+
+
+OUTER_STEPS = ("adam", "trpo")
+"""The outer steps of MAML-RL: Adam on the (clipped) surrogate, or TRPO (module docstring)."""
+
+
+def _check_outer(outer: Any, trpo: Any) -> TRPOConfig:
+    """``outer`` one of :data:`OUTER_STEPS`; ``trpo`` a TRPOConfig (or its dict, from a file)."""
+    if outer not in OUTER_STEPS:
+        raise ValueError(f"outer must be one of {OUTER_STEPS}, got {outer!r}")
+    if isinstance(trpo, Mapping):
+        try:
+            trpo = TRPOConfig(**trpo)
+        except TypeError as exc:
+            raise ValueError(f"trpo: {exc}") from None
+    if not isinstance(trpo, TRPOConfig):
+        raise TypeError(f"trpo must be a TRPOConfig, got {type(trpo).__name__}")
+    return trpo
 
 
 def _check_trials(episodes_per_trial: int, goal_tolerance: float | None) -> None:
@@ -199,7 +228,8 @@ class PolicyMAMLConfig:
     (Finn et al. 2017, Eq. 1); outer step: Adam (``meta_lr``) on the
     post-adaptation surrogate, plain (``outer_epochs=1``) or PPO-clipped over
     ``outer_epochs`` passes (module docstring); second order unless
-    ``first_order``. ``episodes_per_trial`` > 1 makes every support and query
+    ``first_order``; or ``outer="trpo"``, the paper's TRPO step with the
+    constants of ``trpo``. ``episodes_per_trial`` > 1 makes every support and query
     rollout of a recurrent policy one trial of that many episodes with its
     memory carried across them ("both": memory within a trial, gradient steps
     between trials); 1 resets the memory at every episode ("weights only").
@@ -213,12 +243,15 @@ class PolicyMAMLConfig:
     gamma: float = 0.99
     baseline_reg: float = 1e-5
     episodes_per_trial: int = 1
+    outer: str = "adam"
+    trpo: TRPOConfig = field(default_factory=TRPOConfig)
     seed: int = 0
     device: str = "cpu"
 
     def __post_init__(self) -> None:
         for name in ("outer_epochs", "episodes_per_trial"):
             check_int(name, getattr(self, name))
+        self.trpo = _check_outer(self.outer, self.trpo)
         for name in ("inner_lr", "meta_lr"):
             check_float(name, getattr(self, name), minimum=0, strict=True)
         check_float("gamma", self.gamma, minimum=0, maximum=1)
@@ -305,20 +338,32 @@ def policy_gradient_advantages(
     return tasks
 
 
+def policy_distribution(
+    policy: nn.Module, params: Mapping[str, torch.Tensor] | None, rollout: Rollout
+) -> tuple[Distribution, bool]:
+    """pi_params(. | history) on every row of ``rollout``, and whether it is batch-first.
+
+    Feed-forward policies read the observations (batch shape (T, E), time
+    first); recurrent ones re-run the recorded inputs in sequence mode from the
+    rollout's initial state with its trial starts as resets (the core's scan
+    or SSD; batch shape (E, T), so ``batch_first`` is True), which makes the
+    gradient w.r.t. the fast weights exact through the whole trial.
+    """
+    if not getattr(policy, "is_recurrent", False):
+        return policy.distribution(rollout.obs, params), False
+    dist, _, _ = recurrent_call(policy, params, rollout.inputs.transpose(0, 1),
+                                rollout.initial_state, rollout.starts.transpose(0, 1))
+    return dist, True
+
+
 def policy_log_probs(
     policy: nn.Module, params: Mapping[str, torch.Tensor] | None, rollout: Rollout
 ) -> torch.Tensor:
-    """log pi_params(a_t | history) (T, E) of the rollout's actions, differentiable in params.
-
-    Feed-forward policies read the observations; recurrent ones re-run the
-    recorded inputs in sequence mode from the rollout's initial state with its
-    trial starts as resets (the core's scan or SSD), so the gradient w.r.t. the
-    fast weights is exact through the whole trial.
-    """
-    if not getattr(policy, "is_recurrent", False):
-        return policy.distribution(rollout.obs, params).log_prob(rollout.actions)
-    dist, _, _ = recurrent_call(policy, params, rollout.inputs.transpose(0, 1),
-                                rollout.initial_state, rollout.starts.transpose(0, 1))
+    """log pi_params(a_t | history) (T, E) of the rollout's actions, differentiable in params
+    (:func:`policy_distribution`)."""
+    dist, batch_first = policy_distribution(policy, params, rollout)
+    if not batch_first:
+        return dist.log_prob(rollout.actions)
     return dist.log_prob(rollout.actions.transpose(0, 1)).transpose(0, 1)
 
 
@@ -357,20 +402,24 @@ def adapt_policy(
     step_size: float,
     create_graph: bool,
     names: Sequence[str] | None = None,
+    engine: str = "autograd",
 ) -> Params:
     """One inner step ``theta' = theta - alpha grad_theta L(theta; D)`` (Finn et al. 2017, Eq. 1).
 
     L is the vanilla policy-gradient surrogate on the task's rollout D. With
     ``create_graph`` theta' stays differentiable w.r.t. theta through the
     gradient (second-order MAML); otherwise the gradient is a constant.
-    ``names`` (None: all) are the parameters that move; the rest stay as given.
+    ``names`` (None: all but a critic head's) are the parameters that move;
+    the rest stay as given. ``engine="func"`` takes the gradient with
+    ``torch.func.grad`` so that theta' composes with ``jvp``/``vjp`` (TRPO).
     """
     def task_surrogate(weights: Params) -> torch.Tensor:
         return surrogate_loss(policy, weights, rollout, advantages, mask)
 
     params = dict(params)
     names = actor_names(params) if names is None else tuple(names)
-    grads = loss_gradient(task_surrogate, params, names, create_graph=create_graph)
+    grads = loss_gradient(task_surrogate, params, names, create_graph=create_graph,
+                          engine=engine)
     return sgd_step(params, grads, step_size)
 
 
@@ -397,11 +446,12 @@ def _navigation_family(config: MAMLRLConfig) -> NavigationTasks:
 
 
 def _outer_loop_setup(policy: nn.Module, config: MAMLRLConfig):
-    """Seeded RNG, theta, Adam, PPO clip."""
+    """Seeded RNG, theta, Adam (None for TRPO), PPO clip."""
     seed_everything(config.seed)
     rng = np.random.default_rng(config.seed)
     theta = dict(policy.named_parameters())
-    optimizer = torch.optim.Adam(theta.values(), lr=config.meta_lr)
+    optimizer = None if config.outer == "trpo" else torch.optim.Adam(theta.values(),
+                                                                      lr=config.meta_lr)
     clip = config.clip if config.outer_epochs > 1 else None
     return rng, theta, optimizer, clip
 
@@ -422,25 +472,44 @@ def _task_rollouts(policy, batch, per_task: int, rng, trials: int = 1, params=No
                             episodes_per_trial=trials if carry_state else 1)
 
 
+class MAMLStep(NamedTuple):
+    """One meta-iteration of :func:`maml_rl_step`.
+
+    ``pre`` / ``post``: the rollouts D (with theta) and D' (with the fast
+    weights); ``meta_loss``: the post-adaptation surrogate before the outer
+    step; ``kl`` and ``step_fraction``: TRPO's exact mean KL between the old
+    and new post-adaptation policies on D' and the accepted fraction of the
+    natural-gradient step (0: rejected; both None for Adam).
+    """
+
+    pre: Rollout
+    post: Rollout
+    meta_loss: float
+    kl: float | None = None
+    step_fraction: float | None = None
+
+
 def maml_rl_step(
     policy: nn.Module,
     theta: Params,
-    optimizer: torch.optim.Optimizer,
+    optimizer: torch.optim.Optimizer | None,
     batch: RLTaskSample,
     config: MAMLRLConfig | PolicyMAMLConfig,
     rng: np.random.Generator,
     iteration: int,
     what: str = "train_maml_rl",
-) -> tuple[Rollout, Rollout, float]:
+) -> MAMLStep:
     """One meta-iteration of MAML-RL (Finn et al. 2017, Algorithm 3, lines 3-10).
 
     For the G tasks of ``batch``: sample ``k_support`` trajectories D_g with
     pi_theta; one inner policy-gradient step per task ``theta'_g = theta - alpha
     grad L(theta; D_g)``; sample ``k_query`` trajectories D'_g with pi_theta'_g;
-    ``outer_epochs`` outer steps of ``optimizer`` on the post-adaptation
-    surrogate, through the inner step. ``policy`` may be feed-forward or
-    recurrent; with ``config.episodes_per_trial`` > 1 each trajectory is one
-    trial whose memory is carried across its episodes. Returns (D, D', meta-loss).
+    update theta on the post-adaptation surrogate, through the inner step:
+    ``outer_epochs`` steps of ``optimizer`` (``outer="adam"``), or one TRPO
+    step (``outer="trpo"``, ``optimizer`` unused, theta changed in place).
+    ``policy`` may be feed-forward or recurrent; with
+    ``config.episodes_per_trial`` > 1 each trajectory is one trial whose
+    memory is carried across its episodes.
     """
     trials = config.episodes_per_trial
     _check_trials(trials, getattr(batch.family, "goal_tolerance", None))
@@ -455,11 +524,125 @@ def maml_rl_step(
         post = _task_rollouts(policy, batch, batch.k_query, rng, trials, fast)
         post_tasks = policy_gradient_advantages(post, batch.num_tasks, config.gamma,
                                                 config.baseline_reg, whole_trial)
+        if config.outer == "trpo":
+            step = _trpo_meta_step(policy, theta, pre_tasks, post_tasks, config, what,
+                                   iteration)
+            return MAMLStep(pre, post, step.loss_before, step.kl, step.step_fraction)
         for _ in range(config.outer_epochs):
             meta_loss = _maml_meta_loss(policy, theta, pre_tasks, post_tasks, config, clip)
             training_step(optimizer, meta_loss, what, iteration, _divergence_cause(
                 f"inner_lr={config.inner_lr} or meta_lr={config.meta_lr}"))
-    return pre, post, meta_loss.item()
+    return MAMLStep(pre, post, meta_loss.item())
+
+
+def _trpo_meta_step(policy, theta, pre_tasks, post_tasks, config, what, iteration):
+    """TRPO on the post-adaptation surrogate (Finn et al. 2017, Sec. 5.3; :mod:`ssm_metarl.trpo`).
+
+    Over the actor's parameters A: ``evaluate(A)`` re-derives every task's
+    fast weights from D_g (the inner step, through ``torch.func`` so the
+    Fisher-vector products run through it) and returns the importance-weighted
+    surrogate ``-(1/G) sum_g mean_t ratio_t A_t`` on D'_g and the fast policies'
+    distribution tensors there (the G tasks under one ``vmap``, or a loop if the
+    policy cannot be vmapped); the KL is averaged per task as the loss is.
+    ``pre_tasks=None``: no inner step (the pretrained baseline's TRPO on its own data).
+    """
+    names = actor_names(theta)
+    fixed = _detached(theta)
+    create_graph = not config.first_order
+    post = _stack_tasks(post_tasks)
+    pre = None if pre_tasks is None else _stack_tasks(pre_tasks)
+
+    def task_terms(actor, pre_task, post_task):
+        params = {**fixed, **actor}
+        if pre_task is not None:
+            rollout, advantages, mask = pre_task
+            params = adapt_policy(policy, params, Rollout(**rollout), advantages, mask,
+                                  config.inner_lr, create_graph, names, engine="func")
+        rollout, advantages, mask = post_task
+        rollout = Rollout(**rollout)
+        dist, batch_first = policy_distribution(policy, params, rollout)
+        flip = (lambda x: x.transpose(0, 1)) if batch_first else (lambda x: x)
+        ratio = torch.exp(dist.log_prob(flip(rollout.actions)) - flip(rollout.log_probs))
+        return -masked_mean(ratio * flip(advantages), flip(mask)), distribution_tensors(dist)
+
+    vmapped = torch.func.vmap(task_terms, in_dims=(None, None if pre is None else 0, 0))
+    loop = [not _vmappable(policy)]
+
+    def evaluate(actor: Params, tasks: int = len(post_tasks)):
+        pre_n = None if pre is None else _first_tasks(pre, tasks)
+        post_n = _first_tasks(post, tasks)
+        if not loop[0]:
+            try:
+                losses, eta = vmapped(actor, pre_n, post_n)
+                return losses.mean(), eta
+            except VMAP_FALLBACK_ERRORS:
+                loop[0] = True
+                _NOT_VMAPPABLE.add(policy)
+        terms = [task_terms(actor, None if pre is None else _task_slice(pre_n, g),
+                            _task_slice(post_n, g)) for g in range(tasks)]
+        losses, eta = zip(*terms, strict=True)
+        return torch.stack(losses).mean(), tuple(torch.stack(t) for t in zip(*eta, strict=True))
+
+    # the kind of distribution (Gaussian or categorical) to rebuild from eta, and its layout
+    like, batch_first = policy_distribution(policy, fixed, post_tasks[0][0])
+    masks = torch.stack([mask.transpose(0, 1) if batch_first else mask
+                         for _, _, mask in post_tasks])
+
+    def kl(eta_old, eta):
+        divergence = kl_divergence(distribution_from(eta_old, like), distribution_from(eta, like))
+        weights = masks[:len(divergence)].to(divergence.dtype)
+        per_task = (divergence * weights).flatten(1).sum(1) / weights.flatten(1).sum(1).clamp(min=1)
+        return per_task.mean()
+
+    # the Fisher-vector products use the first subsample * G tasks (the tasks are i.i.d.)
+    fisher_tasks = max(1, round(config.trpo.subsample * len(post_tasks)))
+    actor = {name: fixed[name] for name in names}
+    try:
+        step = trpo_step(evaluate, kl, actor, config.trpo,
+                         fisher_outputs=lambda a: evaluate(a, fisher_tasks)[1])
+    except FloatingPointError as error:
+        raise FloatingPointError(f"{what} stopped at iteration {iteration}: {error}. Likely "
+                                 f"cause: {_divergence_cause(f'inner_lr={config.inner_lr}')}"
+                                 ) from None
+    except RuntimeError as error:
+        if "functorch" not in str(error) and "setup_context" not in str(error):
+            raise
+        core = getattr(policy, "core_name", type(policy).__name__)
+        raise NotImplementedError(
+            f"outer='trpo' needs a policy that composes with torch.func (jvp/vjp through the "
+            f"inner step); {core!r} runs a custom autograd.Function without forward mode. Use "
+            f"an MLPPolicy, SSMMetaPolicy(core='ssd' or 'linear'), GRUPolicy, or outer='adam'"
+        ) from error
+    with torch.no_grad():
+        for name in names:
+            theta[name].copy_(step.params[name])
+    return step
+
+
+# Policies whose TRPO terms failed under vmap once: later steps loop over tasks at once.
+_NOT_VMAPPABLE: weakref.WeakSet[nn.Module] = weakref.WeakSet()
+
+
+def _vmappable(policy: nn.Module) -> bool:
+    return policy not in _NOT_VMAPPABLE
+
+
+def _stack_tasks(tasks):
+    """Per-task (rollout, advantages, mask) of equal shapes -> the same, stacked on a leading G."""
+    fields = [name for name, value in vars(tasks[0][0]).items() if value is not None]
+    rollout = {name: torch.stack([getattr(task[0], name) for task in tasks]) for name in fields}
+    return (rollout, torch.stack([task[1] for task in tasks]),
+            torch.stack([task[2] for task in tasks]))
+
+
+def _first_tasks(stacked, n: int):
+    rollout, advantages, mask = stacked
+    return {name: value[:n] for name, value in rollout.items()}, advantages[:n], mask[:n]
+
+
+def _task_slice(stacked, g: int):
+    rollout, advantages, mask = stacked
+    return {name: value[g] for name, value in rollout.items()}, advantages[g], mask[g]
 
 
 def train_maml_rl(
@@ -468,23 +651,29 @@ def train_maml_rl(
     """Meta-train ``policy`` in place with MAML-RL on 2D navigation (module docstring).
 
     Returns the history per meta-iteration: ``pre_return`` (mean return of D,
-    before adaptation), ``post_return`` (of D', after one inner step) and
-    ``meta_loss``. Same config and seed, same machine: same numbers. Stops with
+    before adaptation), ``post_return`` (of D', after one inner step),
+    ``meta_loss`` and ``policy_std`` (mean exp(log_std) after the step); with
+    ``outer="trpo"`` also ``kl`` and ``step_fraction`` (:class:`MAMLStep`). Same config and seed, same machine: same numbers. Stops with
     ``FloatingPointError`` (iteration, value, hint) on a NaN/inf meta-loss.
     """
     config = config or MAMLRLConfig()
     num_tasks, per_task = config.meta_batch_size, config.trajectories_per_task
     rng, theta, optimizer, _ = _outer_loop_setup(policy, config)
     family = _navigation_family(config)
-    history: dict[str, list[float]] = {"pre_return": [], "post_return": [], "meta_loss": []}
+    keys = ["pre_return", "post_return", "meta_loss", "policy_std"]
+    keys += ["kl", "step_fraction"] if config.outer == "trpo" else []
+    history: dict[str, list[float]] = {key: [] for key in keys}
     bar = progress_bar(range(config.num_meta_iterations), "MAML-RL", progress)
     for iteration in bar:
         batch = RLTaskSample(sample_goals(num_tasks, rng), per_task, per_task, family)
-        pre, post, meta_loss = maml_rl_step(policy, theta, optimizer, batch, config, rng,
-                                            iteration)
-        history["pre_return"].append(_mean_return(pre))
-        history["post_return"].append(_mean_return(post))
-        history["meta_loss"].append(meta_loss)
+        step = maml_rl_step(policy, theta, optimizer, batch, config, rng, iteration)
+        history["pre_return"].append(_mean_return(step.pre))
+        history["post_return"].append(_mean_return(step.post))
+        history["meta_loss"].append(step.meta_loss)
+        history["policy_std"].append(theta["log_std"].detach().exp().mean().item())
+        if config.outer == "trpo":
+            history["kl"].append(step.kl)
+            history["step_fraction"].append(step.step_fraction)
         bar.set_postfix(pre=f"{history['pre_return'][-1]:.1f}",
                         post=f"{history['post_return'][-1]:.1f}")
     return history
@@ -507,8 +696,8 @@ def train_pretrained(
 
     The loop of :func:`train_maml_rl` without the inner step: each iteration
     draws ``meta_batch_size`` goals, samples K trajectories per goal with
-    pi_theta and takes the same outer step on that data (per-goal baselines and
-    advantages). Returns ``{"return": [...], "loss": [...]}``.
+    pi_theta and takes the same outer step (Adam or TRPO) on that data
+    (per-goal baselines and advantages). Returns ``{"return": [...], "loss": [...]}``.
     """
     config = config or MAMLRLConfig()
     num_tasks, per_task = config.meta_batch_size, config.trajectories_per_task
@@ -521,13 +710,16 @@ def train_pretrained(
             rollout = _task_rollouts(policy, batch, per_task, rng)
             tasks = policy_gradient_advantages(rollout, num_tasks, config.gamma,
                                                config.baseline_reg)
-            for _ in range(config.outer_epochs):
+            if config.outer == "trpo":
+                loss = _trpo_meta_step(policy, theta, None, tasks, config, "train_pretrained",
+                                       iteration).loss_before
+            for _ in range(config.outer_epochs if config.outer == "adam" else 0):
                 loss = torch.stack([surrogate_loss(policy, theta, *task, clip)
                                     for task in tasks]).mean()
-                training_step(optimizer, loss, "train_pretrained", iteration,
-                              _divergence_cause(f"meta_lr={config.meta_lr}"))
+                loss = training_step(optimizer, loss, "train_pretrained", iteration,
+                                     _divergence_cause(f"meta_lr={config.meta_lr}"))
         history["return"].append(_mean_return(rollout))
-        history["loss"].append(loss.item())
+        history["loss"].append(loss)
     return history
 
 

@@ -1,0 +1,139 @@
+"""The long MAML-RL trainings on 2D navigation whose weights ship in ``data/weights/``.
+
+Notebook 03 compares MAML with the paper's TRPO outer step, MAML with Adam
+and a pretrained baseline over 3 training seeds each. One TRPO run of the
+paper's length (500 meta-iterations, meta-batch 20, 20 trajectories of 100
+steps per task) takes about half an hour on one CPU core, too long for a
+class, so the runs are made once with this module and the notebook loads
+their weights and evaluates them live. Each run writes
+
+- ``data/weights/maml_rl_navigation/<method>_seed<seed>.pt`` (policy and
+  config, :func:`ssm_metarl.meta_rl.save_maml_rl_policy`), and
+- ``data/weights/maml_rl_navigation/<method>_seed<seed>.json``: the command,
+  wall time, versions and the training history per iteration (returns before
+  and after adaptation, the policy's standard deviation, TRPO's KL and
+  accepted step fraction).
+
+Run from the repository root, one torch thread per process::
+
+    python -m ssm_metarl.navigation_runs maml_trpo --seeds 0 1 2
+
+The methods (:data:`METHODS`) share the paper's settings (Finn et al. 2017,
+Sec. 5.3 and :class:`~ssm_metarl.meta_rl.MAMLRLConfig`): inner step 0.1, the
+authors' early stop within 1 cm of the goal, 500 iterations. ``maml_trpo``:
+TRPO with max KL 0.01, its Fisher-vector products on a quarter of the tasks
+(to fit the CPU budget; the gradient and the line search use all 20).
+``maml_adam``: Adam at 1e-3 (notebook 03's ``paper`` profile).
+``pretrained_trpo``: the pretrained baseline trained with the same TRPO step
+on the same number of environment steps (40 goals x 20 trajectories per
+iteration, the MAML run's support plus query data).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from . import __version__
+from ._validate import check_int
+from .meta_rl import (
+    MAMLRLConfig,
+    load_maml_rl_policy,
+    make_maml_rl_policy,
+    save_maml_rl_policy,
+    train_maml_rl,
+    train_pretrained,
+)
+from .results import data_dir
+from .trpo import TRPOConfig
+
+__all__ = ["METHODS", "run_config", "run_paths", "load_run", "train_run", "main"]
+
+METHODS = ("maml_trpo", "maml_adam", "pretrained_trpo")
+"""The stored navigation runs (module docstring)."""
+
+GOAL_TOLERANCE = 0.01  # the authors' early stop, as in notebook 03
+
+
+def run_config(method: str, seed: int, iterations: int = 500) -> MAMLRLConfig:
+    """The :class:`MAMLRLConfig` of one stored run (module docstring)."""
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    base = dict(num_meta_iterations=check_int("iterations", iterations), meta_batch_size=20,
+                trajectories_per_task=20, inner_lr=0.1, goal_tolerance=GOAL_TOLERANCE,
+                seed=check_int("seed", seed, minimum=0))
+    if method == "maml_adam":
+        return MAMLRLConfig(**base, meta_lr=1e-3)
+    trpo = TRPOConfig(max_kl=0.01, subsample=0.25)
+    if method == "pretrained_trpo":
+        base["meta_batch_size"] = 40
+    return MAMLRLConfig(**base, outer="trpo", trpo=trpo)
+
+
+def run_paths(method: str, seed: int) -> tuple[Path, Path]:
+    """(weights ``.pt``, record ``.json``) of one stored run under ``data/weights/``."""
+    stem = data_dir() / "weights" / "maml_rl_navigation" / f"{method}_seed{seed}"
+    return stem.with_suffix(".pt"), stem.with_suffix(".json")
+
+
+def load_run(method: str, seed: int, map_location: str | None = None):
+    """(policy, config, record) of a stored run; ``FileNotFoundError`` names the command."""
+    weights, record = run_paths(method, seed)
+    if not weights.exists() or not record.exists():
+        raise FileNotFoundError(
+            f"{weights} is missing: train it with `python -m ssm_metarl.navigation_runs "
+            f"{method} --seeds {seed}`")
+    policy, config = load_maml_rl_policy(weights, map_location)
+    return policy, config, json.loads(record.read_text())
+
+
+def train_run(method: str, seed: int, iterations: int = 500, progress: bool = False) -> Path:
+    """Train one run (:func:`run_config`) and write its weights and record; returns the record."""
+    config = run_config(method, seed, iterations)
+    policy = make_maml_rl_policy(config)
+    trainer = train_pretrained if method == "pretrained_trpo" else train_maml_rl
+    start = time.perf_counter()
+    history = trainer(policy, config, progress=progress)
+    seconds = time.perf_counter() - start
+    weights, record = run_paths(method, seed)
+    weights.parent.mkdir(parents=True, exist_ok=True)
+    save_maml_rl_policy(policy, config, weights)
+    record.write_text(json.dumps({
+        "method": method,
+        "seed": seed,
+        "command": f"python -m ssm_metarl.navigation_runs {method} --seeds {seed}"
+                   + ("" if iterations == 500 else f" --iterations {iterations}"),
+        "train_seconds": round(seconds, 1),
+        "torch_threads": torch.get_num_threads(),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        "library_version": __version__,
+        "torch_version": torch.__version__,
+        "date": time.strftime("%Y-%m-%d"),
+        "history": history,
+    }, indent=0))
+    return record
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("method", choices=METHODS)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--iterations", type=int, default=500)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    for seed in args.seeds:
+        start = time.perf_counter()
+        path = train_run(args.method, seed, args.iterations)
+        print(f"{args.method} seed {seed}: {time.perf_counter() - start:.0f} s -> {path.name}",
+              flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
