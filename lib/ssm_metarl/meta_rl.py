@@ -653,7 +653,8 @@ def train_maml_rl(
     Returns the history per meta-iteration: ``pre_return`` (mean return of D,
     before adaptation), ``post_return`` (of D', after one inner step),
     ``meta_loss`` and ``policy_std`` (mean exp(log_std) after the step); with
-    ``outer="trpo"`` also ``kl`` and ``step_fraction`` (:class:`MAMLStep`). Same config and seed, same machine: same numbers. Stops with
+    ``outer="trpo"`` also ``kl`` and ``step_fraction`` (:class:`MAMLStep`). Same
+    config and seed, same machine: same numbers. Stops with
     ``FloatingPointError`` (iteration, value, hint) on a NaN/inf meta-loss.
     """
     config = config or MAMLRLConfig()

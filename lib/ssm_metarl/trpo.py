@@ -71,7 +71,7 @@ Eta = Any
 
 @dataclass
 class TRPOConfig:
-    """TRPO's constants; defaults of rllab's ``ConjugateGradientOptimizer`` (used by the MAML paper).
+    """TRPO's constants: rllab's ``ConjugateGradientOptimizer`` defaults (the MAML paper's).
 
     ``max_kl`` delta = 0.01 (Finn et al. 2017, Sec. 5.3, "max KL 0.01");
     ``cg_iterations`` 10 and ``cg_damping`` 1e-5 (F + damping I keeps the
@@ -315,5 +315,6 @@ def _loss_and_gradient(evaluate, theta: Params) -> tuple[float, torch.Tensor]:
     with torch.enable_grad():
         loss, _ = evaluate(leaves)
         grads = torch.autograd.grad(loss, list(leaves.values()), allow_unused=True)
-    grads = [torch.zeros_like(p) if g is None else g for p, g in zip(theta.values(), grads)]
+    grads = [torch.zeros_like(p) if g is None else g
+             for p, g in zip(theta.values(), grads, strict=True)]
     return loss.item(), torch.cat([g.reshape(-1) for g in grads])
