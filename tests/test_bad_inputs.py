@@ -2,8 +2,9 @@
 
 One table of (callable, expected exception type, substring of the message that
 names the argument) over the public callables of ssm, scan, cores, policies,
-rl, checkpoints and functional, and a second table (MORE_CASES) for results,
-switching/tasks, meta_rl and maml. Each case builds its own small objects, so a
+rl, checkpoints and functional, a second table (MORE_CASES) for results,
+switching/tasks, meta_rl and maml, and a third (THIRD_CASES) for trpo, the
+envs and task families, adaptation.PolicyAdapter, system and navigation_runs. Each case builds its own small objects, so a
 case fails alone.
 """
 
@@ -487,7 +488,151 @@ MORE_CASES = [
     ("maml.TaskBatch tasks=object()", lambda p: maml.TaskBatch(tasks=object(), batch_size=2),
      TypeError, "tasks"),
 ]
-CASES = CASES + MORE_CASES
+
+
+def _adapter(**over):
+    from ssm_metarl.adaptation import PolicyAdapter
+
+    return PolicyAdapter(**over)
+
+
+def _adapter_run(adapter=None, **over):
+    args = {"policy": policies.MLPPolicy(2, 2, (8,)), "goals": np.zeros((2, 2)), "rounds": 2}
+    args.update(over)
+    return (adapter or _adapter()).run(args.pop("policy"), args.pop("goals"), args.pop("rounds"),
+                                       **args)
+
+
+def _trpo_args():
+    def evaluate(params):
+        return params["x"].sum(), (params["x"],)
+
+    return evaluate, lambda a, b: ((a[0] - b[0]) ** 2).sum(), {"x": torch.ones(2)}
+
+
+def _nav_env():
+    from ssm_metarl.envs import BatchedNavigation2D
+
+    env = BatchedNavigation2D(2)
+    env.reset(seed=0)
+    return env
+
+
+def _families():
+    from ssm_metarl.envs import families
+
+    return families
+
+
+def _trpo():
+    from ssm_metarl import trpo
+
+    return trpo
+
+
+THIRD_CASES = [
+    # ------------------------------------------------------------------ trpo
+    ("trpo.conjugate_gradient b=list", lambda p: _trpo().conjugate_gradient(lambda v: v, [1.0]),
+     TypeError, "b must be"),
+    ("trpo.conjugate_gradient matvec=None",
+     lambda p: _trpo().conjugate_gradient(None, torch.ones(2)), TypeError, "matvec"),
+    ("trpo.conjugate_gradient iterations=0",
+     lambda p: _trpo().conjugate_gradient(lambda v: v, torch.ones(2), 0), ValueError,
+     "iterations"),
+    ("trpo.unflatten wrong size",
+     lambda p: _trpo().unflatten(torch.ones(3), {"a": torch.ones(2)}), ValueError, "vector"),
+    ("trpo.distribution_tensors object()", lambda p: _trpo().distribution_tensors(object()),
+     TypeError, "dist"),
+    ("trpo.trpo_step config=1", lambda p: _trpo().trpo_step(*_trpo_args(), config=1), TypeError,
+     "config"),
+    ("trpo.trpo_step params=list",
+     lambda p: _trpo().trpo_step(*_trpo_args()[:2], [torch.ones(2)]), TypeError, "params"),
+    ("trpo.line_search max_kl=-1",
+     lambda p: _trpo().line_search(lambda c: (0.0, 0.0), {"x": torch.ones(1)},
+                                   {"x": torch.ones(1)}, 1.0, -1), ValueError, "max_kl"),
+    ("trpo.line_search backtrack_ratio=2",
+     lambda p: _trpo().line_search(lambda c: (0.0, 0.0), {"x": torch.ones(1)},
+                                   {"x": torch.ones(1)}, 1.0, 0.01, backtrack_ratio=2),
+     ValueError, "backtrack_ratio"),
+    ("trpo.line_search steps=0",
+     lambda p: _trpo().line_search(lambda c: (0.0, 0.0), {"x": torch.ones(1)},
+                                   {"x": torch.ones(1)}, 1.0, 0.01, steps=0), ValueError, "steps"),
+    ("trpo.TRPOConfig max_kl='a'", lambda p: _trpo().TRPOConfig(max_kl="a"), ValueError,
+     "max_kl"),
+    ("trpo.TRPOConfig cg_damping=nan", lambda p: _trpo().TRPOConfig(cg_damping=math.nan),
+     ValueError, "cg_damping"),
+    ("meta_rl.MAMLRLConfig outer=sgd", lambda p: meta_rl.MAMLRLConfig(outer="sgd"), ValueError,
+     "outer"),
+    ("meta_rl.PolicyMAMLConfig trpo=1", lambda p: meta_rl.PolicyMAMLConfig(trpo=1), TypeError,
+     "trpo"),
+    ("meta_rl.maml_rl_step config=1",
+     lambda p: meta_rl.maml_rl_step(_mlp(), {}, None, _families().NavigationTasks().sample(2), 1,
+                                    np.random.default_rng(0), 0), TypeError, "config"),
+    ("meta_rl.maml_rl_step batch=goals",
+     lambda p: meta_rl.maml_rl_step(_mlp(), {}, None, np.zeros((2, 2)),
+                                    meta_rl.PolicyMAMLConfig(), np.random.default_rng(0), 0),
+     TypeError, "batch"),
+    # ------------------------------------------------------------------ envs and task families
+    ("envs.sample_goals rng='x'", lambda p: _families().sample_goals(2, rng="x"), ValueError,
+     "rng"),
+    ("envs.sample_goals rng=-1", lambda p: _families().sample_goals(2, rng=-1), ValueError, "rng"),
+    ("families.NavigationTasks.sample rng='x'",
+     lambda p: _families().NavigationTasks().sample(2, rng="x"), ValueError, "rng"),
+    ("families.NavigationTasks radius=(0.5, 0.2)",
+     lambda p: _families().NavigationTasks(radius=(0.5, 0.2)), ValueError, "radius"),
+    ("families.NavigationTasks radius='ab'", lambda p: _families().NavigationTasks(radius="ab"),
+     TypeError, "radius"),
+    ("families.NavigationTasks goal_tolerance='a'",
+     lambda p: _families().NavigationTasks(goal_tolerance="a"), ValueError, "goal_tolerance"),
+    ("families.NavigationTasks seed=-1", lambda p: _families().NavigationTasks(seed=-1),
+     ValueError, "seed"),
+    ("families.NavigationTasks.sample k_query=0",
+     lambda p: _families().NavigationTasks().sample(2, 2, 0), ValueError, "k_query"),
+    ("families.NavigationTasks.check_task nan",
+     lambda p: _families().NavigationTasks().check_task([math.nan, 0.0]), ValueError, "task"),
+    ("envs.BatchedNavigation2D.reset seed='a'", lambda p: _nav_env().reset(seed="a"), TypeError,
+     "seed"),
+    ("envs.BatchedNavigation2D.reset seed=[0, -1]", lambda p: _nav_env().reset(seed=[0, -1]),
+     ValueError, "seed"),
+    ("envs.BatchedNavigation2D.reset seed=[0]", lambda p: _nav_env().reset(seed=[0]),
+     ValueError, "num_envs=2"),
+    ("envs.BatchedNavigation2D.step actions (3, 2)",
+     lambda p: _nav_env().step(np.zeros((3, 2))), ValueError, "actions"),
+    ("envs.BatchedNavigation2D.step actions nan",
+     lambda p: _nav_env().step(np.full((2, 2), math.nan)), ValueError, "actions"),
+    # ------------------------------------------------------------------ adaptation.PolicyAdapter
+    ("adaptation.PolicyAdapter baseline_reg=-1", lambda p: _adapter(baseline_reg=-1),
+     ValueError, "baseline_reg"),
+    ("adaptation.PolicyAdapter carry_state='yes'", lambda p: _adapter(carry_state="yes"),
+     TypeError, "carry_state"),
+    ("adaptation.PolicyAdapter lr=-1", lambda p: _adapter(lr=-1), ValueError, "lr"),
+    ("adaptation.PolicyAdapter adapt='net'", lambda p: _adapter(adapt="net"), TypeError,
+     "adapt"),
+    ("adaptation.PolicyAdapter.run policy=object()",
+     lambda p: _adapter_run(policy=object()), TypeError, "policy"),
+    ("adaptation.PolicyAdapter.run goals='ab'", lambda p: _adapter_run(goals="ab"), ValueError,
+     "goals"),
+    ("adaptation.PolicyAdapter.run goals nan",
+     lambda p: _adapter_run(goals=np.full((2, 2), math.nan)), ValueError, "goals"),
+    ("adaptation.PolicyAdapter.run family=object()", lambda p: _adapter_run(family=object()),
+     TypeError, "family"),
+    ("adaptation.PolicyAdapter.run seed=-1", lambda p: _adapter_run(seed=-1), ValueError, "seed"),
+    ("adaptation.PolicyAdapter.run adapt unknown",
+     lambda p: _adapter_run(_adapter(adapt=["nope"])), ValueError, "adapt"),
+    # ------------------------------------------------------------------ system, stored runs
+    ("system.train_mode config=1",
+     lambda p: __import__("ssm_metarl.system").system.train_mode("none", 1), TypeError, "config"),
+    ("system.SystemConfig episodes_per_trial=3",
+     lambda p: __import__("ssm_metarl.system").system.SystemConfig(episodes_per_trial=3),
+     ValueError, "episodes_per_trial"),
+    ("navigation_runs.run_config method='sgd'",
+     lambda p: __import__("ssm_metarl.navigation_runs").navigation_runs.run_config("sgd", 0),
+     ValueError, "method"),
+    ("navigation_runs.evaluate_runs grid=(-1,)",
+     lambda p: __import__("ssm_metarl.navigation_runs").navigation_runs.evaluate_runs(
+         np.zeros((2, 2)), np.zeros((2, 2)), grid=(-1,)), ValueError, "grid"),
+]
+CASES = CASES + MORE_CASES + THIRD_CASES
 
 @pytest.mark.parametrize(("thunk", "kind", "needle"), [c[1:] for c in CASES],
                          ids=[c[0] for c in CASES])
@@ -539,3 +684,29 @@ def test_valid_inputs_of_the_second_table_still_run(tmp_path, monkeypatch):
     own = dict(policy.named_parameters())
     assert _evaluate(policy=policy, params=own).shape == (2, 2)
     assert _trainer().predict(_t(2, 1)).shape == (2, 1)
+
+
+def test_valid_inputs_of_the_third_table_still_run():
+    families = _families()
+    assert families.sample_goals(2, rng=np.int64(3)).shape == (2, 2)
+    assert families.sample_goals(2, rng=np.random.default_rng(0)).shape == (2, 2)
+    assert families.NavigationTasks().sample(2, rng=None).num_tasks == 2
+    env = families.BatchedNavigation2D(2)
+    env.reset(seed=[0, None])
+    env.reset(seed=np.array([1, 2]))
+    run = _adapter_run(_adapter(adapt=["log_std"], carry_state=False, baseline_reg=0.0))
+    assert run.returns.shape == (2, 2, 1)
+
+
+def test_a_huge_finite_loss_stops_training_like_nan_does():
+    from ssm_metarl._validate import HUGE_LOSS, raise_if_diverged, training_step
+
+    raise_if_diverged(HUGE_LOSS / 10, "demo", 0, "-")  # large but plausible: goes on
+    with pytest.raises(FloatingPointError, match=r"demo stopped at iteration 3: loss is -2e\+11 "
+                                                 r"\(above 1e\+10 in size: diverging\)"):
+        raise_if_diverged(-2e11, "demo", 3, "-")
+    weight = torch.nn.Parameter(torch.ones(1))
+    optimizer = torch.optim.SGD([weight], lr=1.0)
+    with pytest.raises(FloatingPointError, match="lr=1 too large"):
+        training_step(optimizer, (weight * 1e12).sum(), "demo", 0, "lr=1 too large")
+    assert weight.item() == 1.0  # stopped before the parameters were touched

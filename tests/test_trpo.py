@@ -242,3 +242,68 @@ def test_trpo_step_stops_on_a_nan_surrogate():
     with pytest.raises(FloatingPointError, match="not finite"):
         trpo_step(evaluate, lambda a, b: ((a[0] - b[0]) ** 2).sum(),
                   {"x": torch.ones(2, dtype=torch.float64)})
+
+
+# ----------------------------------------------------------------------------- the stored runs
+
+
+def test_stored_run_configs_are_the_papers_settings_and_reject_bad_names():
+    from ssm_metarl.navigation_runs import run_config
+
+    trpo = run_config("maml_trpo", 1)
+    assert (trpo.outer, trpo.trpo.max_kl, trpo.inner_lr, trpo.meta_batch_size,
+            trpo.trajectories_per_task, trpo.num_meta_iterations, trpo.seed) == (
+        "trpo", 0.01, 0.1, 20, 20, 500, 1)
+    pretrained = run_config("pretrained_trpo", 0)
+    assert pretrained.meta_batch_size == 2 * trpo.meta_batch_size  # MAML's support + query data
+    assert run_config("maml_adam", 2).outer == "adam"
+    with pytest.raises(ValueError, match="method must be one of"):
+        run_config("maml_sgd", 0)
+    with pytest.raises(ValueError, match="seed must be an int >= 0"):
+        run_config("maml_trpo", -1)
+
+
+def test_a_missing_stored_run_names_the_command_that_trains_it(tmp_path, monkeypatch):
+    from ssm_metarl.navigation_runs import load_run
+
+    monkeypatch.setenv("SSM_METARL_DATA", str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="python -m ssm_metarl.navigation_runs maml_trpo"):
+        load_run("maml_trpo", 7)
+
+
+def test_train_run_writes_weights_and_a_record_that_load_back(tmp_path, monkeypatch):
+    from ssm_metarl.navigation_runs import load_run, train_run
+
+    monkeypatch.setenv("SSM_METARL_DATA", str(tmp_path))
+    train_run("pretrained_trpo", 0, iterations=1)
+    policy, config, record = load_run("pretrained_trpo", 0)
+    assert config.outer == "trpo" and record["seed"] == 0
+    assert record["command"].endswith("pretrained_trpo --seeds 0 --iterations 1")
+    assert len(record["history"]["return"]) == 1 and record["train_seconds"] > 0
+
+
+@pytest.mark.parametrize("method", ["maml_trpo", "maml_adam", "pretrained_trpo"])
+def test_the_shipped_navigation_runs_load_and_maml_adapts(method):
+    from ssm_metarl.navigation_runs import load_run
+
+    goals = sample_goals(6, rng=77)
+    for seed in (0, 1, 2):
+        policy, config, record = load_run(method, seed)
+        assert config.num_meta_iterations == 500 and config.seed == seed
+        assert len(next(iter(record["history"].values()))) == 500
+        if method.startswith("maml"):
+            returns = meta_rl.evaluate_maml_rl(policy, None, goals, 1, trajectories_per_task=10,
+                                               goal_tolerance=config.goal_tolerance, seed=3)
+            assert returns[:, 1].mean() > returns[:, 0].mean() + 10.0
+
+
+def test_seeds_tasks_ci_takes_each_interval_over_its_own_axis():
+    from ssm_metarl.results import mean_ci, seeds_tasks_ci
+
+    values = np.random.default_rng(0).normal(size=(3, 40, 4))
+    stats = seeds_tasks_ci(values)
+    np.testing.assert_allclose(stats["mean"], values.mean(axis=(0, 1)))
+    np.testing.assert_allclose(stats["ci_seeds"], mean_ci(values.mean(axis=1))[1])
+    np.testing.assert_allclose(stats["ci_tasks"], mean_ci(values.mean(axis=0))[1])
+    with pytest.raises(ValueError, match=r"shape \(seeds, tasks"):
+        seeds_tasks_ci(np.ones(3))

@@ -35,11 +35,17 @@ __all__ = [
     "check_float",
     "check_int",
     "check_like",
+    "check_instance",
     "check_reset",
+    "check_rng",
     "check_tensor",
     "raise_if_diverged",
     "training_step",
 ]
+
+HUGE_LOSS = 1e10
+"""A training loss larger than this in size stops the run like NaN/inf does (every loss of
+the course is many orders of magnitude smaller when training works)."""
 
 Params = dict[str, torch.Tensor]
 """Parameters as a dict ``name -> tensor`` (``dict(model.named_parameters())``)."""
@@ -82,6 +88,33 @@ def check_float(
     ):
         raise ValueError(f"{name} must be {kind}, got {value!r}")
     return float(value)
+
+
+def check_instance(name: str, value: Any, kind: type | tuple[type, ...], default: Any = None
+                   ) -> Any:
+    """``value`` if it is a ``kind`` (``default`` if it is None and one is given).
+
+    Raises ``TypeError`` naming ``name``, the expected type and what was given,
+    instead of an ``AttributeError`` from deep inside a trainer.
+    """
+    if value is None and default is not None:
+        return default
+    if not isinstance(value, kind):
+        kinds = " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
+        none = " or None" if default is not None else ""
+        raise TypeError(f"{name} must be a {kinds}{none}, got {type(value).__name__}")
+    return value
+
+
+def check_rng(name: str, rng: Any) -> np.random.Generator:
+    """``rng`` as a NumPy ``Generator``: a Generator, a seed (int >= 0) or None (fresh entropy)."""
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if rng is not None and (isinstance(rng, bool) or not isinstance(rng, (int, np.integer))
+                            or rng < 0):
+        raise ValueError(f"{name} must be a np.random.Generator, a seed (int >= 0) or None, "
+                         f"got {rng!r}")
+    return np.random.default_rng(rng)
 
 
 def check_tensor(
@@ -189,15 +222,17 @@ def raise_if_diverged(
     value: Any, what: str, iteration: int, cause: str, *, quantity: str = "loss",
     step_word: str = "iteration",
 ) -> None:
-    """Stop ``what`` with ``FloatingPointError`` if ``value`` (a number or tensor) is NaN/inf.
+    """Stop ``what`` with ``FloatingPointError`` if ``value`` (a number or tensor) is NaN/inf
+    or larger in size than :data:`HUGE_LOSS` (a run that is diverging but not yet overflowed).
 
     The message names the iteration, the value and ``cause``, the likely cause
     in the caller's own terms (e.g. ``"lr=0.1 too large"``).
     """
     number = value.item() if isinstance(value, torch.Tensor) else float(value)
-    if not math.isfinite(number):
+    if not math.isfinite(number) or abs(number) > HUGE_LOSS:
+        size = "" if not math.isfinite(number) else f" (above {HUGE_LOSS:.0e} in size: diverging)"
         raise FloatingPointError(
-            f"{what} stopped at {step_word} {iteration}: {quantity} is {number}. "
+            f"{what} stopped at {step_word} {iteration}: {quantity} is {number}{size}. "
             f"Likely cause: {cause}"
         )
 

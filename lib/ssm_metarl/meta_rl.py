@@ -72,7 +72,14 @@ import torch
 from torch import nn
 from torch.distributions import Distribution, kl_divergence
 
-from ._validate import Params, check_float, check_int, raise_if_diverged, training_step
+from ._validate import (
+    Params,
+    check_float,
+    check_instance,
+    check_int,
+    raise_if_diverged,
+    training_step,
+)
 from .checkpoints import check_state_dict, load_checkpoint, save_checkpoint
 from .cores import CORE_NAMES
 from .envs import BatchedBernoulliBandit, BatchedNavigation2D, sample_goals
@@ -108,6 +115,7 @@ __all__ = [
     "evaluate_maml_rl",
     "evaluate_rl2",
     "evaluate_rl2_navigation",
+    "goal_array",
     "make_maml_rl_policy",
     "make_rl2_policy",
     "maml_rl_step",
@@ -511,6 +519,8 @@ def maml_rl_step(
     ``config.episodes_per_trial`` > 1 each trajectory is one trial whose
     memory is carried across its episodes.
     """
+    check_instance("config", config, (MAMLRLConfig, PolicyMAMLConfig))
+    check_instance("batch", batch, RLTaskSample)
     trials = config.episodes_per_trial
     _check_trials(trials, getattr(batch.family, "goal_tolerance", None))
     whole_trial = trials > 1
@@ -724,9 +734,18 @@ def train_pretrained(
     return history
 
 
+def goal_array(goals: Any, name: str = "goals") -> np.ndarray:
+    """``goals`` as a float64 array, or a ValueError naming ``name`` (strings, ragged lists)."""
+    try:
+        return np.asarray(goals, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be an array of numbers, got {type(goals).__name__} "
+                         f"{goals!r:.60}") from None
+
+
 def check_goals(goals: Any) -> np.ndarray:
     """``goals`` as a (G, 2) float64 array, or a ValueError naming the shape it got."""
-    goals = np.asarray(goals, dtype=np.float64)
+    goals = goal_array(goals)
     if goals.ndim != 2 or goals.shape[1] != 2 or len(goals) == 0:
         raise ValueError(f"goals must have shape (G, 2) with G >= 1, got {goals.shape}")
     return _finite_goals(goals)
@@ -840,7 +859,12 @@ def adapt_online(
     None: the actor's). The predict-then-update discipline: the returns of
     round r come from weights that have seen only rounds < r.
     """
-    rounds = np.asarray(goals, dtype=np.float64)
+    check_instance("policy", policy, nn.Module)
+    if not all(hasattr(family, a) for a in ("make_env", "horizon", "action_scale")):
+        raise TypeError(f"family must be a task family such as NavigationTasks() (with make_env, "
+                        f"horizon, action_scale), got {type(family).__name__}")
+    seed = check_int("seed", seed, 0)
+    rounds = goal_array(goals)
     step_sizes = tuple(step_sizes)
     if rounds.ndim != 3 or rounds.shape[1] != len(step_sizes) + 1 or len(rounds) == 0:
         raise ValueError(f"goals must be (G, R, D) with G >= 1 and R = len(step_sizes) + 1 = "
@@ -906,7 +930,7 @@ def _check_policy_params(
 
 def _goals_per_round(goals: Any, steps: int) -> np.ndarray:
     """(G, S + 1, 2): the goal of every round, from fixed goals (G, 2) or per-round goals."""
-    goals = np.asarray(goals, dtype=np.float64)
+    goals = goal_array(goals)
     if goals.ndim == 3:
         if goals.shape[1:] != (steps + 1, 2) or len(goals) == 0:
             raise ValueError(f"goals per round must have shape (G, steps + 1 = {steps + 1}, 2), "

@@ -37,16 +37,21 @@ import os
 import platform
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from . import __version__
-from ._validate import check_int
+from ._validate import check_float, check_int
 from .meta_rl import (
     MAMLRLConfig,
+    check_goals,
+    evaluate_maml_rl,
     load_maml_rl_policy,
     make_maml_rl_policy,
+    paper_step_sizes,
     save_maml_rl_policy,
     train_maml_rl,
     train_pretrained,
@@ -54,7 +59,8 @@ from .meta_rl import (
 from .results import data_dir
 from .trpo import TRPOConfig
 
-__all__ = ["METHODS", "run_config", "run_paths", "load_run", "train_run", "main"]
+__all__ = ["METHODS", "PRETRAINED_LR_GRID", "evaluate_runs", "load_run", "main", "run_config",
+           "run_paths", "train_run"]
 
 METHODS = ("maml_trpo", "maml_adam", "pretrained_trpo")
 """The stored navigation runs (module docstring)."""
@@ -119,6 +125,56 @@ def train_run(method: str, seed: int, iterations: int = 500, progress: bool = Fa
         "history": history,
     }, indent=0))
     return record
+
+
+PRETRAINED_LR_GRID = (0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
+"""First inner step sizes tried for the pretrained policy (halved after the first step)."""
+
+
+def evaluate_runs(
+    test_goals: np.ndarray,
+    validation_goals: np.ndarray,
+    seeds: Sequence[int] = (0, 1, 2),
+    steps: int = 3,
+    trajectories_per_task: int = 20,
+    grid: Sequence[float] = PRETRAINED_LR_GRID,
+    seed: int = 1,
+) -> dict:
+    """Table 4 over training seeds: every stored run adapted to every test goal.
+
+    Returns ``{"returns": {method: (seeds, goals, steps + 1)}, "pretrained_grid":
+    (seeds, len(grid)), "pretrained_lr": (seeds,)}`` (NumPy arrays). MAML
+    (TRPO and Adam) and a random initialisation (``MLPPolicy`` of the run's
+    seed) adapt with the paper's step sizes (0.1, then 0.05); the pretrained
+    policy with the first step size from ``grid`` whose mean return after
+    ``steps`` steps is best on ``validation_goals`` (chosen per seed, never on
+    the test goals), halved after the first step as in the paper.
+    """
+    test_goals, validation_goals = check_goals(test_goals), check_goals(validation_goals)
+    grid = tuple(check_float("grid", a, minimum=0, strict=True) for a in grid)
+    evaluate = dict(trajectories_per_task=trajectories_per_task, goal_tolerance=GOAL_TOLERANCE,
+                    seed=seed)
+    returns: dict[str, list[np.ndarray]] = {m: [] for m in (*METHODS, "random_init")}
+    tuning, chosen = [], []
+    for run_seed in seeds:
+        for method in ("maml_trpo", "maml_adam"):
+            policy, _, _ = load_run(method, run_seed)
+            returns[method].append(evaluate_maml_rl(policy, None, test_goals, steps, **evaluate))
+        random_policy = make_maml_rl_policy(MAMLRLConfig(seed=run_seed))
+        returns["random_init"].append(evaluate_maml_rl(random_policy, None, test_goals, steps,
+                                                       **evaluate))
+        pretrained, _, _ = load_run("pretrained_trpo", run_seed)
+        scores = [evaluate_maml_rl(pretrained, None, validation_goals, steps,
+                                   step_sizes=paper_step_sizes(lr, steps), **evaluate)[:, 1:].mean()
+                  for lr in grid]
+        best = grid[int(np.argmax(scores))]
+        tuning.append(scores)
+        chosen.append(best)
+        returns["pretrained_trpo"].append(evaluate_maml_rl(
+            pretrained, None, test_goals, steps, step_sizes=paper_step_sizes(best, steps),
+            **evaluate))
+    return {"returns": {m: np.stack(r) for m, r in returns.items()},
+            "pretrained_grid": np.asarray(tuning), "pretrained_lr": np.asarray(chosen)}
 
 
 def main(argv: list[str] | None = None) -> None:

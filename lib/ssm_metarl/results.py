@@ -195,6 +195,23 @@ def mean_ci(values: Any, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return mean, half
 
 
+def seeds_tasks_ci(values: Any) -> dict[str, np.ndarray]:
+    """Mean and both 95% intervals of ``values`` (R seeds, N test tasks, ...).
+
+    ``mean`` over everything; ``ci_seeds``: the half-width across the R
+    training seeds of their task-averaged results (how much retraining
+    moves the number, R >= 2); ``ci_tasks``: across the N tasks of their
+    seed-averaged results (how much the choice of test tasks moves it).
+    Each of shape ``(...)``.
+    """
+    arr = np.asarray(values, dtype=float)
+    if arr.ndim < 2:
+        raise ValueError(f"values must have shape (seeds, tasks, ...), got {arr.shape}")
+    mean, ci_seeds = mean_ci(arr.mean(axis=1), axis=0)
+    _, ci_tasks = mean_ci(arr.mean(axis=0), axis=0)
+    return {"mean": mean, "ci_seeds": ci_seeds, "ci_tasks": ci_tasks}
+
+
 # ----------------------------------------------------------------------------------------------
 # One markdown table: published numbers, this run and the stored paper-profile run.
 

@@ -50,7 +50,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ._validate import check_float, check_int
+from ._validate import check_float, check_instance, check_int
 from .checkpoints import check_state_dict, load_checkpoint, save_checkpoint
 from .cores import CORE_NAMES
 from .envs.families import NavigationTasks
@@ -258,7 +258,7 @@ def train_mode(mode: str, config: SystemConfig | None = None, *, iterations: int
     ``iterations`` (default :func:`meta_iterations`, the step budget) overrides
     the number of iterations. Same config and seed, same machine: same numbers.
     """
-    config = config or SystemConfig()
+    config = check_instance("config", config, SystemConfig, SystemConfig())
     mode = _check_mode(mode)
     iterations = meta_iterations(mode, config) if iterations is None else check_int(
         "iterations", iterations)

@@ -43,14 +43,14 @@ N     samples the KL is averaged over (time steps x trajectories x tasks)
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import torch
 from torch.distributions import Categorical, Distribution, Independent, Normal
 
-from ._validate import Params, check_float, check_int
+from ._validate import Params, check_float, check_instance, check_int
 
 __all__ = [
     "TRPOConfig",
@@ -151,6 +151,11 @@ def conjugate_gradient(
     """
     iterations = check_int("iterations", iterations)
     check_float("tolerance", tolerance, minimum=0)
+    if not callable(matvec):
+        raise TypeError(f"matvec must be a function v -> A v, got {type(matvec).__name__}")
+    if not isinstance(b, torch.Tensor) or b.dim() != 1 or not b.is_floating_point():
+        raise TypeError(f"b must be a 1-D floating torch.Tensor, got "
+                        f"{type(b).__name__} {tuple(getattr(b, 'shape', ()))}")
     x = torch.zeros_like(b)
     residual = b.clone()
     direction = b.clone()
@@ -249,6 +254,9 @@ def line_search(
     fraction); if no point qualifies, ``(params, loss_before, 0.0, 0.0)``
     unchanged (rllab's and TRPO's rule: better no step than a bad one).
     """
+    check_float("max_kl", max_kl, minimum=0, strict=True)
+    if not isinstance(backtrack_ratio, (int, float)) or not 0 < backtrack_ratio < 1:
+        raise ValueError(f"backtrack_ratio must be in (0, 1), got {backtrack_ratio!r}")
     fraction = 1.0
     for _ in range(check_int("steps", steps)):
         candidate = {name: p + fraction * full_step[name] for name, p in params.items()}
@@ -279,7 +287,10 @@ def trpo_step(
     Returns a :class:`TRPOStep`; raises ``FloatingPointError`` if the loss or
     the gradient at theta_old is NaN/inf.
     """
-    config = config or TRPOConfig()
+    config = check_instance("config", config, TRPOConfig, TRPOConfig())
+    if not isinstance(params, Mapping) or not all(
+            isinstance(p, torch.Tensor) for p in params.values()):
+        raise TypeError(f"params must be a dict name -> tensor, got {type(params).__name__}")
     theta = {name: p.detach() for name, p in params.items()}
     loss_before, gradient = _loss_and_gradient(evaluate, theta)
     if not math.isfinite(loss_before) or not torch.isfinite(gradient).all():

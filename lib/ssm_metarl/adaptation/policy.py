@@ -33,7 +33,7 @@ from torch import nn
 
 from .._validate import Params, check_float, check_int
 from ..envs.families import NavigationTasks
-from ..meta_rl import OnlineRun, adapt_online
+from ..meta_rl import OnlineRun, adapt_online, goal_array
 
 __all__ = ["PolicyAdapter"]
 
@@ -64,6 +64,9 @@ class PolicyAdapter:
         for name in ("steps", "every", "trajectories"):
             check_int(name, getattr(self, name))
         check_float("gamma", self.gamma, minimum=0, maximum=1)
+        check_float("baseline_reg", self.baseline_reg, minimum=0)
+        if not isinstance(self.carry_state, bool):
+            raise TypeError(f"carry_state must be True or False, got {self.carry_state!r}")
         if self.adapt is not None:
             if isinstance(self.adapt, str) or not all(isinstance(n, str) for n in self.adapt):
                 raise TypeError(f"adapt must be None or a list of parameter names, got "
@@ -88,12 +91,18 @@ class PolicyAdapter:
         Returns the :class:`~ssm_metarl.meta_rl.OnlineRun` (returns (G, R, m)).
         """
         rounds = check_int("rounds", rounds)
-        goals = np.asarray(goals, dtype=np.float64)
+        goals = goal_array(goals)
         if goals.ndim == 2:
             goals = np.repeat(goals[:, None], rounds, axis=1)
         if goals.ndim != 3 or goals.shape[1] != rounds:
             raise ValueError(f"goals must be (G, D) or (G, rounds={rounds}, D), got "
                              f"{goals.shape}")
+        if self.adapt is not None and isinstance(policy, nn.Module):
+            own = dict(policy.named_parameters())
+            unknown = [name for name in self.adapt if name not in own]
+            if unknown:
+                raise ValueError(f"adapt holds {unknown}, which are not parameters of the policy "
+                                 f"(its names: {list(own)})")
         return adapt_online(policy, params, goals, (self.lr,) * (rounds - 1),
                             family or NavigationTasks(),
                             trajectories_per_task=self.trajectories, episodes_per_round=self.every,

@@ -50,7 +50,15 @@ def per_env_seeds(seed: SeedArg, num_envs: int) -> list[int | None]:
         if seed < 0:
             raise ValueError(f"seed must be a non-negative int, got {seed}")
         return [int(seed) + i for i in range(num_envs)]
+    if isinstance(seed, (str, bytes)) or not hasattr(seed, "__len__"):
+        raise TypeError(f"seed must be an int, None or a sequence of num_envs={num_envs} seeds; "
+                        f"got {type(seed).__name__} {seed!r}")
     seeds = list(seed)
+    for s in seeds:
+        if s is not None and (isinstance(s, bool) or not isinstance(s, (int, np.integer))
+                              or s < 0):
+            raise ValueError(f"seed must hold non-negative ints or None, got {s!r}")
+    seeds = [None if s is None else int(s) for s in seeds]  # gymnasium wants Python ints
     if len(seeds) != num_envs:
         raise ValueError(
             f"seed must be an int, None or a sequence of num_envs={num_envs} seeds; "

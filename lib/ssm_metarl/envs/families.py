@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from .._validate import check_float, check_int
+from .._validate import check_float, check_int, check_rng
 from .navigation import HORIZON, BatchedNavigation2D, check_goal, sample_goals
 
 __all__ = ["NavigationTasks", "RLTaskSample"]
@@ -109,10 +109,7 @@ class NavigationTasks:
                      ) -> np.ndarray:
         """(G, 2) goals; ``rng`` a Generator or seed (None: the family's own generator)."""
         num_tasks = check_int("num_tasks", num_tasks)
-        if rng is None:
-            rng = self.generator
-        elif not isinstance(rng, np.random.Generator):
-            rng = np.random.default_rng(rng)
+        rng = self.generator if rng is None else check_rng("rng", rng)
         if self.radius is None:
             return sample_goals(num_tasks, rng)
         r_min, r_max = self.radius

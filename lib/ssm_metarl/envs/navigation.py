@@ -45,7 +45,7 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
-from .._validate import check_int
+from .._validate import check_int, check_rng
 from ._common import (
     BatchedTaskEnv,
     SeedArg,
@@ -70,7 +70,7 @@ def sample_goals(num_tasks: int, rng: np.random.Generator | int | None = None) -
     ``rng`` is a ``np.random.Generator`` or a seed for ``np.random.default_rng``.
     """
     num_tasks = check_int("num_tasks", num_tasks)
-    rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    rng = check_rng("rng", rng)
     return rng.uniform(GOAL_LOW, GOAL_HIGH, size=(num_tasks, 2))
 
 
