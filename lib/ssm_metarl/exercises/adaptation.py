@@ -109,14 +109,23 @@ def check_predict_then_update_step(predict_then_update: Callable[..., Any]) -> N
 
 
 def _recovery_cases() -> list[tuple[str, np.ndarray, int, int, float, int]]:
-    """Seeded error curves: a clean recovery, a noisy one, one that never recovers."""
+    """Error curves: a clean recovery, a noisy one, one that never recovers, and two
+    hand-made ones. In "smoothed error lands exactly on the bar" s_3 = 2 = factor * level
+    exactly (a strict < recovers a step later); in "high errors before the window" the
+    errors before ``switch_time - before`` are high and those just before the switch
+    low, so a level taken over all pre-switch errors (or a window shifted back by one)
+    and a smoothing window that reaches back before the switch both recover at k = 0."""
     rng = np.random.default_rng(4)
     decay = np.concatenate([np.full(10, 1.0), 1.0 + 9.0 * np.exp(-np.arange(30) / 4.0)])
     noisy = decay * rng.uniform(0.7, 1.3, size=decay.size)
     stuck = np.concatenate([np.full(10, 1.0), np.full(30, 5.0)])
+    on_the_bar = np.array([1.0] * 8 + [6.0, 4.0, 2.0, 2.0, 1.0, 1.0, 1.0, 1.0])
+    slow_start = np.array([5.0] * 6 + [1.0] * 6 + [3.0, 3.0, 3.0, 3.0, 2.5, 1.5, 1.0, 1.0, 1.0])
     return [("exponential recovery", decay, 10, 10, 1.5, 1),
             ("noisy recovery", noisy, 10, 8, 1.5, 4),
-            ("no recovery", stuck, 10, 10, 2.0, 3)]
+            ("no recovery", stuck, 10, 10, 2.0, 3),
+            ("smoothed error lands exactly on the bar", on_the_bar, 8, 8, 2.0, 2),
+            ("high errors before the window", slow_start, 12, 6, 2.0, 3)]
 
 
 def check_recovery_time(recovery_time: Callable[..., Any]) -> None:
@@ -142,9 +151,11 @@ def check_recovery_time(recovery_time: Callable[..., Any]) -> None:
             raise ExerciseCheckFailed(
                 f"recovery_time ({label}, switch_time={tau}, before={before}, factor={factor}, "
                 f"smoothing={smoothing}): expected {expected}, got {got_value}. Hint: count k "
-                "from 0 at the switch, smooth only over post-switch errors, and return nan if "
-                "the smoothed error never drops below factor * the pre-switch mean.")
-    passed("recovery_time", "matches the library on 3 error curves (one never recovers)")
+                "from 0 at the switch, smooth only over post-switch errors, compare with "
+                "factor * the mean of the `before` errors just before the switch (recovered "
+                "when at most that, <=), and return nan if that never happens.")
+    passed("recovery_time", "matches the library on 5 error curves (one never recovers, one "
+           "lands exactly on the bar)")
 
 
 def check_ttt_identity_step(ttt_gradient_step: Callable[..., Any]) -> None:

@@ -79,19 +79,44 @@ def check_pg_surrogate(fn: Callable[..., Any]) -> None:
     passed("pg_surrogate", "value and gradient on a (6, 4) batch")
 
 
+_UCB1_VARIANTS = {  # wrong rules the checker must tell apart from UCB1 (n = counts, t = n.sum())
+    "without the factor 2": lambda s, n: s / n + np.sqrt(math.log(n.sum()) / n),
+    "with ln(t + 1)": lambda s, n: s / n + np.sqrt(2.0 * math.log(n.sum() + 1) / n),
+    "with the bonus over n": lambda s, n: s / n + np.sqrt(2.0 * math.log(n.sum())) / n,
+}
+
+
 def _ucb1_states(rng: np.random.Generator) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Bandit statistics (counts, successes), each (K,): 2 with untried arms, 6 without."""
+    """Bandit statistics (counts, successes), each (K,): 2 with untried arms, 6 random
+    ones without, then, per rule of ``_UCB1_VARIANTS``, 2 states where that rule errs."""
     states = [
         (np.array([0, 3, 1, 2, 0]), np.array([0, 2, 1, 0, 0])),
         (np.array([2, 2, 0, 1]), np.array([2, 0, 0, 1])),
     ]
-    while len(states) < 8:
+
+    def random_state() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         counts = rng.integers(1, 12, size=int(rng.integers(3, 7)))
         successes = rng.binomial(counts, rng.random(counts.shape))
-        scores = _ucb1_scores(counts, successes)
-        if np.sort(scores)[-1] - np.sort(scores)[-2] > 1e-6:  # a unique best arm
+        return counts, successes, _ucb1_scores(counts, successes)
+
+    while len(states) < 8:
+        counts, successes, scores = random_state()
+        if _unique_best(scores):
             states.append((counts, successes))
+    for wrong in _UCB1_VARIANTS.values():
+        found = 0
+        while found < 2:
+            counts, successes, scores = random_state()
+            wrong_scores = wrong(successes, counts)
+            if _unique_best(scores) and _unique_best(wrong_scores) and \
+                    np.argmax(wrong_scores) != np.argmax(scores):
+                states.append((counts, successes))
+                found += 1
     return states
+
+
+def _unique_best(scores: np.ndarray) -> bool:
+    return bool(np.sort(scores)[-1] - np.sort(scores)[-2] > 1e-6)
 
 
 def _ucb1_scores(counts: np.ndarray, successes: np.ndarray) -> np.ndarray:
@@ -120,7 +145,8 @@ def check_ucb1_choice(fn: Callable[..., Any]) -> None:
     ``successes / counts + sqrt(2 ln t / counts)``.
     """
     rng = np.random.default_rng(4)
-    for counts, successes in _ucb1_states(rng):
+    states = _ucb1_states(rng)
+    for counts, successes in states:
         t = int(counts.sum())
         arm = _as_arm(call_student("ucb1_choice", fn, counts.copy(), successes.copy(), t),
                       len(counts))
@@ -139,4 +165,5 @@ def check_ucb1_choice(fn: Callable[..., Any]) -> None:
                 f"ucb1_choice: with {state} you chose arm {arm}, expected arm {expected}; "
                 f"the UCB1 scores mean + sqrt(2 ln t / n) are {scores}."
             )
-    passed("ucb1_choice", "8 bandit states, 2 of them with untried arms")
+    passed("ucb1_choice", f"{len(states)} bandit states, 2 of them with untried arms, 6 where "
+           "a rule without the factor 2, with ln(t + 1) or with the bonus over n errs")

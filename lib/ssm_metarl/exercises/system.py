@@ -29,20 +29,23 @@ __all__ = ["check_recurrent_inner_step", "check_trial_starts", "check_ucb_policy
 
 
 def _navigation_rollout(core: str, episodes_per_trial: int, seed: int, goals: int = 2,
-                        per_goal: int = 3):  # used by check_recurrent_inner_step
-    """A small float64 SSM policy and one rollout of ``goals`` x ``per_goal`` trials."""
+                        per_goal: int = 3, trials: int = 1):  # for check_recurrent_inner_step
+    """A small float64 SSM policy and one rollout of ``goals`` x ``per_goal`` envs, each
+    playing ``trials`` trials of ``episodes_per_trial`` episodes (the memory is reset at
+    each trial start)."""
     torch.manual_seed(seed)
     policy = SSMMetaPolicy(2, 2, discrete=False, core=core, hidden_dim=8, ssm_state_dim=3,
                            dtype=torch.float64)
     family = NavigationTasks(horizon=6)
     env = family.make_env(goals * per_goal)
     env.set_task(np.repeat(family.sample_tasks(goals, seed), per_goal, axis=0))
-    rollout = collect_rollouts(env, policy, rollout_length(6, episodes_per_trial), seed=seed,
-                               action_scale=0.1, episodes_per_trial=episodes_per_trial)
+    rollout = collect_rollouts(env, policy, rollout_length(6, episodes_per_trial * trials),
+                               seed=seed, action_scale=0.1, episodes_per_trial=episodes_per_trial)
     return policy, rollout
 
 
-STEP_HINT = ("log-probs from policy_log_probs(policy, params, rollout) (sequence mode), "
+STEP_HINT = ("log-probs from policy_log_probs(policy, params, rollout) (sequence mode, the "
+             "memory reset at rollout.starts), "
              "loss = -(log_probs * advantages * mask).sum() / mask.sum(), gradients w.r.t. "
              "every parameter except the critic's (heads.critic.*), then theta - alpha * g.")
 
@@ -53,10 +56,13 @@ def check_recurrent_inner_step(fn: Callable[..., Any]) -> None:
     One vanilla policy-gradient step on a recurrent policy's fast weights
     (Finn et al. 2017, Eq. 1): ``theta' = theta - alpha grad L(theta)`` with
     ``L = -masked mean of log pi_theta(a_t | history) A_t``, the critic head
-    left as it is. Two cores, trials of two episodes (memory carried).
+    left as it is. Two cores, trials of two episodes (memory carried), and one
+    rollout of two such trials per env (memory reset at the second trial's start).
     """
-    for core, seed in (("ssd", 0), ("selective", 1)):
-        policy, rollout = _navigation_rollout(core, 2, seed)
+    cases = (("ssd core", "ssd", 0, 1), ("selective core", "selective", 1, 1),
+             ("selective core, two trials per env", "selective", 3, 2))
+    for label, core, seed, trials in cases:
+        policy, rollout = _navigation_rollout(core, 2, seed, trials=trials)
         (task,) = policy_gradient_advantages(rollout, 1, 0.99, whole_trial=True)
         params = {name: value.detach() for name, value in policy.named_parameters()}
         got = call_student("recurrent_inner_step", fn, policy, dict(params), *task, 0.5)
@@ -67,9 +73,39 @@ def check_recurrent_inner_step(fn: Callable[..., Any]) -> None:
                 + (f" with {len(got)} names" if isinstance(got, dict) else ""))
         expected = adapt_policy(policy, params, *task, 0.5, create_graph=False)
         for name in params:
-            assert_close(f"recurrent_inner_step[{name!r}] ({core} core)", got[name],
+            assert_close(f"recurrent_inner_step[{name!r}] ({label})", got[name],
                          expected[name], atol=1e-9, rtol=1e-7, hint=STEP_HINT)
-    passed("recurrent_inner_step", "SSD and selective cores, trials of 2 episodes")
+    passed("recurrent_inner_step", "SSD and selective cores, trials of 2 episodes, and 2 trials "
+           "per env")
+
+
+def _trial_rollout(horizon: int, num_envs: int, episodes_per_trial: int, core: str, seed: int):
+    """A float32 SSM policy's rollout of 6 episodes of ``horizon`` steps on each env."""
+    torch.manual_seed(seed)
+    policy = SSMMetaPolicy(2, 2, discrete=False, core=core, hidden_dim=8, ssm_state_dim=3)
+    env = NavigationTasks(horizon=horizon).make_env(num_envs)
+    return collect_rollouts(env, policy, rollout_length(horizon, 6), seed=seed,
+                            action_scale=0.1, episodes_per_trial=episodes_per_trial)
+
+
+def _trial_cases() -> list[tuple[str, int, Any, Any]]:
+    """(label, episodes_per_trial, rollout dones and valid (T, E), recorded starts (T, E)).
+
+    The first three have 3 envs in step (episodes of 5 steps); the last puts 2 envs with
+    episodes of 5 steps next to 2 with episodes of 3 steps (cut to the shorter rollout),
+    so that env columns end episodes, and start trials, on different rows.
+    """
+    cases = []
+    for episodes_per_trial, core in ((1, "ssd"), (2, "ssd"), (3, "selective")):
+        rollout = _trial_rollout(5, 3, episodes_per_trial, core, episodes_per_trial)
+        cases.append(("6 episodes of 5 steps", episodes_per_trial, rollout.dones,
+                      rollout.valid, rollout.starts))
+    long, short = _trial_rollout(5, 2, 2, "ssd", 4), _trial_rollout(3, 2, 2, "ssd", 5)
+    rows = short.num_steps
+    pair = lambda name: torch.cat([getattr(long, name)[:rows], getattr(short, name)], dim=1)
+    cases.append(("envs 0-1 with episodes of 5 steps, envs 2-3 of 3 steps", 2,
+                  pair("dones"), pair("valid"), pair("starts")))
+    return cases
 
 
 def check_trial_starts(fn: Callable[..., Any]) -> None:
@@ -80,30 +116,29 @@ def check_trial_starts(fn: Callable[..., Any]) -> None:
     ``episodes_per_trial``-th finished episode of an env (the row after its
     autoreset row, which has ``valid`` False); the result is (T, E) bool,
     compared with the ``starts`` that :func:`~ssm_metarl.rl.collect_rollouts`
-    recorded on rollouts of 6 episodes.
+    recorded on rollouts of 6 episodes, and on one whose envs end their
+    episodes on different rows.
     """
-    for episodes_per_trial, core in ((1, "ssd"), (2, "ssd"), (3, "selective")):
-        torch.manual_seed(episodes_per_trial)
-        policy = SSMMetaPolicy(2, 2, discrete=False, core=core, hidden_dim=8, ssm_state_dim=3)
-        env = NavigationTasks(horizon=5).make_env(3)
-        rollout = collect_rollouts(env, policy, rollout_length(5, 6), seed=episodes_per_trial,
-                                   action_scale=0.1, episodes_per_trial=episodes_per_trial)
-        expected = rollout.starts
-        got = call_student("trial_starts", fn, rollout.dones.clone(), rollout.valid.clone(),
-                           episodes_per_trial)
+    for label, episodes_per_trial, dones, valid, expected in _trial_cases():
+        got = call_student("trial_starts", fn, dones.clone(), valid.clone(), episodes_per_trial)
         got = as_tensor("trial_starts", got)
         if got.dtype != torch.bool:
             got = got != 0
-        if tuple(got.shape) != tuple(expected.shape) or not torch.equal(got, expected):
-            rows = torch.nonzero(expected[:, 0]).flatten().tolist()
-            yours = torch.nonzero(got[:, 0]).flatten().tolist() if got.dim() == 2 else "?"
+        where = f"episodes_per_trial={episodes_per_trial} ({label})"
+        if tuple(got.shape) != tuple(expected.shape):
             raise ExerciseCheckFailed(
-                f"trial_starts: wrong flags with episodes_per_trial={episodes_per_trial} "
-                f"(6 episodes of 5 steps); env 0 should start a trial at rows {rows}, yours "
-                f"at {yours}. Row t starts a trial if row t - 1 is an autoreset row (not "
-                f"valid) and the episodes finished before row t are a multiple of "
-                f"episodes_per_trial.")
-    passed("trial_starts", "episodes_per_trial in {1, 2, 3}, rollouts of 6 episodes")
+                f"trial_starts: wrong shape with {where}, expected {tuple(expected.shape)} "
+                f"(one flag per row and env, like dones), got {tuple(got.shape)}.")
+        if not torch.equal(got, expected):
+            row, env = (int(i) for i in torch.nonzero(got != expected)[0])
+            yours = "start a trial there" if got[row, env] else "do not start a trial there"
+            raise ExerciseCheckFailed(
+                f"trial_starts: wrong flags with {where}; the first wrong one is row {row} of "
+                f"env {env}: you {yours}. Row t starts a trial if t = 0, or if row t - 1 is an "
+                f"autoreset row (not valid) and the episodes this env finished before row t "
+                f"are a multiple of episodes_per_trial.")
+    passed("trial_starts", "episodes_per_trial in {1, 2, 3}, rollouts of 6 episodes, and envs "
+           "whose episodes end on different rows")
 
 
 _UCB_VARIANTS = {  # wrong rules a checker must tell apart from UCB1

@@ -1,0 +1,701 @@
+"""Mutation tests of every exercise checker (issue #13, "exercises worth grading").
+
+For each public ``check_*`` function: one correct solution, written out here
+(not imported from the library code the checker compares with), must pass;
+at least five plausible wrong solutions, each a small edit of a correct one,
+must be rejected with an :class:`ExerciseCheckFailed` whose message points at
+the mistake (the case, the quantity, the hint) and shows at most one entry of
+the expected answer (checked for answers with non-integer entries; an arm,
+a recovery time or a flag is one number the message may name).
+``check_ssd_chunk_state`` has its own tests of this kind in ``tests/test_exercises.py``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from torch.func import functional_call
+
+from ssm_metarl import exercises
+from ssm_metarl.exercises import (
+    ExerciseCheckFailed,
+    check_discretize_zoh_diagonal,
+    check_euler_step,
+    check_first_order_meta_grad,
+    check_gae,
+    check_inner_step,
+    check_pg_surrogate,
+    check_predict_then_update_step,
+    check_recovery_time,
+    check_recurrent_inner_step,
+    check_reptile_update,
+    check_scan_step,
+    check_ssm_kernel,
+    check_trial_starts,
+    check_ttt_identity_step,
+    check_ucb1_choice,
+    check_ucb_policy_choice,
+)
+from ssm_metarl.meta_rl import actor_names
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+# ----------------------------------------------------------------------------- notebook 00
+
+
+def euler_step(x, u, a, b, dt, mistake=""):
+    if mistake == "state not carried over":
+        return dt * (a * x + b * u)
+    if mistake == "dt multiplies only a x":
+        return x + dt * a * x + b * u
+    if mistake == "wrong sign":
+        return x - dt * (a * x + b * u)
+    if mistake == "a and b swapped":
+        return x + dt * (b * x + a * u)
+    if mistake == "backward Euler":
+        return (x + dt * b * u) / (1 - dt * a)
+    if mistake == "exact exponential step":
+        return math.exp(a * dt) * x + (math.exp(a * dt) - 1) / a * b * u
+    return x + dt * (a * x + b * u)
+
+
+# ----------------------------------------------------------------------------- notebook 01
+
+
+def discretize_zoh(A, B, dt, mistake=""):
+    A_bar = torch.exp(dt * A)
+    B_bar = (A_bar - 1) / A * B
+    if mistake == "Euler A_bar":
+        A_bar = 1 + dt * A
+    if mistake == "Euler B_bar":
+        B_bar = dt * B
+    if mistake == "B_bar without B":
+        B_bar = (A_bar - 1) / A
+    if mistake == "B_bar divided by dt A":
+        B_bar = (A_bar - 1) / (dt * A) * B
+    if mistake == "B_bar sign flipped":
+        B_bar = (1 - A_bar) / A * B
+    if mistake == "bilinear instead of ZOH":
+        A_bar = (1 + dt * A / 2) / (1 - dt * A / 2)
+        B_bar = dt / (1 - dt * A / 2) * B
+    if mistake == "dt left out of the exponential":
+        A_bar, B_bar = torch.exp(A), torch.expm1(A) / A * B
+    if mistake == "real part of A only":
+        A_bar = torch.exp(dt * A.real)
+    if mistake == "pair swapped":
+        return B_bar, A_bar
+    return A_bar, B_bar
+
+
+def ssm_kernel(A_bar, B_bar, C, L, mistake=""):
+    steps = torch.arange(L, dtype=torch.float64)
+    if mistake == "powers start at 1":
+        steps = steps + 1
+    if mistake == "only L - 1 powers":
+        steps = steps[:-1]
+    powers = A_bar[:, None] ** steps                                # (N, L)
+    weights = C * B_bar
+    if mistake == "C left out":
+        weights = B_bar
+    if mistake == "B_bar left out":
+        weights = C
+    if mistake == "C conjugated":
+        weights = C.conj() * B_bar
+    if mistake == "summed over time, not modes":
+        return (weights[:, None] * powers).sum(1)
+    K = (weights[:, None] * powers).sum(0)
+    if mistake == "real part taken":
+        return K.real
+    if mistake == "kernel reversed":
+        return K.flip(0)
+    return K
+
+
+def scan_step(h_prev, a_t, b_t, reset_t, mistake=""):
+    keep = ~reset_t[:, None]
+    if mistake == "reset ignored":
+        keep = torch.ones_like(keep)
+    if mistake == "reset inverted":
+        keep = reset_t[:, None]
+    if mistake == "reset on the wrong axis":
+        keep = ~reset_t[None, :]
+    h = torch.where(keep, h_prev, torch.zeros_like(h_prev))
+    if mistake == "reset zeroes the output instead of the input":
+        return torch.where(reset_t[:, None], 0.0, a_t * h_prev + b_t)
+    if mistake == "reset starts from b_t":
+        h = torch.where(keep, h_prev, b_t)
+    if mistake == "a_t and b_t swapped":
+        return b_t * h + a_t
+    if mistake == "a_t scales b_t too":
+        return a_t * (h + b_t)
+    return a_t * h + b_t
+
+
+# ----------------------------------------------------------------------------- notebook 02
+
+
+def _mse(model, params, x, y, reduce=torch.mean):
+    return reduce((functional_call(model, params, (x,)) - y) ** 2)
+
+
+def inner_step(model, params, x, y, inner_lr, mistake=""):
+    reduce = torch.sum if mistake == "sum of squares, not mean" else torch.mean
+    scale = 0.5 if mistake == "half the MSE" else 1.0
+    lr = 1.0 if mistake == "inner_lr left out" else inner_lr
+    sign = -1.0 if mistake == "gradient ascent" else 1.0
+    if mistake == "inner gradient not differentiable":
+        loss = _mse(model, params, x, y)
+        grads = dict(zip(params, torch.autograd.grad(loss, list(params.values())), strict=True))
+    else:
+        grads = torch.func.grad(lambda p: scale * _mse(model, p, x, y, reduce))(params)
+    fast = {n: params[n] - sign * lr * grads[n] for n in params}
+    if mistake == "two inner steps":
+        grads = torch.func.grad(lambda p: _mse(model, p, x, y))(fast)
+        fast = {n: fast[n] - lr * grads[n] for n in fast}
+    if mistake == "fast weights detached":
+        fast = {n: w.detach() for n, w in fast.items()}
+    return fast
+
+
+def first_order_meta_grad(model, params, support, query, inner_lr, mistake=""):
+    def loss(p, data, reduce=torch.mean):
+        return _mse(model, p, *data, reduce=reduce)
+
+    if mistake == "no adaptation":
+        return torch.func.grad(loss)(params, query)
+    adapt_on = query if mistake == "adapted on the query set" else support
+    grads = torch.func.grad(loss)(params, adapt_on)
+    sign = -1.0 if mistake == "inner gradient ascent" else 1.0
+    fast = {n: (params[n] - sign * inner_lr * grads[n]).detach() for n in params}
+    if mistake == "fast weights returned":
+        return fast
+    if mistake == "second-order gradient":
+        leaves = {n: p.detach().requires_grad_() for n, p in params.items()}
+        inner = torch.autograd.grad(loss(leaves, support), list(leaves.values()),
+                                    create_graph=True)
+        fast = {n: leaves[n] - inner_lr * g for n, g in zip(leaves, inner, strict=True)}
+        outer = torch.autograd.grad(loss(fast, query), list(leaves.values()))
+        return dict(zip(params, outer, strict=True))
+    evaluate_on = support if mistake == "support loss at the fast weights" else query
+    reduce = torch.sum if mistake == "sum query loss" else torch.mean
+    return torch.func.grad(loss)(fast, evaluate_on, reduce)
+
+
+def reptile_update(params, fast_params_list, epsilon, mistake=""):
+    tasks = fast_params_list[-1:] if mistake == "last task only" else fast_params_list
+    divisor = {"sum, not mean": 1, "divided by T - 1": len(tasks) - 1}.get(mistake, len(tasks))
+    eps = 1.0 if mistake == "epsilon left out" else epsilon
+    sign = -1.0 if mistake == "away from the fast weights" else 1.0
+    new = {}
+    for name, theta in params.items():
+        if mistake == "theta not subtracted":
+            step = sum(w[name] for w in tasks) / divisor
+        else:
+            step = sum(w[name] - theta for w in tasks) / divisor
+        new[name] = theta + sign * eps * step
+    return new
+
+
+# ----------------------------------------------------------------------------- notebook 03
+
+
+def gae(rewards, values, dones, last_value, gamma, lam, mistake=""):
+    not_done = 1.0 - dones.to(rewards.dtype)
+    if mistake == "episode ends ignored":
+        not_done = torch.ones_like(not_done)
+    if mistake == "done of the next step":
+        not_done = torch.cat([not_done[1:], torch.ones_like(not_done[:1])])
+    never = torch.ones_like(not_done)
+    cut_bootstrap = never if mistake == "ends cut only the trace" else not_done
+    cut_trace = never if mistake == "ends cut only the bootstrap" else not_done
+    trace = {"lambda left out": gamma, "gamma left out": lam}.get(mistake, gamma * lam)
+    advantages = torch.zeros_like(rewards)
+    next_value, next_advantage = last_value, torch.zeros_like(last_value)
+    order = range(rewards.shape[0]) if mistake == "forward loop" else reversed(
+        range(rewards.shape[0]))
+    for t in order:
+        delta = rewards[t] + gamma * cut_bootstrap[t] * next_value - values[t]
+        next_advantage = delta + trace * cut_trace[t] * next_advantage
+        advantages[t] = next_advantage
+        if mistake != "always bootstraps from last_value":
+            next_value = values[t]
+    if mistake == "returns, not advantages":
+        return advantages + values
+    return advantages
+
+
+def pg_surrogate(log_probs, advantages, mistake=""):
+    if mistake == "probabilities, not log-probs":
+        log_probs = log_probs.exp()
+    if mistake == "log_probs detached":
+        log_probs = log_probs.detach()
+    if mistake == "advantages normalised":
+        advantages = (advantages - advantages.mean()) / advantages.std()
+    terms = log_probs * advantages
+    if mistake == "minus sign left out":
+        return terms.mean()
+    if mistake == "sum, not mean":
+        return -terms.sum()
+    if mistake == "mean over time only":
+        return -terms.mean(0)
+    if mistake == "returns a float (.item())":
+        return -terms.mean().item()
+    return -terms.mean()
+
+
+def ucb1_choice(counts, successes, t, mistake=""):
+    untried = np.flatnonzero(counts == 0)
+    if untried.size and mistake != "untried arms not first":
+        return int(untried[0])
+    n = np.maximum(counts, 1)
+    means = successes / n
+    if mistake == "total successes, not mean":
+        means = successes.astype(float)
+    log_t = {"ln(t + 1)": np.log(t + 1), "log10 t": np.log10(t)}.get(mistake, np.log(t))
+    bonus = np.sqrt(2.0 * log_t / n)
+    if mistake == "without the factor 2":
+        bonus = np.sqrt(log_t / n)
+    if mistake == "bonus over n, not sqrt(n)":
+        bonus = np.sqrt(2.0 * log_t) / n
+    if mistake == "no bonus (greedy)":
+        bonus = 0.0
+    if mistake == "argmin":
+        return int(np.argmin(means + bonus))
+    return int(np.argmax(means + bonus))
+
+
+# ----------------------------------------------------------------------------- notebook 04
+
+
+def predict_then_update(model, params, inputs, targets, t, lr, window, mistake=""):
+    seen = t - 1 if mistake == "prediction from the previous input" else t
+    prediction = functional_call(model, params, (inputs[seen],))
+    start, stop = max(0, t - window + 1), t + 1
+    if mistake == "window ends before t":
+        start, stop = max(0, t - window), t
+    if mistake == "window one step too long":
+        start = max(0, t - window)
+    if mistake == "revealed target left out":
+        stop = t
+    if mistake == "whole history":
+        start = 0
+    if mistake == "newest transition only":
+        start = t
+    x, y = inputs[start:stop], targets[start:stop]
+    reduce = torch.sum if mistake == "sum, not mean" else torch.mean
+    grads = torch.func.grad(lambda p: _mse(model, p, x, y, reduce))(params)
+    sign = -1.0 if mistake == "gradient ascent" else 1.0
+    new = {n: params[n] - sign * lr * grads[n] for n in params}
+    if mistake == "prediction after the update":
+        prediction = functional_call(model, new, (inputs[t],))
+    return prediction.detach(), new
+
+
+def recovery_time(errors, switch_time, before, factor, smoothing, mistake=""):
+    pre = errors[switch_time - before : switch_time]
+    if mistake == "level over all pre-switch errors":
+        pre = errors[:switch_time]
+    if mistake == "level window shifted by one":
+        pre = errors[switch_time - before - 1 : switch_time - 1]
+    if mistake == "level includes the switch step":
+        pre = errors[switch_time - before : switch_time + 1]
+    level = np.mean(pre)
+    width = 1 if mistake == "smoothing ignored" else smoothing
+    for k in range(len(errors) - switch_time):
+        lo = switch_time + max(0, k - width + 1)
+        if mistake == "smoothing reaches before the switch":
+            lo = switch_time + k - width + 1
+        recent = errors[lo : switch_time + k + 1]
+        if mistake == "forward-looking smoothing":
+            recent = errors[switch_time + k : switch_time + k + width]
+        smoothed = np.mean(recent)
+        if (smoothed < factor * level) if mistake == "strict <" else (smoothed <= factor * level):
+            return float(k + 1) if mistake == "k counted from 1" else float(k)
+    if mistake == "-1 when it never recovers":
+        return -1.0
+    if mistake == "None when it never recovers":
+        return None
+    return float("nan")
+
+
+def ttt_gradient_step(W, k, v, lr, mistake=""):
+    error = W @ k - v
+    if mistake == "linear-attention update only":
+        error = -v
+    key = k / (k @ k) if mistake == "key normalised" else k
+    step = lr * torch.outer(error, key)
+    if mistake == "factor 2 (no 1/2 in the loss)":
+        step = 2 * step
+    if mistake == "lr left out":
+        step = torch.outer(error, key)
+    if mistake == "transposed outer product":
+        step = lr * torch.outer(key, error)
+    if mistake == "gradient ascent":
+        return W + step
+    return W - step
+
+
+# ----------------------------------------------------------------------------- notebook 05
+
+
+def _log_probs(policy, theta, rollout, starts):
+    dist, _, _ = functional_call(policy, theta, (rollout.inputs.transpose(0, 1),
+                                                 rollout.initial_state, starts.transpose(0, 1)))
+    return dist.log_prob(rollout.actions.transpose(0, 1)).transpose(0, 1)
+
+
+def recurrent_inner_step(policy, params, rollout, advantages, mask, alpha, mistake=""):
+    names = actor_names(params)
+    theta = {n: p.detach().requires_grad_(n in names) for n, p in params.items()}
+    starts = rollout.starts
+    if mistake == "memory never reset":
+        starts = torch.zeros_like(starts)
+        starts[0] = True
+    if mistake == "no memory (reset at every step)":
+        starts = torch.ones_like(starts)
+    if mistake == "memory reset at every episode":
+        starts = torch.cat([torch.ones_like(starts[:1]), ~rollout.valid[:-1]])
+    log_probs = _log_probs(policy, theta, rollout, starts)
+    if mistake == "stored log-probs of the rollout":
+        log_probs = rollout.log_probs
+    if mistake == "advantages normalised again":
+        advantages = (advantages - advantages.mean()) / advantages.std()
+    terms = log_probs * advantages
+    loss = {
+        "mask ignored": lambda: -terms.mean(),
+        "mean over every row": lambda: -(terms * mask).mean(),
+        "sum, not mean": lambda: -(terms * mask).sum(),
+    }.get(mistake, lambda: -(terms * mask).sum() / mask.sum())()
+    grads = torch.autograd.grad(loss, [theta[n] for n in names])
+    sign = -1.0 if mistake == "gradient ascent" else 1.0
+    moved = {n: params[n] - sign * alpha * g for n, g in zip(names, grads, strict=True)}
+    if mistake == "critic head left out of the result":
+        return moved
+    return {**params, **moved}
+
+
+def trial_starts(dones, valid, episodes_per_trial, mistake=""):
+    ended = (dones & valid).long()
+    if mistake == "episode ends pooled over envs":
+        ended = ended.amax(1, keepdim=True).expand_as(ended)
+    finished = torch.cumsum(ended, dim=1 if mistake == "counted along the env axis" else 0)
+    if mistake == "count off by one":
+        finished = finished + 1
+    per_trial = 1 if mistake == "episodes_per_trial ignored" else episodes_per_trial
+    starts = torch.zeros_like(dones)
+    starts[0] = mistake != "row 0 not a start"
+    after = ~valid[:-1]
+    if mistake == "start right after the done row":
+        after = dones[:-1] & valid[:-1]
+    starts[1:] = after & (finished[:-1] % per_trial == 0)
+    if mistake == "start on the autoreset row":
+        starts[1:] = ~valid[1:] & (finished[1:] % per_trial == 0)
+    return starts
+
+
+def ucb_policy_choice(counts, means, t, scale, mistake=""):
+    untried = np.flatnonzero(counts == 0)
+    if untried.size and mistake != "untried policies not first":
+        return int(untried[-1] if mistake == "last untried policy" else untried[0])
+    n = np.maximum(counts, 1)
+    log_t = np.log(t + 1) if mistake == "ln(t + 1)" else np.log(t)
+    bonus = {
+        "without the factor 2": lambda: scale * np.sqrt(log_t / n),
+        "without the scale": lambda: np.sqrt(2 * log_t / n),
+        "scale inside the square root": lambda: np.sqrt(2 * scale * log_t / n),
+        "bonus over n, not sqrt(n)": lambda: scale * np.sqrt(2 * log_t) / n,
+        "no bonus (greedy)": lambda: 0.0,
+    }.get(mistake, lambda: scale * np.sqrt(2 * log_t / n))()
+    return int(np.argmax(means + bonus))
+
+
+# ----------------------------------------------------------------------------- the table
+
+GOOD: dict[Callable[..., None], Callable[..., Any]] = {
+    check_euler_step: euler_step,
+    check_discretize_zoh_diagonal: discretize_zoh,
+    check_ssm_kernel: ssm_kernel,
+    check_scan_step: scan_step,
+    check_inner_step: inner_step,
+    check_first_order_meta_grad: first_order_meta_grad,
+    check_reptile_update: reptile_update,
+    check_gae: gae,
+    check_pg_surrogate: pg_surrogate,
+    check_ucb1_choice: ucb1_choice,
+    check_predict_then_update_step: predict_then_update,
+    check_recovery_time: recovery_time,
+    check_ttt_identity_step: ttt_gradient_step,
+    check_recurrent_inner_step: recurrent_inner_step,
+    check_trial_starts: trial_starts,
+    check_ucb_policy_choice: ucb_policy_choice,
+}
+
+VALUES = r"values differ, max \|got - expected\| = \S+ at index"
+MISTAKES: list[tuple[Callable[..., None], str, str]] = [
+    # checker, mistake, what the message must say
+    (check_euler_step, "state not carried over", rf"euler_step: {VALUES}.*x_k \+ dt"),
+    (check_euler_step, "dt multiplies only a x", rf"euler_step: {VALUES}.*Hint"),
+    (check_euler_step, "wrong sign", rf"euler_step: {VALUES}"),
+    (check_euler_step, "a and b swapped", rf"euler_step: {VALUES}"),
+    (check_euler_step, "backward Euler", rf"euler_step: {VALUES}"),
+    (check_euler_step, "exact exponential step", rf"euler_step: {VALUES}"),
+
+    (check_discretize_zoh_diagonal, "Euler A_bar", rf"A_bar \(complex S4D-Lin A.*{VALUES}"),
+    (check_discretize_zoh_diagonal, "Euler B_bar", rf"B_bar \(complex S4D-Lin A.*{VALUES}"),
+    (check_discretize_zoh_diagonal, "B_bar without B", rf"B_bar \(complex.*{VALUES}.*\* B"),
+    (check_discretize_zoh_diagonal, "B_bar divided by dt A", rf"B_bar \(complex.*{VALUES}"),
+    (check_discretize_zoh_diagonal, "B_bar sign flipped", rf"B_bar \(complex.*{VALUES}"),
+    (check_discretize_zoh_diagonal, "bilinear instead of ZOH", rf"A_bar \(complex.*{VALUES}"),
+    (check_discretize_zoh_diagonal, "dt left out of the exponential",
+     rf"A_bar \(complex.*{VALUES}.*exp\(dt \* A\)"),
+    (check_discretize_zoh_diagonal, "real part of A only",
+     r"A_bar \(complex.*expected a complex tensor"),
+    (check_discretize_zoh_diagonal, "pair swapped", rf"A_bar \(complex.*{VALUES}"),
+
+    (check_ssm_kernel, "powers start at 1", rf"K: {VALUES}.*K_0 = sum C\*B_bar"),
+    (check_ssm_kernel, "only L - 1 powers", r"K: wrong shape, expected \(32,\), got \(31,\)"),
+    (check_ssm_kernel, "C left out", rf"K: {VALUES}"),
+    (check_ssm_kernel, "B_bar left out", rf"K: {VALUES}"),
+    (check_ssm_kernel, "C conjugated", rf"K: {VALUES}"),
+    (check_ssm_kernel, "summed over time, not modes",
+     r"K: wrong shape, expected \(32,\), got \(8,\)"),
+    (check_ssm_kernel, "real part taken", r"K: expected a complex tensor"),
+    (check_ssm_kernel, "kernel reversed", rf"K: {VALUES}"),
+
+    (check_scan_step, "reset ignored", rf"h_t: {VALUES} \((1|3), .*reset_t True"),
+    (check_scan_step, "reset inverted", rf"h_t: {VALUES}"),
+    (check_scan_step, "reset on the wrong axis", r"scan_step: your function raised .*size"),
+    (check_scan_step, "reset zeroes the output instead of the input",
+     rf"h_t: {VALUES} \((1|3), "),
+    (check_scan_step, "reset starts from b_t", rf"h_t: {VALUES} \((1|3), "),
+    (check_scan_step, "a_t and b_t swapped", rf"h_t: {VALUES}"),
+    (check_scan_step, "a_t scales b_t too", rf"h_t: {VALUES}"),
+
+    (check_inner_step, "gradient ascent", rf"inner_step\['[\w.]+'\]: {VALUES}"),
+    (check_inner_step, "sum of squares, not mean", rf"inner_step\['[\w.]+'\]: {VALUES}"),
+    (check_inner_step, "half the MSE", rf"inner_step\['[\w.]+'\]: {VALUES}"),
+    (check_inner_step, "inner_lr left out", rf"inner_step\['[\w.]+'\]: {VALUES}"),
+    (check_inner_step, "two inner steps", rf"inner_step\['[\w.]+'\]: {VALUES}"),
+    (check_inner_step, "fast weights detached", r"inner_step: the fast weights are detached"),
+    (check_inner_step, "inner gradient not differentiable",
+     r"meta-gradient through inner_step .*second-order term is missing"),
+
+    (check_first_order_meta_grad, "no adaptation",
+     rf"first_order_meta_grad\['[\w.]+'\]: {VALUES}.*FAST weights"),
+    (check_first_order_meta_grad, "support loss at the fast weights",
+     rf"first_order_meta_grad\['[\w.]+'\]: {VALUES}.*QUERY loss"),
+    (check_first_order_meta_grad, "adapted on the query set",
+     rf"first_order_meta_grad\['[\w.]+'\]: {VALUES}"),
+    (check_first_order_meta_grad, "inner gradient ascent",
+     rf"first_order_meta_grad\['[\w.]+'\]: {VALUES}"),
+    (check_first_order_meta_grad, "fast weights returned",
+     rf"first_order_meta_grad\['[\w.]+'\]: {VALUES}"),
+    (check_first_order_meta_grad, "sum query loss",
+     rf"first_order_meta_grad\['[\w.]+'\]: {VALUES}"),
+    (check_first_order_meta_grad, "second-order gradient",
+     rf"first_order_meta_grad\['[\w.]+'\]: {VALUES}"),
+
+    (check_reptile_update, "sum, not mean", rf"reptile_update\['[\w.]+'\]: {VALUES}.*not a sum"),
+    (check_reptile_update, "divided by T - 1", rf"reptile_update\['[\w.]+'\]: {VALUES}"),
+    (check_reptile_update, "epsilon left out", rf"reptile_update\['[\w.]+'\]: {VALUES}"),
+    (check_reptile_update, "away from the fast weights", rf"reptile_update\['[\w.]+'\]: {VALUES}"),
+    (check_reptile_update, "last task only", rf"reptile_update\['[\w.]+'\]: {VALUES}"),
+    (check_reptile_update, "theta not subtracted", rf"reptile_update\['[\w.]+'\]: {VALUES}"),
+
+    (check_gae, "episode ends ignored", rf"gae \(lam=0.95\): {VALUES}.*d_t = 1 stops both"),
+    (check_gae, "ends cut only the bootstrap", rf"gae \(lam=0.95\): {VALUES}"),
+    (check_gae, "ends cut only the trace", rf"gae \(lam=0.95\): {VALUES}"),
+    (check_gae, "done of the next step", rf"gae \(lam=0.95\): {VALUES}"),
+    (check_gae, "lambda left out", rf"gae \(lam=0.95\): {VALUES}"),
+    (check_gae, "gamma left out", rf"gae \(lam=0.95\): {VALUES}"),
+    (check_gae, "always bootstraps from last_value", rf"gae \(lam=0.95\): {VALUES}"),
+    (check_gae, "forward loop", rf"gae \(lam=0.95\): {VALUES}"),
+    (check_gae, "returns, not advantages", rf"gae \(lam=0.95\): {VALUES}"),
+
+    (check_pg_surrogate, "minus sign left out", r"pg_surrogate: values differ.*minus sign"),
+    (check_pg_surrogate, "sum, not mean", r"pg_surrogate: values differ.*mean\(\)"),
+    (check_pg_surrogate, "mean over time only", r"pg_surrogate: wrong shape, expected \(\)"),
+    (check_pg_surrogate, "probabilities, not log-probs", r"pg_surrogate: values differ"),
+    (check_pg_surrogate, "advantages normalised", r"pg_surrogate: values differ"),
+    (check_pg_surrogate, "log_probs detached", r"pg_surrogate: the loss does not depend"),
+    (check_pg_surrogate, "returns a float (.item())", r"pg_surrogate: the loss does not depend"),
+
+    (check_ucb1_choice, "without the factor 2", r"ucb1_choice: with counts=.*expected arm"),
+    (check_ucb1_choice, "ln(t + 1)", r"ucb1_choice: with counts=.*expected arm"),
+    (check_ucb1_choice, "log10 t", r"ucb1_choice: with counts=.*expected arm"),
+    (check_ucb1_choice, "bonus over n, not sqrt(n)", r"ucb1_choice: with counts=.*expected arm"),
+    (check_ucb1_choice, "no bonus (greedy)", r"ucb1_choice: with counts=.*expected arm"),
+    (check_ucb1_choice, "total successes, not mean", r"ucb1_choice: with counts=.*expected arm"),
+    (check_ucb1_choice, "argmin", r"ucb1_choice: with counts=.*expected arm"),
+    (check_ucb1_choice, "untried arms not first", r"ucb1_choice: .*untried arm .* first"),
+
+    (check_predict_then_update_step, "prediction after the update",
+     r"predict_then_update prediction: values differ.*weights AFTER the update"),
+    (check_predict_then_update_step, "prediction from the previous input",
+     r"predict_then_update prediction: values differ"),
+    (check_predict_then_update_step, "window ends before t",
+     r"predict_then_update new_params\['[\w.]+'\]: values differ.*t - window \+ 1 \.\. t"),
+    (check_predict_then_update_step, "window one step too long",
+     r"predict_then_update new_params\['[\w.]+'\]: values differ"),
+    (check_predict_then_update_step, "revealed target left out",
+     r"predict_then_update new_params\['[\w.]+'\]: values differ"),
+    (check_predict_then_update_step, "whole history",
+     r"predict_then_update new_params\['[\w.]+'\]: values differ"),
+    (check_predict_then_update_step, "newest transition only",
+     r"predict_then_update new_params\['[\w.]+'\]: values differ"),
+    (check_predict_then_update_step, "sum, not mean",
+     r"predict_then_update new_params\['[\w.]+'\]: values differ.*mean"),
+    (check_predict_then_update_step, "gradient ascent",
+     r"predict_then_update new_params\['[\w.]+'\]: values differ"),
+
+    (check_recovery_time, "smoothing ignored", r"recovery_time \(noisy recovery.*expected \d"),
+    (check_recovery_time, "k counted from 1", r"recovery_time \(exponential recovery.*count k"),
+    (check_recovery_time, "strict <",
+     r"recovery_time \(smoothed error lands exactly on the bar.*at most that, <="),
+    (check_recovery_time, "level over all pre-switch errors",
+     r"recovery_time \(high errors before the window.*expected 6.0, got 0.0.*the `before` errors"),
+    (check_recovery_time, "level window shifted by one",
+     r"recovery_time \(.*the `before` errors just before the switch"),
+    (check_recovery_time, "level includes the switch step",
+     r"recovery_time \(exponential recovery.*the `before` errors just before the switch"),
+    (check_recovery_time, "smoothing reaches before the switch",
+     r"recovery_time \(high errors before the window.*expected 6.0, got 0.0.*post-switch errors"),
+    (check_recovery_time, "forward-looking smoothing",
+     r"recovery_time \(noisy recovery.*smoothing=4\).*smooth only over post-switch errors"),
+    (check_recovery_time, "-1 when it never recovers",
+     r"recovery_time \(no recovery.*expected nan, got -1"),
+    (check_recovery_time, "None when it never recovers",
+     r"recovery_time \(no recovery\): expected a number, got NoneType"),
+
+    (check_ttt_identity_step, "factor 2 (no 1/2 in the loss)",
+     rf"ttt_gradient_step \(from a random W, lr = 0.3\): {VALUES}.*1/2 \|\|W k - v\|\|"),
+    (check_ttt_identity_step, "gradient ascent", rf"ttt_gradient_step \(from a random W.*{VALUES}"),
+    (check_ttt_identity_step, "transposed outer product",
+     r"ttt_gradient_step: your function raised RuntimeError: The size of tensor a \(4\)"),
+    (check_ttt_identity_step, "linear-attention update only",
+     rf"ttt_gradient_step \(from a random W.*{VALUES}"),
+    (check_ttt_identity_step, "lr left out", rf"ttt_gradient_step \(from a random W.*{VALUES}"),
+    (check_ttt_identity_step, "key normalised", rf"ttt_gradient_step \(from a random W.*{VALUES}"),
+
+    (check_recurrent_inner_step, "gradient ascent",
+     rf"recurrent_inner_step\['[\w.]+'\] \(ssd core\): {VALUES}"),
+    (check_recurrent_inner_step, "mask ignored",
+     rf"recurrent_inner_step\['[\w.]+'\] \(ssd core\): {VALUES}.*mask"),
+    (check_recurrent_inner_step, "mean over every row",
+     rf"recurrent_inner_step\['[\w.]+'\] \(ssd core\): {VALUES}.*mask.sum\(\)"),
+    (check_recurrent_inner_step, "sum, not mean",
+     rf"recurrent_inner_step\['[\w.]+'\] \(ssd core\): {VALUES}"),
+    (check_recurrent_inner_step, "advantages normalised again",
+     rf"recurrent_inner_step\['[\w.]+'\] \(ssd core\): {VALUES}"),
+    (check_recurrent_inner_step, "memory never reset",
+     rf"recurrent_inner_step\['[\w.]+'\] \(selective core, two trials per env\): {VALUES}"
+     r".*memory reset at rollout.starts"),
+    (check_recurrent_inner_step, "no memory (reset at every step)",
+     rf"recurrent_inner_step\['[\w.]+'\] \(ssd core\): {VALUES}"),
+    (check_recurrent_inner_step, "memory reset at every episode",
+     rf"recurrent_inner_step\['[\w.]+'\] \(ssd core\): {VALUES}"),
+    (check_recurrent_inner_step, "stored log-probs of the rollout",
+     r"recurrent_inner_step: your function raised RuntimeError"),
+    (check_recurrent_inner_step, "critic head left out of the result",
+     r"recurrent_inner_step: return a dict with every parameter name"),
+
+    (check_trial_starts, "row 0 not a start",
+     r"trial_starts: wrong flags .*the first wrong one is row 0 of env 0: you do not start"),
+    (check_trial_starts, "start on the autoreset row",
+     r"trial_starts: wrong flags .*row 5 of env 0: you start a trial there.*autoreset row"),
+    (check_trial_starts, "start right after the done row",
+     r"trial_starts: wrong flags .*row 5 of env 0: you start a trial there"),
+    (check_trial_starts, "episodes_per_trial ignored",
+     r"trial_starts: wrong flags with episodes_per_trial=2 .*row 6 of env 0: you start"),
+    (check_trial_starts, "count off by one",
+     r"trial_starts: wrong flags with episodes_per_trial=2 .*row 6 of env 0: you start"),
+    (check_trial_starts, "counted along the env axis",
+     r"trial_starts: wrong flags with episodes_per_trial=2 .*the episodes this env finished"),
+    (check_trial_starts, "episode ends pooled over envs",
+     r"trial_starts: wrong flags with episodes_per_trial=2 \(envs 0-1 with episodes of 5 steps"),
+
+    (check_ucb_policy_choice, "without the factor 2", r"ucb_policy_choice: .*expected \d+; the"),
+    (check_ucb_policy_choice, "ln(t + 1)", r"ucb_policy_choice: .*expected \d+; the"),
+    (check_ucb_policy_choice, "without the scale", r"ucb_policy_choice: .*expected \d+; the"),
+    (check_ucb_policy_choice, "scale inside the square root",
+     r"ucb_policy_choice: .*expected \d+; the"),
+    (check_ucb_policy_choice, "bonus over n, not sqrt(n)",
+     r"ucb_policy_choice: .*expected \d+; the"),
+    (check_ucb_policy_choice, "no bonus (greedy)", r"ucb_policy_choice: .*expected \d+; the"),
+    (check_ucb_policy_choice, "last untried policy",
+     r"ucb_policy_choice: counts=\[3, 0, 0\].*untried policy comes first"),
+    (check_ucb_policy_choice, "untried policies not first",
+     r"ucb_policy_choice: .*untried policy comes first"),
+]
+
+
+def _id(checker: Callable[..., None], mistake: str) -> str:
+    slug = re.sub(r"\W+", "_", mistake).strip("_")
+    return f"{checker.__name__.removeprefix('check_')}-{slug}"
+
+
+def _spy(good: Callable[..., Any], mistake: str) -> tuple[Callable[..., Any], list[Any]]:
+    """The wrong solution, which also records the correct answer on the checker's inputs."""
+    answers: list[Any] = []
+
+    def wrong(*args: Any) -> Any:
+        answers.append(good(*args))
+        return good(*args, mistake=mistake)
+
+    return wrong, answers
+
+
+def _entries(answer: Any) -> list[float | complex]:
+    """The non-integer numbers of an answer (a tensor, a dict or tuple of them, a float)."""
+    if isinstance(answer, Mapping):
+        return [v for value in answer.values() for v in _entries(value)]
+    if isinstance(answer, (tuple, list)):
+        return [v for value in answer for v in _entries(value)]
+    values = torch.as_tensor(answer).detach().flatten().tolist()
+    return [v for v in values if isinstance(v, complex) or (isinstance(v, float)
+                                                             and math.isfinite(v) and v != int(v))]
+
+
+def _answer_entries_shown(message: str, answers: list[Any]) -> set[str]:
+    """The distinct entries of the correct answers that the message prints (``.6g``)."""
+    shown_by_checker = re.sub(r"got [^,;)]*", "", message)  # the student's own value is fine
+    shown = set()
+    for value in (v for answer in answers for v in _entries(answer)):
+        text = f"{value:.6g}"
+        if re.search(rf"(?<![\d.]){re.escape(text)}(?![\d])", shown_by_checker):
+            shown.add(text)
+    return shown
+
+
+def test_every_public_checker_but_the_ssd_one_is_in_the_table():
+    public = {getattr(exercises, name) for name in exercises.__all__ if name.startswith("check_")}
+    assert public - {exercises.check_ssd_chunk_state} == set(GOOD)
+
+
+@pytest.mark.parametrize("checker", list(GOOD), ids=[c.__name__ for c in GOOD])
+def test_checker_accepts_a_correct_solution(checker, capsys):
+    checker(GOOD[checker])
+    assert "\u2713" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("checker", list(GOOD), ids=[c.__name__ for c in GOOD])
+def test_checker_is_tried_on_at_least_five_plausible_mistakes(checker):
+    assert sum(c is checker for c, _, _ in MISTAKES) >= 5
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # NumPy on a wrong solution's empty slice
+@pytest.mark.parametrize("checker, mistake, message", MISTAKES,
+                         ids=[_id(c, m) for c, m, _ in MISTAKES])
+def test_checker_rejects_a_plausible_mistake(checker, mistake, message, capsys):
+    wrong, answers = _spy(GOOD[checker], mistake)
+    with pytest.raises(ExerciseCheckFailed, match=message) as failure:
+        checker(wrong)
+    assert "\u2713" not in capsys.readouterr().out
+    shown = _answer_entries_shown(str(failure.value), answers)
+    assert len(shown) <= 1, f"the message shows {len(shown)} entries of the answer: {failure.value}"
