@@ -109,6 +109,8 @@ __all__ = [
     "OnlineRun",
     "PolicyMAMLConfig",
     "adapt_online",
+    "adapt_within_trial",
+    "TrialRun",
     "RL2Config",
     "actor_names",
     "adapt_policy",
@@ -909,6 +911,146 @@ def adapt_online(
                         for theta, task in zip(fast, tasks, strict=True)]
             update_seconds += time.perf_counter() - start
     return OnlineRun(returns, fast, act_seconds, update_seconds, decisions)
+
+
+class TrialRun(NamedTuple):
+    """What :func:`adapt_within_trial` measured.
+
+    ``rewards`` (G, T): reward of every row, mean over the K trajectories of
+    each task (NaN on the autoreset rows between episodes); ``valid`` (T,)
+    bool: the rows that are real steps; ``params``: the G fast-weight dicts at
+    the end; ``updates``: gradient steps taken per task; ``update_seconds``:
+    their wall time.
+    """
+
+    rewards: np.ndarray
+    valid: np.ndarray
+    params: list[Params]
+    updates: int
+    update_seconds: float
+
+
+def adapt_within_trial(
+    policy: nn.Module,
+    params: Mapping[str, torch.Tensor] | None,
+    goals: np.ndarray,
+    family: Any,
+    *,
+    episodes: int = 1,
+    every_steps: int | None = None,
+    step_size: float = 0.1,
+    jump_row: int | None = None,
+    jump_goals: np.ndarray | None = None,
+    trajectories_per_task: int = 10,
+    names: Sequence[str] | None = None,
+    gamma: float = 0.99,
+    baseline_reg: float = 1e-5,
+    seed: int = 0,
+) -> TrialRun:
+    """One trial of ``episodes`` episodes per task, weights updated every ``every_steps`` steps.
+
+    K = ``trajectories_per_task`` trajectories play each of the G ``goals``
+    (G, D) as one trial, a recurrent policy's memory carried across its
+    episodes. If ``jump_row`` is given, the goal jumps to ``jump_goals`` (G, D)
+    before the action of that row, unannounced. With ``every_steps`` k, after
+    every k-th real step the task's fast weights take one VPG step of
+    ``step_size`` on the rows of the last k steps, with rewards-to-go that
+    stop at the current row (only rewards already received; the linear
+    baseline fitted on every row seen so far); the next action uses the new
+    weights (predict, then update). ``every_steps=None`` plays the trial with
+    the weights frozen.
+    """
+    check_instance("policy", policy, nn.Module)
+    per_task = check_int("trajectories_per_task", trajectories_per_task)
+    episodes = check_int("episodes", episodes)
+    every = None if every_steps is None else check_int("every_steps", every_steps)
+    check_float("step_size", step_size, minimum=0)
+    seed = check_int("seed", seed, 0)
+    goals = check_goals(goals)
+    _check_trials(episodes, getattr(family, "goal_tolerance", None))
+    length = rollout_length(family.horizon, episodes)
+    changes = {}
+    if jump_row is not None:
+        jump_row = check_int("jump_row", jump_row, 1)
+        if jump_row >= length:
+            raise ValueError(f"jump_row must be < the trial's {length} rows, got {jump_row}")
+        if jump_goals is None:
+            raise ValueError(f"jump_row={jump_row} needs jump_goals (G, D), the goals after it")
+        try:
+            jumped = check_goals(jump_goals)
+        except ValueError as error:
+            raise ValueError(f"jump_goals: {error}") from None
+        if jumped.shape != goals.shape:
+            raise ValueError(f"jump_goals must have the shape of goals {goals.shape}, got "
+                             f"{jumped.shape}")
+        changes[jump_row] = np.repeat(jumped, per_task, axis=0)
+    params = _check_policy_params(policy, params)
+    num_goals = len(goals)
+    fast = [_detached(params)] * num_goals
+    env = family.make_env(num_goals * per_task)
+    env.set_task(np.repeat(goals, per_task, axis=0))
+    counters = {"real": 0, "updates": 0, "seconds": 0.0}
+
+    def update(t: int, so_far) -> list[Params] | None:
+        nonlocal fast
+        rollout = so_far()
+        counters["real"] += int(rollout.valid[t].all())
+        if every is None or not rollout.valid[t].all() or counters["real"] % every \
+                or counters["real"] < 2 * every - 1:
+            return None
+        start = time.perf_counter()
+        advantages, mask = _windowed_advantages(rollout, every, gamma)
+        new = []
+        for g, (theta, task) in enumerate(zip(fast, rollout.split(num_goals), strict=True)):
+            columns = slice(g * per_task, (g + 1) * per_task)
+            task_mask = mask[:, columns]
+            task_adv = normalize_advantages(advantages[:, columns] - masked_row_mean(
+                advantages[:, columns], task_mask), task_mask)
+            new.append(_detached(adapt_policy(policy, theta, task, task_adv, task_mask,
+                                              step_size, False, names)))
+        fast = new
+        counters["updates"] += 1
+        counters["seconds"] += time.perf_counter() - start
+        return fast
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        rollout = collect_rollouts(env, policy, length, params=fast, seed=seed,
+                                   action_scale=family.action_scale, episodes_per_trial=episodes,
+                                   task_changes=changes, on_step=update)
+    rewards = rollout.rewards.double().view(length, num_goals, per_task).mean(2).T.cpu().numpy()
+    valid = rollout.valid.all(1).cpu().numpy()
+    rewards[:, ~valid] = np.nan
+    return TrialRun(rewards, valid, fast, counters["updates"], counters["seconds"])
+
+
+def _windowed_advantages(rollout: Rollout, k: int, gamma: float):
+    """k-step returns of the last k real rows whose k rewards have all arrived: (T, E), mask.
+
+    Row p of the real (valid) rows gets ``R_p = sum_{j<k} gamma^j r_{p+j}``; the
+    window is the k most recent rows p with p + k - 1 at or before the current
+    row. Every row of the window has a return of the same length, so none is
+    favoured for being early or late in it (a reward-to-go cut at the current
+    row would be).
+    """
+    real = torch.nonzero(rollout.valid.all(1)).squeeze(1)
+    rewards = rollout.rewards[real]  # (V, E)
+    count = len(real) - k + 1  # rows whose k-step return is complete
+    discounts = gamma ** torch.arange(k, dtype=rewards.dtype, device=rewards.device)
+    returns = torch.stack([(rewards[p:p + k] * discounts[:, None]).sum(0)
+                           for p in range(count - k, count)])
+    full = torch.zeros_like(rollout.rewards)
+    mask = torch.zeros_like(rollout.valid)
+    full[real[count - k:count]] = returns
+    mask[real[count - k:count]] = True
+    return full, mask
+
+
+def masked_row_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Per row t, the mean of ``x[t]`` over the masked columns (T, 1): a baseline that
+    compares each trajectory with the other trajectories of its task at the same step."""
+    weights = mask.to(x.dtype)
+    return (x * weights).sum(1, keepdim=True) / weights.sum(1, keepdim=True).clamp(min=1)
 
 
 def _check_policy_params(

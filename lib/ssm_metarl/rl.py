@@ -32,7 +32,7 @@ Duan et al. 2016 (rllab benchmark, arXiv 1604.06778: the linear feature baseline
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -196,6 +196,20 @@ def _check_rollout_args(env, policy, num_steps, params, action_scale, episodes_p
         )
 
 
+def _check_task_changes(task_changes: Any, num_steps: int) -> dict[int, Any]:
+    if task_changes is None:
+        return {}
+    if not isinstance(task_changes, Mapping):
+        raise TypeError(f"task_changes must be None or a dict row -> tasks, got "
+                        f"{type(task_changes).__name__}")
+    for row in task_changes:
+        if isinstance(row, bool) or not isinstance(row, (int, np.integer)) \
+                or not 0 <= row < num_steps:
+            raise ValueError(f"task_changes keys must be rows in [0, num_steps={num_steps}), "
+                             f"got {row!r}")
+    return {int(row): tasks for row, tasks in task_changes.items()}
+
+
 def _raise_if_not_finite(action: torch.Tensor, t: int) -> None:
     """Stop a rollout whose policy sampled NaN/inf actions (their sum is then NaN/inf)."""
     if action.is_floating_point():
@@ -217,6 +231,8 @@ def collect_rollouts(
     action_scale: float = 1.0,
     episodes_per_trial: int = 1,
     deterministic: bool = False,
+    task_changes: Mapping[int, Any] | None = None,
+    on_step: Callable[[int, Callable[[], Rollout]], Any] | None = None,
 ) -> Rollout:
     """Reset ``env`` with ``seed`` and run ``policy`` on all its E envs for ``num_steps`` steps.
 
@@ -241,10 +257,24 @@ def collect_rollouts(
     them still describe the last real step.
 
     ``deterministic=True`` takes the most likely action instead of sampling.
+
+    Tasks that move and weights that learn during the rollout (notebook 05):
+    ``task_changes`` maps a row t to the tasks ``env.set_task`` pins just
+    before the action of row t (the robot stays where it is, the reward
+    follows the new goal); ``on_step(t, rollout_so_far)`` is called after row
+    t is recorded, with a function that returns the :class:`Rollout` of rows
+    0..t; if it returns fast weights (as ``params`` above), they act from row
+    t + 1 on. Row t's action thus never depends on a reward of row t or later
+    (predict, then update).
+
     Returns a :class:`Rollout` with tensors (T, E, ...) on the policy's device
     and dtype. Raises ``FloatingPointError`` if the policy samples NaN/inf.
     """
     _check_rollout_args(env, policy, num_steps, params, action_scale, episodes_per_trial)
+    task_changes = _check_task_changes(task_changes, num_steps)
+    if on_step is not None and not callable(on_step):
+        raise TypeError(f"on_step must be None or a function (t, rollout_so_far) -> params, "
+                        f"got {type(on_step).__name__}")
     per_task = params is not None and not isinstance(params, Mapping)
     recurrent = getattr(policy, "is_recurrent", False)
     if per_task and not recurrent:
@@ -270,7 +300,13 @@ def collect_rollouts(
     blank = _blank_previous(policy, num_envs, dtype, device) if recurrent else None
     previous = blank
 
+    def so_far() -> Rollout:
+        stacked = {name: torch.stack(values) if values else None for name, values in rows.items()}
+        return Rollout(**stacked, initial_state=initial_state)
+
     for t in range(num_steps):
+        if t in task_changes:
+            env.set_task(task_changes[t])
         if recurrent:
             previous = _reset_previous(previous, blank, starts)
             x = policy.rl2_input(obs, *previous)
@@ -299,6 +335,12 @@ def collect_rollouts(
                                    episode_step + 1)
         autoreset_next = done
         obs = as_tensor(next_obs)
+        new_params = None if on_step is None else on_step(t, so_far)
+        if new_params is not None:
+            _check_rollout_args(env, policy, num_steps, new_params, action_scale,
+                                episodes_per_trial)
+            per_task = not isinstance(new_params, Mapping)
+            params = stack_params(new_params) if per_task and not recurrent else new_params
 
     last_value = None
     if recurrent:

@@ -20,6 +20,12 @@ not yet seen. A recurrent policy's memory is carried across a round's
 episodes (``carry_state=True``) or reset at each; it is always reset between
 rounds. The loop itself is :func:`ssm_metarl.meta_rl.adapt_online` (which
 MAML-RL's evaluation uses too); this class is its configuration with names.
+
+:meth:`PolicyAdapter.run_trial` updates *during* a trial instead: every
+``every_steps`` steps, one step of size ``lr`` on the last ``every_steps``
+rows whose ``every_steps``-step returns have arrived, while the task may
+jump mid-trial (:func:`ssm_metarl.meta_rl.adapt_within_trial`). T below is
+the trial's rows.
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ from torch import nn
 
 from .._validate import Params, check_float, check_int
 from ..envs.families import NavigationTasks
-from ..meta_rl import OnlineRun, adapt_online, goal_array
+from ..meta_rl import OnlineRun, TrialRun, adapt_online, adapt_within_trial, goal_array
 
 __all__ = ["PolicyAdapter"]
 
@@ -48,6 +54,8 @@ class PolicyAdapter:
     - ``trajectories``: trajectories per task and round (K parallel envs).
     - ``carry_state``: carry a recurrent policy's memory across a round's episodes.
     - ``adapt``: names of the parameters to update (None: all but a critic head).
+    - ``every_steps``: for :meth:`run_trial`, an update every that many steps
+      (None: the weights stay frozen during the trial).
     """
 
     lr: float = 0.1
@@ -58,6 +66,7 @@ class PolicyAdapter:
     adapt: Sequence[str] | None = None
     gamma: float = 0.99
     baseline_reg: float = 1e-5
+    every_steps: int | None = None
 
     def __post_init__(self) -> None:
         check_float("lr", self.lr, minimum=0)
@@ -65,6 +74,8 @@ class PolicyAdapter:
             check_int(name, getattr(self, name))
         check_float("gamma", self.gamma, minimum=0, maximum=1)
         check_float("baseline_reg", self.baseline_reg, minimum=0)
+        if self.every_steps is not None:
+            check_int("every_steps", self.every_steps)
         if not isinstance(self.carry_state, bool):
             raise TypeError(f"carry_state must be True or False, got {self.carry_state!r}")
         if self.adapt is not None:
@@ -97,15 +108,42 @@ class PolicyAdapter:
         if goals.ndim != 3 or goals.shape[1] != rounds:
             raise ValueError(f"goals must be (G, D) or (G, rounds={rounds}, D), got "
                              f"{goals.shape}")
-        if self.adapt is not None and isinstance(policy, nn.Module):
-            own = dict(policy.named_parameters())
-            unknown = [name for name in self.adapt if name not in own]
-            if unknown:
-                raise ValueError(f"adapt holds {unknown}, which are not parameters of the policy "
-                                 f"(its names: {list(own)})")
+        self._check_adapt(policy)
         return adapt_online(policy, params, goals, (self.lr,) * (rounds - 1),
                             family or NavigationTasks(),
                             trajectories_per_task=self.trajectories, episodes_per_round=self.every,
                             carry_state=self.carry_state, inner_steps=self.steps,
                             names=self.adapt, gamma=self.gamma, baseline_reg=self.baseline_reg,
                             seed=seed)
+
+    def run_trial(
+        self,
+        policy: nn.Module,
+        goals: Any,
+        *,
+        episodes: int = 1,
+        jump_row: int | None = None,
+        jump_goals: Any = None,
+        params: Params | None = None,
+        family: Any = None,
+        seed: int = 0,
+    ) -> TrialRun:
+        """One trial of ``episodes`` episodes on every goal (G, D), updated every ``every_steps``.
+
+        The goal may jump to ``jump_goals`` (G, D) before row ``jump_row``.
+        Returns the :class:`~ssm_metarl.meta_rl.TrialRun` (rewards (G, T)).
+        """
+        self._check_adapt(policy)
+        return adapt_within_trial(policy, params, goals, family or NavigationTasks(),
+                                  episodes=episodes, every_steps=self.every_steps,
+                                  step_size=self.lr, jump_row=jump_row, jump_goals=jump_goals,
+                                  trajectories_per_task=self.trajectories, names=self.adapt,
+                                  gamma=self.gamma, seed=seed)
+
+    def _check_adapt(self, policy: Any) -> None:
+        if self.adapt is not None and isinstance(policy, nn.Module):
+            own = dict(policy.named_parameters())
+            unknown = [name for name in self.adapt if name not in own]
+            if unknown:
+                raise ValueError(f"adapt holds {unknown}, which are not parameters of the policy "
+                                 f"(its names: {list(own)})")
