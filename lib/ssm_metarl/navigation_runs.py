@@ -127,7 +127,7 @@ def train_run(method: str, seed: int, iterations: int = 500, progress: bool = Fa
     return record
 
 
-PRETRAINED_LR_GRID = (0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
+PRETRAINED_LR_GRID = (0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5)
 """First inner step sizes tried for the pretrained policy (halved after the first step)."""
 
 
@@ -146,9 +146,10 @@ def evaluate_runs(
     (seeds, len(grid)), "pretrained_lr": (seeds,)}`` (NumPy arrays). MAML
     (TRPO and Adam) and a random initialisation (``MLPPolicy`` of the run's
     seed) adapt with the paper's step sizes (0.1, then 0.05); the pretrained
-    policy with the first step size from ``grid`` whose mean return after
-    ``steps`` steps is best on ``validation_goals`` (chosen per seed, never on
-    the test goals), halved after the first step as in the paper.
+    policy with the first step size from ``grid`` whose mean return over
+    steps 1..S is best on ``validation_goals`` (chosen per seed, never on the
+    test goals; a step size that makes the policy diverge scores NaN), halved
+    after the first step as in the paper.
     """
     test_goals, validation_goals = check_goals(test_goals), check_goals(validation_goals)
     grid = tuple(check_float("grid", a, minimum=0, strict=True) for a in grid)
@@ -164,10 +165,9 @@ def evaluate_runs(
         returns["random_init"].append(evaluate_maml_rl(random_policy, None, test_goals, steps,
                                                        **evaluate))
         pretrained, _, _ = load_run("pretrained_trpo", run_seed)
-        scores = [evaluate_maml_rl(pretrained, None, validation_goals, steps,
-                                   step_sizes=paper_step_sizes(lr, steps), **evaluate)[:, 1:].mean()
+        scores = [_validation_score(pretrained, validation_goals, steps, lr, evaluate)
                   for lr in grid]
-        best = grid[int(np.argmax(scores))]
+        best = grid[int(np.nanargmax(scores))]
         tuning.append(scores)
         chosen.append(best)
         returns["pretrained_trpo"].append(evaluate_maml_rl(
@@ -175,6 +175,16 @@ def evaluate_runs(
             **evaluate))
     return {"returns": {m: np.stack(r) for m, r in returns.items()},
             "pretrained_grid": np.asarray(tuning), "pretrained_lr": np.asarray(chosen)}
+
+
+def _validation_score(policy, goals, steps: int, lr: float, evaluate: dict) -> float:
+    """Mean return over steps 1..S on the validation goals; NaN if the step size diverges."""
+    try:
+        returns = evaluate_maml_rl(policy, None, goals, steps,
+                                   step_sizes=paper_step_sizes(lr, steps), **evaluate)
+    except FloatingPointError:
+        return float("nan")
+    return float(returns[:, 1:].mean())
 
 
 def main(argv: list[str] | None = None) -> None:
