@@ -8,8 +8,9 @@ import math
 import numpy as np
 import pytest
 import torch
+from rl_utils import tiny_navigation_tasks
 
-from ssm_metarl.envs import BatchedBernoulliBandit, BatchedNavigation2D, sample_goals
+from ssm_metarl.envs import BatchedBernoulliBandit, sample_goals
 from ssm_metarl.envs.bandit_baselines import best_arm_means, run_bandit_baseline
 from ssm_metarl.meta_rl import (
     MAMLRLConfig,
@@ -83,17 +84,6 @@ def test_pretrained_baseline_improves_its_return_on_the_goal_mixture():
 
 
 # ----------------------------------------------------------------------------- inner/outer steps
-
-
-def tiny_navigation_tasks(seed=0, num_tasks=2, per_task=4, horizon=8):
-    torch.manual_seed(seed)
-    policy = MLPPolicy(2, 2, hidden_sizes=(8,), init_log_std=-1.0, dtype=torch.float64)
-    goals = np.repeat(sample_goals(num_tasks, rng=seed), per_task, axis=0)
-    env = BatchedNavigation2D(num_tasks * per_task, horizon=horizon, task=goals)
-    pre = collect_rollouts(env, policy, horizon, seed=seed, action_scale=0.1)
-    post = collect_rollouts(env, policy, horizon, seed=seed + 1, action_scale=0.1)
-    return (policy, policy_gradient_advantages(pre, num_tasks, 0.99),
-            policy_gradient_advantages(post, num_tasks, 0.99))
 
 
 def test_adapt_policy_is_one_sgd_step_on_the_policy_gradient_surrogate():

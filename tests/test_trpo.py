@@ -7,22 +7,22 @@ import math
 import numpy as np
 import pytest
 import torch
+from rl_utils import tiny_navigation_tasks
 from torch.distributions import kl_divergence
 
 from ssm_metarl import meta_rl
-from ssm_metarl.envs import BatchedNavigation2D, sample_goals
+from ssm_metarl.envs import sample_goals
 from ssm_metarl.envs.families import NavigationTasks
+from ssm_metarl.functional import _VMAP_UNSUPPORTED
 from ssm_metarl.maml import MetaMAMLTrainer, TaskBatch
 from ssm_metarl.meta_rl import (
     MAMLRLConfig,
     adapt_policy,
     make_maml_rl_policy,
-    policy_gradient_advantages,
     train_maml_rl,
     train_pretrained,
 )
 from ssm_metarl.policies import MLPPolicy, SSMMetaPolicy
-from ssm_metarl.rl import collect_rollouts
 from ssm_metarl.trpo import (
     TRPOConfig,
     conjugate_gradient,
@@ -95,18 +95,9 @@ def test_fisher_vector_product_equals_the_explicit_fisher_of_a_gaussian_policy()
     torch.testing.assert_close(products, explicit, atol=1e-10, rtol=1e-8)
 
 
-def _navigation_tasks(seed=0, num_tasks=2, per_task=3, horizon=6):
-    policy = _tiny_policy()
-    goals = np.repeat(sample_goals(num_tasks, rng=seed), per_task, axis=0)
-    env = BatchedNavigation2D(num_tasks * per_task, horizon=horizon, task=goals)
-    pre = collect_rollouts(env, policy, horizon, seed=seed, action_scale=0.1)
-    post = collect_rollouts(env, policy, horizon, seed=seed + 1, action_scale=0.1)
-    return (policy, policy_gradient_advantages(pre, num_tasks, 0.99),
-            policy_gradient_advantages(post, num_tasks, 0.99))
-
-
 def test_fisher_through_the_inner_step_is_the_hessian_of_the_post_adaptation_kl():
-    policy, pre_tasks, post_tasks = _navigation_tasks()
+    policy, pre_tasks, post_tasks = tiny_navigation_tasks(per_task=3, horizon=6, hidden=(4,),
+                                                          init_log_std=-0.5)
     (pre, pre_adv, pre_mask), (post, _, post_mask) = pre_tasks[0], post_tasks[0]
     theta = {n: p.detach() for n, p in policy.named_parameters()}
     like = policy.distribution(post.obs)
@@ -169,7 +160,7 @@ def test_trpo_step_uses_the_vmapped_and_the_looped_tasks_alike():
         policy = make_maml_rl_policy(config).double()
         before = flatten({n: p.detach().clone() for n, p in policy.named_parameters()})
         if loop:
-            meta_rl._NOT_VMAPPABLE.add(policy)
+            _VMAP_UNSUPPORTED.add(policy)
         history = train_maml_rl(policy, config, progress=False)
         return history, flatten(dict(policy.named_parameters())).detach() - before
 

@@ -61,7 +61,6 @@ from __future__ import annotations
 import math
 import os
 import time
-import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -84,7 +83,7 @@ from .checkpoints import check_state_dict, load_checkpoint, save_checkpoint
 from .cores import CORE_NAMES
 from .envs import BatchedBernoulliBandit, BatchedNavigation2D, sample_goals
 from .envs.families import NavigationTasks, RLTaskSample
-from .functional import VMAP_FALLBACK_ERRORS, loss_gradient, sgd_step
+from .functional import _VMAP_UNSUPPORTED, VMAP_FALLBACK_ERRORS, loss_gradient, sgd_step
 from .policies import GRUPolicy, MLPPolicy, SSMMetaPolicy, recurrent_call
 from .profiles import progress_bar, seed_everything
 from .rl import (
@@ -110,6 +109,7 @@ __all__ = [
     "PolicyMAMLConfig",
     "adapt_online",
     "adapt_within_trial",
+    "check_param_names",
     "TrialRun",
     "RL2Config",
     "actor_names",
@@ -578,7 +578,7 @@ def _trpo_meta_step(policy, theta, pre_tasks, post_tasks, config, what, iteratio
         return -masked_mean(ratio * flip(advantages), flip(mask)), distribution_tensors(dist)
 
     vmapped = torch.func.vmap(task_terms, in_dims=(None, None if pre is None else 0, 0))
-    loop = [not _vmappable(policy)]
+    loop = [policy in _VMAP_UNSUPPORTED]
 
     def evaluate(actor: Params, tasks: int = len(post_tasks)):
         pre_n = None if pre is None else _first_tasks(pre, tasks)
@@ -589,7 +589,7 @@ def _trpo_meta_step(policy, theta, pre_tasks, post_tasks, config, what, iteratio
                 return losses.mean(), eta
             except VMAP_FALLBACK_ERRORS:
                 loop[0] = True
-                _NOT_VMAPPABLE.add(policy)
+                _VMAP_UNSUPPORTED.add(policy)  # functional's registry: loop from now on
         terms = [task_terms(actor, None if pre is None else _task_slice(pre_n, g),
                             _task_slice(post_n, g)) for g in range(tasks)]
         losses, eta = zip(*terms, strict=True)
@@ -629,14 +629,6 @@ def _trpo_meta_step(policy, theta, pre_tasks, post_tasks, config, what, iteratio
         for name in names:
             theta[name].copy_(step.params[name])
     return step
-
-
-# Policies whose TRPO terms failed under vmap once: later steps loop over tasks at once.
-_NOT_VMAPPABLE: weakref.WeakSet[nn.Module] = weakref.WeakSet()
-
-
-def _vmappable(policy: nn.Module) -> bool:
-    return policy not in _NOT_VMAPPABLE
 
 
 def _stack_tasks(tasks):
@@ -879,10 +871,7 @@ def adapt_online(
     inner_steps = check_int("inner_steps", inner_steps)
     _check_trials(trials, getattr(family, "goal_tolerance", None))
     params = _check_policy_params(policy, params)
-    if names is not None:
-        unknown = [name for name in names if name not in params]
-        if unknown:
-            raise ValueError(f"names holds {unknown}, which are not policy parameters")
+    check_param_names(names, params)
     num_goals, rng = rounds.shape[0], np.random.default_rng(seed)
     fast = [_detached(params)] * num_goals
     returns = np.zeros((num_goals, rounds.shape[1], trials))
@@ -985,6 +974,7 @@ def adapt_within_trial(
                              f"{jumped.shape}")
         changes[jump_row] = np.repeat(jumped, per_task, axis=0)
     params = _check_policy_params(policy, params)
+    check_param_names(names, params)
     num_goals = len(goals)
     fast = [_detached(params)] * num_goals
     env = family.make_env(num_goals * per_task)
@@ -1004,7 +994,7 @@ def adapt_within_trial(
         for g, (theta, task) in enumerate(zip(fast, rollout.split(num_goals), strict=True)):
             columns = slice(g * per_task, (g + 1) * per_task)
             task_mask = mask[:, columns]
-            task_adv = normalize_advantages(advantages[:, columns] - masked_row_mean(
+            task_adv = normalize_advantages(advantages[:, columns] - _masked_row_mean(
                 advantages[:, columns], task_mask), task_mask)
             new.append(_detached(adapt_policy(policy, theta, task, task_adv, task_mask,
                                               step_size, False, names)))
@@ -1046,11 +1036,22 @@ def _windowed_advantages(rollout: Rollout, k: int, gamma: float):
     return full, mask
 
 
-def masked_row_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+def _masked_row_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Per row t, the mean of ``x[t]`` over the masked columns (T, 1): a baseline that
     compares each trajectory with the other trajectories of its task at the same step."""
     weights = mask.to(x.dtype)
     return (x * weights).sum(1, keepdim=True) / weights.sum(1, keepdim=True).clamp(min=1)
+
+
+def check_param_names(names: Sequence[str] | None, params: Mapping[str, Any],
+                      label: str = "names") -> None:
+    """``names`` (None: all) must be keys of ``params``; a ValueError names ``label``."""
+    if names is None:
+        return
+    unknown = [name for name in names if name not in params]
+    if unknown:
+        raise ValueError(f"{label} holds {unknown}, which are not parameters of the policy "
+                         f"(its names: {list(params)})")
 
 
 def _check_policy_params(

@@ -51,6 +51,7 @@ import torch
 from torch.distributions import Categorical, Distribution, Independent, Normal
 
 from ._validate import Params, check_float, check_instance, check_int
+from .functional import loss_gradient
 
 __all__ = [
     "TRPOConfig",
@@ -322,10 +323,12 @@ def trpo_step(
 
 
 def _loss_and_gradient(evaluate, theta: Params) -> tuple[float, torch.Tensor]:
-    leaves = {name: p.clone().requires_grad_() for name, p in theta.items()}
-    with torch.enable_grad():
-        loss, _ = evaluate(leaves)
-        grads = torch.autograd.grad(loss, list(leaves.values()), allow_unused=True)
-    grads = [torch.zeros_like(p) if g is None else g
-             for p, g in zip(theta.values(), grads, strict=True)]
-    return loss.item(), torch.cat([g.reshape(-1) for g in grads])
+    """The surrogate at theta and its gradient, flattened (``functional.loss_gradient``)."""
+    losses = []
+
+    def loss_of(params: Params) -> torch.Tensor:
+        losses.append(evaluate(params)[0])
+        return losses[-1]
+
+    grads = loss_gradient(loss_of, theta, tuple(theta), create_graph=False)
+    return losses[0].item(), flatten(grads)

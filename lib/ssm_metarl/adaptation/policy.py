@@ -39,7 +39,14 @@ from torch import nn
 
 from .._validate import Params, check_float, check_int
 from ..envs.families import NavigationTasks
-from ..meta_rl import OnlineRun, TrialRun, adapt_online, adapt_within_trial, goal_array
+from ..meta_rl import (
+    OnlineRun,
+    TrialRun,
+    adapt_online,
+    adapt_within_trial,
+    check_param_names,
+    goal_array,
+)
 
 __all__ = ["PolicyAdapter"]
 
@@ -141,9 +148,5 @@ class PolicyAdapter:
                                   gamma=self.gamma, seed=seed)
 
     def _check_adapt(self, policy: Any) -> None:
-        if self.adapt is not None and isinstance(policy, nn.Module):
-            own = dict(policy.named_parameters())
-            unknown = [name for name in self.adapt if name not in own]
-            if unknown:
-                raise ValueError(f"adapt holds {unknown}, which are not parameters of the policy "
-                                 f"(its names: {list(own)})")
+        if isinstance(policy, nn.Module):
+            check_param_names(self.adapt, dict(policy.named_parameters()), "adapt")

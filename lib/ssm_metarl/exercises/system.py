@@ -151,7 +151,7 @@ _UCB_VARIANTS = {  # wrong rules a checker must tell apart from UCB1
 
 def _ucb_cases(rng: np.random.Generator) -> list[tuple[np.ndarray, np.ndarray, int, float]]:
     """Two states with untried policies, then, per wrong rule, 2 states where it errs."""
-    # untried policies carry a low placeholder mean: only the untried rule picks them
+    # untried policies carry a low stand-in mean: only the untried-first rule picks them
     cases = [(np.array([0, 2, 1]), np.array([-50.0, -20.0, -35.0]), 3, 10.0),
              (np.array([3, 0, 0]), np.array([-12.0, -60.0, -60.0]), 3, 5.0)]
     for wrong in _UCB_VARIANTS.values():
