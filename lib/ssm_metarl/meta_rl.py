@@ -58,6 +58,7 @@ with the same seed.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import time
@@ -81,7 +82,7 @@ from ._validate import (
 )
 from .checkpoints import check_state_dict, load_checkpoint, save_checkpoint
 from .cores import CORE_NAMES
-from .envs import BatchedBernoulliBandit, BatchedNavigation2D, sample_goals
+from .envs import BatchedBernoulliBandit, BatchedNavigation2D
 from .envs.families import NavigationTasks, RLTaskSample
 from .functional import _VMAP_UNSUPPORTED, VMAP_FALLBACK_ERRORS, loss_gradient, sgd_step
 from .policies import GRUPolicy, MLPPolicy, SSMMetaPolicy, recurrent_call
@@ -455,6 +456,34 @@ def _navigation_family(config: MAMLRLConfig) -> NavigationTasks:
                            action_scale=config.action_scale)
 
 
+def _training_family(config: MAMLRLConfig, family: Any, policy: nn.Module):
+    """``family`` (checked against the policy), or 2D navigation built from ``config``.
+
+    With a family, its horizon and action scale replace the config's
+    ``horizon``, ``goal_tolerance`` and ``action_scale``.
+    """
+    if family is None:
+        return _navigation_family(config)
+    check_family(family, policy)
+    return family
+
+
+def check_family(family: Any, policy: nn.Module) -> None:
+    """``family`` must be a task family (``sample_tasks``, ``make_env``, ``horizon``,
+    ``action_scale``, ``obs_dim``, ``action_dim``, ``discrete``) that fits ``policy``."""
+    needed = ("sample_tasks", "make_env", "horizon", "action_scale", "obs_dim", "action_dim",
+              "discrete")
+    missing = [name for name in needed if not hasattr(family, name)]
+    if missing:
+        raise TypeError(f"family must be a task family such as NavigationTasks() or "
+                        f"MetaWorldTasks() (it lacks {missing}), got {type(family).__name__}")
+    have = (policy.obs_dim, policy.action_dim, policy.discrete)
+    want = (family.obs_dim, family.action_dim, family.discrete)
+    if have != want:
+        raise ValueError(f"policy (obs_dim, action_dim, discrete) = {have} does not fit the "
+                         f"task family {family!r}, which needs {want}")
+
+
 def _outer_loop_setup(policy: nn.Module, config: MAMLRLConfig):
     """Seeded RNG, theta, Adam (None for TRPO), PPO clip."""
     seed_everything(config.seed)
@@ -650,9 +679,14 @@ def _task_slice(stacked, g: int):
 
 
 def train_maml_rl(
-    policy: MLPPolicy, config: MAMLRLConfig | None = None, *, progress: bool = True
+    policy: MLPPolicy, config: MAMLRLConfig | None = None, *, progress: bool = True,
+    family: Any = None,
 ) -> dict[str, list[float]]:
     """Meta-train ``policy`` in place with MAML-RL on 2D navigation (module docstring).
+
+    ``family``: another task family to meta-train on (e.g.
+    :class:`~ssm_metarl.envs.metaworld.MetaWorldTasks`), tasks drawn with its
+    ``sample_tasks``; its horizon and action scale replace the config's.
 
     Returns the history per meta-iteration: ``pre_return`` (mean return of D,
     before adaptation), ``post_return`` (of D', after one inner step),
@@ -664,13 +698,13 @@ def train_maml_rl(
     config = config or MAMLRLConfig()
     num_tasks, per_task = config.meta_batch_size, config.trajectories_per_task
     rng, theta, optimizer, _ = _outer_loop_setup(policy, config)
-    family = _navigation_family(config)
+    family = _training_family(config, family, policy)
     keys = ["pre_return", "post_return", "meta_loss", "policy_std"]
     keys += ["kl", "step_fraction"] if config.outer == "trpo" else []
     history: dict[str, list[float]] = {key: [] for key in keys}
     bar = progress_bar(range(config.num_meta_iterations), "MAML-RL", progress)
     for iteration in bar:
-        batch = RLTaskSample(sample_goals(num_tasks, rng), per_task, per_task, family)
+        batch = RLTaskSample(family.sample_tasks(num_tasks, rng), per_task, per_task, family)
         step = maml_rl_step(policy, theta, optimizer, batch, config, rng, iteration)
         history["pre_return"].append(_mean_return(step.pre))
         history["post_return"].append(_mean_return(step.post))
@@ -695,7 +729,8 @@ def _maml_meta_loss(policy, theta, pre_tasks, post_tasks, config, clip) -> torch
 
 
 def train_pretrained(
-    policy: MLPPolicy, config: MAMLRLConfig | None = None, *, progress: bool = True
+    policy: MLPPolicy, config: MAMLRLConfig | None = None, *, progress: bool = True,
+    family: Any = None,
 ) -> dict[str, list[float]]:
     """The "pretrained" baseline of Finn et al. (2017), Sec. 5.3: one policy, all goals.
 
@@ -703,15 +738,19 @@ def train_pretrained(
     draws ``meta_batch_size`` goals, samples K trajectories per goal with
     pi_theta and takes the same outer step (Adam or TRPO) on that data
     (per-goal baselines and advantages). Returns ``{"return": [...], "loss": [...]}``.
+    With ``outer_epochs`` > 1 and Adam this is multi-task PPO (clipped surrogate)
+    of a memoryless policy, the baseline of Meta-World's notebook. ``family``
+    as in :func:`train_maml_rl`.
     """
     config = config or MAMLRLConfig()
     num_tasks, per_task = config.meta_batch_size, config.trajectories_per_task
     rng, theta, optimizer, clip = _outer_loop_setup(policy, config)
-    family = _navigation_family(config)
+    family = _training_family(config, family, policy)
     history: dict[str, list[float]] = {"return": [], "loss": []}
     for iteration in progress_bar(range(config.num_meta_iterations), "pretrain", progress):
         with _stop_names_iteration("train_pretrained", iteration):
-            batch = RLTaskSample(sample_goals(num_tasks, rng), per_task, per_task, family)
+            batch = RLTaskSample(family.sample_tasks(num_tasks, rng), per_task, per_task,
+                                 family)
             rollout = _task_rollouts(policy, batch, per_task, rng)
             tasks = policy_gradient_advantages(rollout, num_tasks, config.gamma,
                                                config.baseline_reg)
@@ -1256,6 +1295,7 @@ def train_rl2(
     config: RL2Config | None = None,
     *,
     progress: bool = True,
+    family: Any = None,
 ) -> dict[str, list[float]]:
     """Train a recurrent ``policy`` in place with RL^2 + PPO on bandit or navigation trials.
 
@@ -1267,16 +1307,32 @@ def train_rl2(
     entropy bonus, recomputed in sequence mode. Returns
     ``{"trial_reward": [...], "loss": [...]}`` (mean total reward per trial).
     Stops with ``FloatingPointError`` (iteration, value, hint) on a NaN/inf loss.
+
+    ``family``: play trials of another task family instead of ``config.env``
+    (e.g. :class:`~ssm_metarl.envs.metaworld.MetaWorldTasks`): each trial is
+    ``episodes_per_trial`` episodes of ``family.horizon`` steps on one task of
+    ``family.sample_tasks``, actions scaled by ``family.action_scale``
+    (``config.horizon``, ``action_scale`` and ``goal_radius`` are then unused).
+    A policy with ``rl2_inputs=False`` never sees a reward: trained the same
+    way, it is the baseline that cannot infer the task.
     """
     config = config or RL2Config()
-    if config.env == "bandit":
+    if family is not None:
+        if not getattr(policy, "is_recurrent", False):
+            raise TypeError(f"policy must be a recurrent policy (SSMMetaPolicy or GRUPolicy), "
+                            f"got {type(policy).__name__}")
+        check_family(family, policy)
+        config = dataclasses.replace(config, env="navigation", horizon=family.horizon,
+                                     action_scale=family.action_scale, goal_radius=None)
+    elif config.env == "bandit":
         _check_bandit_policy(policy, config.k, config.n)
     else:
         _check_navigation_policy(policy)
     seed_everything(config.seed)
     rng = np.random.default_rng(config.seed)
-    env = _rl2_env(config, config.trials_per_iteration)
-    goals = NavigationTasks(radius=config.goal_radius)
+    goals = NavigationTasks(radius=config.goal_radius) if family is None else family
+    env = (_rl2_env(config, config.trials_per_iteration) if family is None
+           else family.make_env(config.trials_per_iteration))
     optimizer = torch.optim.Adam(policy.parameters(), lr=config.lr)
     history: dict[str, list[float]] = {"trial_reward": [], "loss": []}
     bar = progress_bar(range(config.num_iterations), f"RL^2 ({config.policy})", progress)

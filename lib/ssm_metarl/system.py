@@ -407,7 +407,7 @@ def train_all(config: SystemConfig, seeds: Any, directory: str | os.PathLike, *,
 
 @torch.no_grad()
 def trial_states(policy: SSMMetaPolicy, goals: np.ndarray, episodes: int, *, horizon: int = 100,
-                 seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+                 seed: int = 0, family: Any = None) -> tuple[np.ndarray, np.ndarray]:
     """The core's state at every step of one trial per goal, for a linear probe.
 
     Plays one trial of ``episodes`` episodes per goal of ``goals`` (G, 2) with
@@ -415,14 +415,18 @@ def trial_states(policy: SSMMetaPolicy, goals: np.ndarray, episodes: int, *, hor
     then re-runs the recorded inputs step by step to read the state. Returns
     ``states`` (G, T, F) float64 (the core state flattened, F features) and
     ``episode`` (T,) int: which episode each row belongs to (-1: autoreset rows).
+    ``family``: another task family (``goals`` are then its tasks (G, D), and
+    its horizon and action scale replace ``horizon`` and 0.1).
     """
+    family = family or NavigationTasks(horizon=horizon)
     goals = np.asarray(goals, dtype=np.float64)
-    env = NavigationTasks(horizon=horizon).make_env(len(goals))
+    env = family.make_env(len(goals))
     env.set_task(goals)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        rollout = collect_rollouts(env, policy, rollout_length(horizon, episodes), seed=seed,
-                                   action_scale=0.1, episodes_per_trial=episodes)
+        rollout = collect_rollouts(env, policy, rollout_length(family.horizon, episodes),
+                                   seed=seed, action_scale=family.action_scale,
+                                   episodes_per_trial=episodes)
     state, rows = rollout.initial_state, []
     for t in range(rollout.num_steps):
         _, _, state = policy.step(rollout.inputs[t], state, rollout.starts[t])

@@ -1,0 +1,280 @@
+"""Meta-World ML1 runs of notebook 06: four methods, one budget, weights shipped in ``data/``.
+
+Dimension letters used in shapes:
+
+====  =====================================================================
+S     training seeds
+G     held-out test tasks (50 in ML1)
+K     episodes of experience of a new task (RL^2: of one trial;
+      MAML: rounds, with one gradient step after each)
+====  =====================================================================
+
+The methods (:data:`METHODS`) meta-train on the 50 train tasks of ML1
+reach-v3 (:class:`~ssm_metarl.envs.metaworld.MetaWorldTasks`, episodes of 150
+steps) and are scored on the 50 test tasks:
+
+- ``memoryless``: multi-task PPO (clipped surrogate, linear feature baseline)
+  of an MLP that sees only the observation, so it cannot infer the hidden
+  goal (:func:`~ssm_metarl.meta_rl.train_pretrained`): the bar to beat.
+- ``rl2_ssm`` / ``rl2_gru``: RL^2 (Duan et al. 2016) with PPO
+  (:func:`~ssm_metarl.meta_rl.train_rl2`): the recurrent policy sees the
+  previous action, reward and done flag and keeps its memory across the
+  episodes of a trial of two; ``SSMMetaPolicy(core="ssd")`` vs ``GRUPolicy``.
+- ``maml_mlp``: MAML-RL (Finn et al. 2017) of the same MLP, a VPG inner step
+  and a PPO-clipped Adam outer step (:func:`~ssm_metarl.meta_rl.train_maml_rl`).
+
+Every run gets the same number of environment steps per iteration (6,000:
+20 trials of 2 episodes, or 10 tasks x 2 support + 2 query episodes for
+MAML, 10 tasks x 4 episodes for the memoryless policy) and the same number of
+iterations. Each run writes ``data/weights/metaworld/<method>_seed<s>.pt``
+(config + weights) and ``.json`` (command, wall time, threads, versions,
+history). From the repository root, one torch thread per process::
+
+    python -m ssm_metarl.metaworld_runs rl2_ssm --seeds 0 1 2
+
+:func:`evaluate_run` scores a policy on test tasks with Meta-World's success
+(:func:`~ssm_metarl.envs.metaworld.episode_successes`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import os
+import platform
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from . import __version__
+from ._validate import check_int
+from .checkpoints import check_state_dict, load_checkpoint, save_checkpoint
+from .envs.metaworld import MetaWorldEnv, MetaWorldTasks, episode_successes, require_metaworld
+from .meta_rl import (
+    MAMLRLConfig,
+    RL2Config,
+    adapt_policy,
+    policy_gradient_advantages,
+    train_maml_rl,
+    train_pretrained,
+    train_rl2,
+)
+from .policies import GRUPolicy, MLPPolicy, SSMMetaPolicy
+from .profiles import seed_everything
+from .results import data_dir
+from .rl import collect_rollouts
+
+__all__ = ["METHODS", "evaluate_run", "load_run", "main", "make_policy", "oracle_action",
+           "oracle_success", "run_paths", "success_rollout", "train_run"]
+
+METHODS = ("memoryless", "rl2_ssm", "rl2_gru", "maml_mlp")
+"""The stored Meta-World runs (module docstring)."""
+
+TASK, HORIZON = "reach-v3", 150
+EPISODES_PER_TRIAL = 2
+HIDDEN = 64
+INNER_LR = 0.05
+_FORMAT = "ssm_metarl.metaworld_run/1"
+
+
+@functools.lru_cache(maxsize=8)
+def family(split: str = "train", name: str = TASK) -> MetaWorldTasks:
+    """The ML1 family of the runs: ``name`` (reach-v3), 150-step episodes, reward x 0.1.
+
+    One instance per (split, name), so its MuJoCo simulations are built once
+    (the trainers and evaluators pass their own generators to ``sample_tasks``).
+    """
+    return MetaWorldTasks(name, split, horizon=HORIZON)
+
+
+def make_policy(method: str, seed: int) -> nn.Module:
+    """The untrained policy of ``method``, initialised from ``seed``."""
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    seed_everything(check_int("seed", seed, 0))
+    sizes = (MetaWorldTasks.obs_dim, MetaWorldTasks.action_dim)
+    if method == "rl2_ssm":
+        return SSMMetaPolicy(*sizes, hidden_dim=HIDDEN, discrete=False, rl2_inputs=True,
+                             core="ssd")
+    if method == "rl2_gru":
+        return GRUPolicy(*sizes, hidden_dim=HIDDEN, discrete=False, rl2_inputs=True)
+    return MLPPolicy(*sizes, (HIDDEN, HIDDEN), init_log_std=-0.5)
+
+
+def run_config(method: str, seed: int, iterations: int) -> RL2Config | MAMLRLConfig:
+    """The training config of one run (6,000 environment steps per iteration)."""
+    iterations = check_int("iterations", iterations)
+    if method in ("rl2_ssm", "rl2_gru"):
+        return RL2Config(env="navigation", num_iterations=iterations, trials_per_iteration=20,
+                         episodes_per_trial=EPISODES_PER_TRIAL, num_minibatches=4,
+                         ppo_epochs=4, lr=1e-3, gamma=0.99, gae_lambda=0.95,
+                         entropy_coef=0.0, max_grad_norm=0.5, seed=seed)
+    common = dict(num_meta_iterations=iterations, meta_batch_size=10, horizon=HORIZON,
+                  hidden_sizes=(HIDDEN, HIDDEN), outer_epochs=4, clip=0.2, meta_lr=1e-3,
+                  action_scale=1.0, seed=seed)
+    if method == "memoryless":
+        return MAMLRLConfig(trajectories_per_task=4, **common)
+    return MAMLRLConfig(trajectories_per_task=2, inner_lr=INNER_LR, **common)
+
+
+def run_paths(method: str, seed: int) -> tuple[Path, Path]:
+    """(weights ``.pt``, record ``.json``) of one stored run under ``data/weights/metaworld/``."""
+    stem = data_dir() / "weights" / "metaworld" / f"{method}_seed{seed}"
+    return stem.with_suffix(".pt"), stem.with_suffix(".json")
+
+
+def train_run(method: str, seed: int, iterations: int, progress: bool = False,
+              save: bool = True) -> tuple[nn.Module, dict[str, Any]]:
+    """Train one run; returns (policy, record) and, if ``save``, writes both (:func:`run_paths`)."""
+    require_metaworld()
+    policy, config = make_policy(method, seed), run_config(method, seed, iterations)
+    train = family("train")
+    start = time.perf_counter()
+    if method.startswith("rl2"):
+        history = train_rl2(policy, config, progress=progress, family=train)
+    elif method == "memoryless":
+        history = train_pretrained(policy, config, progress=progress, family=train)
+    else:
+        history = train_maml_rl(policy, config, progress=progress, family=train)
+    seconds = time.perf_counter() - start
+    import metaworld
+    import mujoco
+
+    record = {
+        "method": method, "seed": seed, "iterations": iterations,
+        "env_steps": iterations * 6000, "task": TASK, "horizon": HORIZON,
+        "command": f"python -m ssm_metarl.metaworld_runs {method} --seeds {seed} "
+                   f"--iterations {iterations}",
+        "train_seconds": round(seconds, 1), "torch_threads": torch.get_num_threads(),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        "library_version": __version__, "torch_version": torch.__version__,
+        "metaworld_version": getattr(metaworld, "__version__", "3.1.1"),
+        "mujoco_version": mujoco.__version__, "reward": "v3 (Meta-World+), x 0.1",
+        "date": time.strftime("%Y-%m-%d"), "history": history,
+    }
+    if save:
+        weights, path = run_paths(method, seed)
+        weights.parent.mkdir(parents=True, exist_ok=True)
+        save_checkpoint(weights, _FORMAT, {"method": method, "seed": seed,
+                                           "config": asdict(config)}, policy)
+        path.write_text(json.dumps(record, indent=0))
+    return policy, record
+
+
+def load_run(method: str, seed: int) -> tuple[nn.Module, dict[str, Any]]:
+    """(policy, record) of a stored run; ``FileNotFoundError`` names the command that makes it."""
+    weights, path = run_paths(method, seed)
+    if not weights.exists() or not path.exists():
+        raise FileNotFoundError(f"{weights.name} is missing under data/weights/metaworld/: "
+                                f"train it with `python -m ssm_metarl.metaworld_runs {method} "
+                                f"--seeds {seed}`")
+    payload = load_checkpoint(weights, _FORMAT)
+    if payload["config"].get("method") != method:
+        raise ValueError(f"{weights}: holds method {payload['config'].get('method')!r}, "
+                         f"expected {method!r}")
+    policy = make_policy(method, seed)
+    check_state_dict(weights, policy.state_dict(), payload["state_dict"])
+    policy.load_state_dict(payload["state_dict"])
+    return policy, json.loads(path.read_text())
+
+
+def success_rollout(policy: nn.Module, tasks: np.ndarray, episodes: int, seed: int, *,
+                    params: Any = None, per_task: int = 1, split_family: MetaWorldTasks | None
+                    = None, deterministic: bool = False):
+    """Play ``per_task`` rollouts of ``episodes`` episodes on each task (G, D).
+
+    Returns ``(rollout, success (G * per_task, K))``; a recurrent policy keeps
+    its memory across the episodes (one trial). Actions are drawn from a torch
+    generator seeded with ``seed``; the global RNG state is left as it was.
+    """
+    fam = split_family or family("test")
+    tasks = np.stack([fam.check_task(t, f"tasks[{i}]") for i, t in enumerate(tasks)])
+    env = fam.make_env(len(tasks) * per_task)
+    env.set_task(np.repeat(tasks, per_task, axis=0))
+    rows: list[np.ndarray] = []
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        rollout = collect_rollouts(
+            env, policy, episodes * (fam.horizon + 1) - 1, params=params, seed=seed,
+            action_scale=fam.action_scale, episodes_per_trial=episodes,
+            deterministic=deterministic, on_step=lambda t, _: rows.append(env.last_success))
+    success = episode_successes(np.stack(rows), rollout.valid.cpu().numpy(),
+                                rollout.dones.cpu().numpy(), episodes)
+    return rollout, success
+
+
+def evaluate_run(method: str, policy: nn.Module, tasks: np.ndarray, episodes: int = 3,
+                 seed: int = 0, per_task: int = 2) -> np.ndarray:
+    """Success per test task after k episodes of its experience, (G, K) in [0, 1].
+
+    RL^2 and the memoryless policy: one trial of K episodes, memory carried
+    (the memoryless MLP has none). MAML: K rounds of ``per_task`` episodes,
+    one VPG step of :data:`INNER_LR` on each round's data before the next
+    (column k: after k gradient steps). The mean over the ``per_task`` rollouts.
+    """
+    episodes = check_int("episodes", episodes)
+    tasks = np.asarray(tasks, dtype=np.float64)
+    if method != "maml_mlp":
+        _, success = success_rollout(policy, tasks, episodes, seed, per_task=per_task)
+        return success.reshape(len(tasks), per_task, episodes).mean(axis=1)
+    theta = dict(policy.named_parameters())
+    fast = [{k: v.detach() for k, v in theta.items()}] * len(tasks)
+    columns = []
+    for k in range(episodes):
+        rollout, success = success_rollout(policy, tasks, 1, seed + k, params=fast,
+                                           per_task=per_task)
+        columns.append(success.reshape(len(tasks), per_task).mean(axis=1))
+        if k < episodes - 1:
+            groups = policy_gradient_advantages(rollout, len(tasks), 0.99, 1e-5)
+            fast = [{n: v.detach() for n, v in adapt_policy(policy, w, *g, INNER_LR,
+                                                             False).items()}
+                    for w, g in zip(fast, groups, strict=True)]
+    return np.stack(columns, axis=1)
+
+
+def oracle_action(obs: np.ndarray, goal: np.ndarray, gain: float = 20.0) -> np.ndarray:
+    """The scripted reach controller that knows the goal: hand (obs[:3]) straight toward it.
+
+    ``clip(gain * (goal - hand), -1, 1)`` for the xyz displacement, gripper 0; (4,) float32.
+    """
+    return np.append(np.clip(gain * (np.asarray(goal) - obs[:3]), -1, 1), 0.0).astype(np.float32)
+
+
+def oracle_success(tasks: np.ndarray, horizon: int = HORIZON, name: str = TASK) -> np.ndarray:
+    """Meta-World success (G,) of :func:`oracle_action` on each task (G, D): the table's top row."""
+    hits = []
+    for task in np.asarray(tasks, dtype=np.float64):
+        env = MetaWorldEnv(name, task=task, horizon=horizon)
+        obs, _ = env.reset(seed=0)
+        hit = 0.0
+        for _ in range(horizon):
+            obs, _, _, _, info = env.step(oracle_action(obs, task[3:]))
+            hit = max(hit, info["success"])
+        hits.append(hit)
+        env.close()
+    return np.asarray(hits)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("method", choices=METHODS)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--iterations", type=int, default=100)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    for seed in args.seeds:
+        start = time.perf_counter()
+        train_run(args.method, seed, args.iterations)
+        print(f"{args.method} seed {seed}: {time.perf_counter() - start:.0f} s", flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
