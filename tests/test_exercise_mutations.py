@@ -42,6 +42,11 @@ from ssm_metarl.exercises import (
     check_ucb1_choice,
     check_ucb_policy_choice,
 )
+from ssm_metarl.exercises.metaworld import (
+    check_episode_successes,
+    check_reach_controller,
+    check_seed_interval,
+)
 from ssm_metarl.meta_rl import actor_names
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -415,6 +420,53 @@ def ucb_policy_choice(counts, means, t, scale, mistake=""):
     return int(np.argmax(means + bonus))
 
 
+# ----------------------------------------------------------------------------- notebook 06
+
+
+def episode_successes(rows, valid, dones, k, mistake=""):
+    valid, dones = np.asarray(valid, bool), np.asarray(dones, bool)
+    ended = (dones & valid).astype(int)
+    episode = np.cumsum(ended, axis=0) - (0 if mistake == "done row starts the next episode"
+                                          else ended)
+    if mistake == "episodes as equal blocks of rows":
+        episode = (np.arange(len(rows)) * k // len(rows))[:, None] + 0 * ended
+    hit = rows > 0 if mistake == "autoreset rows counted" else (rows > 0) & valid
+    if mistake == "success anywhere in the rollout":
+        return np.repeat(hit.any(axis=0)[:, None], k, axis=1).astype(float)
+    if mistake == "success counted at the episode's last row only":
+        hit = hit & (dones & valid)
+    per = [(hit & (episode == e)).sum(axis=0) if mistake == "successful steps counted"
+           else (hit & (episode == e)).any(axis=0) for e in range(k)]
+    return np.stack(per, axis=1).astype(float)
+
+
+def reach_controller(obs, goal, mistake=""):
+    hand = obs[36:39] if mistake == "the goal slot of the observation" else obs[:3]
+    target = goal if mistake != "the goal slot of the observation" else hand * 0 + obs[36:39]
+    gain = {"a gain too small to arrive": 0.3}.get(mistake, 20.0)
+    move = gain * (target - obs[:3])
+    if mistake == "away from the goal":
+        move = -move
+    if mistake != "no clipping":
+        move = np.clip(move, -1, 1)
+    return move if mistake == "no gripper number" else np.append(move, 0.0)
+
+
+def seed_interval(success, mistake=""):
+    axis_values = success.mean(axis=0) if mistake == "interval over tasks" else \
+        success.mean(axis=1)
+    n = len(axis_values)
+    ddof = 0 if mistake == "ddof 0" else 1
+    quantile = 1.96 if mistake == "1.96 instead of Student's t" else {
+        2: 12.706, 3: 4.303, 5: 2.776}.get(n, 2.0)
+    half = quantile * axis_values.std(ddof=ddof) / (1 if mistake == "no square root of S"
+                                                    else np.sqrt(n))
+    if mistake == "the whole width":
+        half = 2 * half
+    mean = success[0].mean() if mistake == "mean of the first seed" else success.mean()
+    return float(mean), float(half)
+
+
 # ----------------------------------------------------------------------------- the table
 
 GOOD: dict[Callable[..., None], Callable[..., Any]] = {
@@ -434,6 +486,9 @@ GOOD: dict[Callable[..., None], Callable[..., Any]] = {
     check_recurrent_inner_step: recurrent_inner_step,
     check_trial_starts: trial_starts,
     check_ucb_policy_choice: ucb_policy_choice,
+    check_episode_successes: episode_successes,
+    check_reach_controller: reach_controller,
+    check_seed_interval: seed_interval,
 }
 
 VALUES = r"values differ, max \|got - expected\| = \S+ at index"
@@ -632,6 +687,37 @@ MISTAKES: list[tuple[Callable[..., None], str, str]] = [
      r"ucb_policy_choice: counts=\[3, 0, 0\].*untried policy comes first"),
     (check_ucb_policy_choice, "untried policies not first",
      r"ucb_policy_choice: .*untried policy comes first"),
+
+    (check_episode_successes, "autoreset rows counted",
+     r"episode_successes: wrong for .*env \d, episode \d is a success.*autoreset rows"),
+    (check_episode_successes, "done row starts the next episode",
+     r"episode_successes: wrong for .*a row belongs to episode k"),
+    (check_episode_successes, "episodes as equal blocks of rows",
+     r"episode_successes: wrong for 'env 0: episodes of 3 steps"),
+    (check_episode_successes, "success anywhere in the rollout",
+     r"episode_successes: wrong for .*episode \d is a success"),
+    (check_episode_successes, "successful steps counted",
+     r"episode_successes: wrong for .*env \d, episode \d"),
+    (check_episode_successes, "success counted at the episode's last row only",
+     r"episode_successes: wrong for .*is no success in your answer"),
+
+    (check_reach_controller, "away from the goal",
+     r"reach_controller: the hand never came within 5 cm of the goal of test task 0"),
+    (check_reach_controller, "the goal slot of the observation",
+     r"reach_controller: the hand never came within 5 cm"),
+    (check_reach_controller, "no clipping", r"reach_controller: actions must be .*within"),
+    (check_reach_controller, "no gripper number", r"reach_controller: the action must be 4"),
+    (check_reach_controller, "a gain too small to arrive",
+     r"reach_controller: the hand never came within 5 cm .* cm away"),
+
+    (check_seed_interval, "interval over tasks",
+     r"seed_interval: wrong half-width for 3 seeds x 20 tasks.*over seeds"),
+    (check_seed_interval, "1.96 instead of Student's t",
+     r"seed_interval: wrong half-width .*not 1.96"),
+    (check_seed_interval, "ddof 0", r"seed_interval: wrong half-width .*ddof=1"),
+    (check_seed_interval, "no square root of S", r"seed_interval: wrong half-width"),
+    (check_seed_interval, "the whole width", r"seed_interval: wrong half-width"),
+    (check_seed_interval, "mean of the first seed", r"seed_interval: wrong mean for 3 seeds"),
 ]
 
 

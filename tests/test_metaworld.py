@@ -178,3 +178,29 @@ def test_single_task_ppo_learns_to_succeed():
     _, success = success_rollout(policy, family.tasks()[:1], 1, seed=0, per_task=8,
                                  split_family=family)
     assert success.mean() > 0
+
+
+@pytest.mark.parametrize("method", ["memoryless", "rl2_ssm", "rl2_gru", "maml_mlp"])
+def test_shipped_weights_load_and_evaluate(method):
+    from ssm_metarl.metaworld_runs import evaluate_run, family, load_run
+
+    policy, record = load_run(method, 0)
+    assert record["method"] == method and record["env_steps"] == 360_000
+    assert record["command"].startswith(f"python -m ssm_metarl.metaworld_runs {method}")
+    success = evaluate_run(method, policy, family("test").tasks()[:2], episodes=2, seed=0,
+                           per_task=1)
+    assert success.shape == (2, 2) and set(np.unique(success)) <= {0.0, 1.0}
+    # same seed, same numbers
+    again = evaluate_run(method, policy, family("test").tasks()[:2], episodes=2, seed=0,
+                         per_task=1)
+    np.testing.assert_array_equal(success, again)
+
+
+def test_load_run_names_the_command_when_weights_are_missing(tmp_path, monkeypatch):
+    from ssm_metarl.metaworld_runs import load_run
+
+    monkeypatch.setenv("SSM_METARL_DATA", str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="metaworld_runs rl2_ssm --seeds 4"):
+        load_run("rl2_ssm", 4)
+    with pytest.raises(ValueError, match="method must be one of"):
+        load_run("ppo", 0)

@@ -127,6 +127,9 @@ def run_config(method: str, seed: int, iterations: int) -> RL2Config | MAMLRLCon
 
 def run_paths(method: str, seed: int) -> tuple[Path, Path]:
     """(weights ``.pt``, record ``.json``) of one stored run under ``data/weights/metaworld/``."""
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    seed = check_int("seed", seed, 0)
     stem = data_dir() / "weights" / "metaworld" / f"{method}_seed{seed}"
     return stem.with_suffix(".pt"), stem.with_suffix(".json")
 

@@ -11,6 +11,7 @@ from .adaptation import (
     check_ttt_identity_step,
 )
 from .maml import check_first_order_meta_grad, check_inner_step, check_reptile_update
+from .metaworld import check_episode_successes, check_reach_controller, check_seed_interval
 from .rl import check_gae, check_pg_surrogate, check_ucb1_choice
 from .ssm import (
     check_discretize_zoh_diagonal,
@@ -27,6 +28,9 @@ __all__ = [
     "call_student",
     "passed",
     "check_euler_step",
+    "check_episode_successes",
+    "check_reach_controller",
+    "check_seed_interval",
     "check_inner_step",
     "check_first_order_meta_grad",
     "check_reptile_update",
