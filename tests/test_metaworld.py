@@ -204,3 +204,41 @@ def test_load_run_names_the_command_when_weights_are_missing(tmp_path, monkeypat
         load_run("rl2_ssm", 4)
     with pytest.raises(ValueError, match="method must be one of"):
         load_run("ppo", 0)
+
+
+def test_the_prototype_api_runs_on_meta_world_with_the_ssm_policy():
+    """``MetaMAMLTrainer(SSMMetaPolicy(...))`` on a ``TaskBatch`` of ML1 tasks, then adapt."""
+    from ssm_metarl.maml import MetaMAMLTrainer, TaskBatch
+    from ssm_metarl.policies import SSMMetaPolicy
+
+    family = MetaWorldTasks("reach-v3", horizon=20)
+    torch.manual_seed(0)
+    policy = SSMMetaPolicy(39, 4, discrete=False, core="ssd", hidden_dim=16, ssm_state_dim=4)
+    trainer = MetaMAMLTrainer(policy, meta_lr=1e-3, inner_lr=1e-2)
+    losses = trainer.meta_train(TaskBatch(family, batch_size=2, k_support=2, k_query=2),
+                                num_meta_iterations=2, progress=False)
+    assert len(losses) == 2 and np.isfinite(losses).all()
+    adapted = trainer.adapt_to_new_task(family.tasks("test")[0])
+    moved = max((adapted.fast_params[n] - p).abs().max().item()
+                for n, p in policy.named_parameters())
+    assert moved > 0, "adapting to a new task must change the fast weights"
+    with pytest.raises(ValueError, match="new_task_data is not a task of ML1"):
+        trainer.adapt_to_new_task(np.zeros(6))
+
+
+def test_rl2_on_meta_world_is_deterministic_under_a_seed():
+    from ssm_metarl.meta_rl import RL2Config, train_rl2
+    from ssm_metarl.policies import GRUPolicy
+
+    family = MetaWorldTasks("reach-v3", horizon=20)
+    config = RL2Config(env="navigation", num_iterations=2, trials_per_iteration=4,
+                       num_minibatches=2, episodes_per_trial=2, lr=1e-3, seed=3)
+    runs = []
+    for _ in range(2):
+        torch.manual_seed(0)
+        policy = GRUPolicy(39, 4, hidden_dim=8, discrete=False, rl2_inputs=True)
+        runs.append(train_rl2(policy, config, progress=False, family=family))
+    assert runs[0] == runs[1]
+    with pytest.raises(ValueError, match="does not fit the task family"):
+        train_rl2(GRUPolicy(2, 2, hidden_dim=8, discrete=False, rl2_inputs=True), config,
+                  progress=False, family=family)
