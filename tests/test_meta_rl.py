@@ -240,14 +240,23 @@ def test_best_arm_means_are_the_played_bandits_best_arms():
 
 
 def test_maml_rl_and_pretraining_are_deterministic_under_a_seed():
+    """Same seed, same run; an ``on_iteration`` hook that evaluates on held-out goals changes nothing."""
     config = MAMLRLConfig(**TINY_MAML, seed=3)
-    runs = []
-    for _ in range(2):
+    runs, calls = [], []
+
+    def evaluate(iteration, history):
+        calls.append((iteration, len(next(iter(history.values())))))
+        evaluate_maml_rl(policy, None, np.array([[0.3, -0.2]]), 1, trajectories_per_task=2,
+                         horizon=TINY_MAML["horizon"], seed=9)
+
+    for hook in (None, evaluate):
         policy = make_maml_rl_policy(config)
-        runs.append((train_maml_rl(policy, config, progress=False),
-                     train_pretrained(policy, config, progress=False),
+        runs.append((train_maml_rl(policy, config, progress=False, on_iteration=hook),
+                     train_pretrained(policy, config, progress=False, on_iteration=hook),
                      [p.detach().clone() for p in policy.parameters()]))
     assert runs[0][0] == runs[1][0] and runs[0][1] == runs[1][1]
+    done = list(range(config.num_meta_iterations))
+    assert calls == [(i, i + 1) for i in done] * 2, "the hook runs once after each iteration"
     for a, b in zip(runs[0][2], runs[1][2], strict=True):
         assert torch.equal(a, b)
 
@@ -256,9 +265,9 @@ def test_maml_rl_and_pretraining_are_deterministic_under_a_seed():
 def test_rl2_is_deterministic_under_a_seed(kind):
     config = RL2Config(**TINY_RL2, policy=kind, seed=5)
     results = []
-    for _ in range(2):
+    for hook in (None, lambda i, h: evaluate_rl2(policy, 5, 10, 4, seed=i)):  # noqa: B023
         policy = make_rl2_policy(config)
-        history = train_rl2(policy, config, progress=False)
+        history = train_rl2(policy, config, progress=False, on_iteration=hook)
         results.append((history, evaluate_rl2(policy, 5, 10, 20, seed=1)))
     assert results[0][0] == results[1][0]
     assert np.array_equal(results[0][1], results[1][1])

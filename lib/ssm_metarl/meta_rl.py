@@ -62,7 +62,7 @@ import dataclasses
 import math
 import os
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any, NamedTuple
@@ -678,9 +678,30 @@ def _task_slice(stacked, g: int):
     return {name: value[g] for name, value in rollout.items()}, advantages[g], mask[g]
 
 
+OnIteration = Callable[[int, dict], None]
+"""``on_iteration(i, history)`` of the trainers: called after iteration i with the history so far.
+
+It may evaluate the policy (e.g. success on held-out tasks, notebook 06) but
+must leave the policy's weights and the global RNG as it found them, or the
+run stops being reproducible from its seed.
+"""
+
+
+def _check_hook(on_iteration: Any) -> OnIteration | None:
+    if on_iteration is not None and not callable(on_iteration):
+        raise TypeError(f"on_iteration must be a function (iteration, history) or None, got "
+                        f"{type(on_iteration).__name__}")
+    return on_iteration
+
+
+def _call_hook(on_iteration: OnIteration | None, iteration: int, history: dict) -> None:
+    if on_iteration is not None:
+        on_iteration(iteration, history)
+
+
 def train_maml_rl(
     policy: MLPPolicy, config: MAMLRLConfig | None = None, *, progress: bool = True,
-    family: Any = None,
+    family: Any = None, on_iteration: OnIteration | None = None,
 ) -> dict[str, list[float]]:
     """Meta-train ``policy`` in place with MAML-RL on 2D navigation (module docstring).
 
@@ -694,8 +715,9 @@ def train_maml_rl(
     ``outer="trpo"`` also ``kl`` and ``step_fraction`` (:class:`MAMLStep`). Same
     config and seed, same machine: same numbers. Stops with
     ``FloatingPointError`` (iteration, value, hint) on a NaN/inf meta-loss.
+    ``on_iteration(i, history)`` (:data:`OnIteration`) runs after iteration i.
     """
-    config = config or MAMLRLConfig()
+    config, on_iteration = config or MAMLRLConfig(), _check_hook(on_iteration)
     num_tasks, per_task = config.meta_batch_size, config.trajectories_per_task
     rng, theta, optimizer, _ = _outer_loop_setup(policy, config)
     family = _training_family(config, family, policy)
@@ -715,6 +737,7 @@ def train_maml_rl(
             history["step_fraction"].append(step.step_fraction)
         bar.set_postfix(pre=f"{history['pre_return'][-1]:.1f}",
                         post=f"{history['post_return'][-1]:.1f}")
+        _call_hook(on_iteration, iteration, history)
     return history
 
 
@@ -730,7 +753,7 @@ def _maml_meta_loss(policy, theta, pre_tasks, post_tasks, config, clip) -> torch
 
 def train_pretrained(
     policy: MLPPolicy, config: MAMLRLConfig | None = None, *, progress: bool = True,
-    family: Any = None,
+    family: Any = None, on_iteration: OnIteration | None = None,
 ) -> dict[str, list[float]]:
     """The "pretrained" baseline of Finn et al. (2017), Sec. 5.3: one policy, all goals.
 
@@ -740,9 +763,9 @@ def train_pretrained(
     (per-goal baselines and advantages). Returns ``{"return": [...], "loss": [...]}``.
     With ``outer_epochs`` > 1 and Adam this is multi-task PPO (clipped surrogate)
     of a memoryless policy, the baseline of Meta-World's notebook. ``family``
-    as in :func:`train_maml_rl`.
+    and ``on_iteration`` as in :func:`train_maml_rl`.
     """
-    config = config or MAMLRLConfig()
+    config, on_iteration = config or MAMLRLConfig(), _check_hook(on_iteration)
     num_tasks, per_task = config.meta_batch_size, config.trajectories_per_task
     rng, theta, optimizer, clip = _outer_loop_setup(policy, config)
     family = _training_family(config, family, policy)
@@ -764,6 +787,7 @@ def train_pretrained(
                                      _divergence_cause(f"meta_lr={config.meta_lr}"))
         history["return"].append(_mean_return(rollout))
         history["loss"].append(loss)
+        _call_hook(on_iteration, iteration, history)
     return history
 
 
@@ -1296,6 +1320,7 @@ def train_rl2(
     *,
     progress: bool = True,
     family: Any = None,
+    on_iteration: OnIteration | None = None,
 ) -> dict[str, list[float]]:
     """Train a recurrent ``policy`` in place with RL^2 + PPO on bandit or navigation trials.
 
@@ -1314,9 +1339,10 @@ def train_rl2(
     ``family.sample_tasks``, actions scaled by ``family.action_scale``
     (``config.horizon``, ``action_scale`` and ``goal_radius`` are then unused).
     A policy with ``rl2_inputs=False`` never sees a reward: trained the same
-    way, it is the baseline that cannot infer the task.
+    way, it is the baseline that cannot infer the task. ``on_iteration`` as in
+    :func:`train_maml_rl`.
     """
-    config = config or RL2Config()
+    config, on_iteration = config or RL2Config(), _check_hook(on_iteration)
     if family is not None:
         if not getattr(policy, "is_recurrent", False):
             raise TypeError(f"policy must be a recurrent policy (SSMMetaPolicy or GRUPolicy), "
@@ -1360,6 +1386,7 @@ def train_rl2(
         history["trial_reward"].append((rollout.rewards * rollout.valid).sum(0).mean().item())
         history["loss"].append(loss.item())
         bar.set_postfix(trial_reward=f"{history['trial_reward'][-1]:.2f}")
+        _call_hook(on_iteration, iteration, history)
     return history
 
 

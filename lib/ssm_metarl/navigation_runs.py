@@ -31,19 +31,14 @@ iteration, the MAML run's support plus query data).
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
-import platform
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from . import __version__
 from ._validate import check_float, check_int
 from .meta_rl import (
     MAMLRLConfig,
@@ -56,7 +51,7 @@ from .meta_rl import (
     train_maml_rl,
     train_pretrained,
 )
-from .results import data_dir
+from .results import data_dir, provenance, train_runs_main
 from .trpo import TRPOConfig
 
 __all__ = ["METHODS", "PRETRAINED_LR_GRID", "evaluate_runs", "load_run", "main", "run_config",
@@ -117,11 +112,7 @@ def train_run(method: str, seed: int, iterations: int = 500, progress: bool = Fa
         "command": f"python -m ssm_metarl.navigation_runs {method} --seeds {seed}"
                    + ("" if iterations == 500 else f" --iterations {iterations}"),
         "train_seconds": round(seconds, 1),
-        "torch_threads": torch.get_num_threads(),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
-        "library_version": __version__,
-        "torch_version": torch.__version__,
-        "date": time.strftime("%Y-%m-%d"),
+        **provenance(),
         "history": history,
     }, indent=0))
     return record
@@ -188,17 +179,7 @@ def _validation_score(policy, goals, steps: int, lr: float, evaluate: dict) -> f
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("method", choices=METHODS)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--iterations", type=int, default=500)
-    args = parser.parse_args(argv)
-    torch.set_num_threads(1)
-    for seed in args.seeds:
-        start = time.perf_counter()
-        path = train_run(args.method, seed, args.iterations)
-        print(f"{args.method} seed {seed}: {time.perf_counter() - start:.0f} s -> {path.name}",
-              flush=True)
+    train_runs_main(argv, __doc__.splitlines()[0], METHODS, 500, train_run)
 
 
 if __name__ == "__main__":

@@ -102,9 +102,7 @@ def save_result(
         "command": command,
         "seeds": [int(s) for s in seeds],
         "profile": profile,
-        "library_version": __version__,
-        "torch_version": torch.__version__,
-        "date": _dt.date.today().isoformat(),
+        **provenance(),
         "machine": (f"{platform.machine()}, {os.cpu_count()} cores, "
                     f"torch threads {torch.get_num_threads()}"),
         "metrics": metrics,
@@ -113,6 +111,39 @@ def save_result(
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(payload, indent=1) + "\n")
     return path
+
+
+def provenance() -> dict[str, Any]:
+    """Where a stored number or run came from: versions, date, machine and torch threads."""
+    return {
+        "library_version": __version__,
+        "torch_version": torch.__version__,
+        "date": _dt.date.today().isoformat(),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        "torch_threads": torch.get_num_threads(),
+    }
+
+
+def train_runs_main(argv: Sequence[str] | None, description: str, methods: Sequence[str],
+                    iterations: int, train: Any) -> None:
+    """The command line of the stored-run modules: ``<method> --seeds ... --iterations N``.
+
+    One torch thread per process (two runs side by side on a 2-core laptop);
+    ``train(method, seed, iterations)`` trains and writes one run.
+    """
+    import argparse
+    import time
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("method", choices=methods)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--iterations", type=int, default=iterations)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    for seed in args.seeds:
+        start = time.perf_counter()
+        train(args.method, seed, args.iterations)
+        print(f"{args.method} seed {seed}: {time.perf_counter() - start:.0f} s", flush=True)
 
 
 def _check_result_name(name: Any) -> None:
