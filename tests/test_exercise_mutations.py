@@ -785,3 +785,53 @@ def test_checker_rejects_a_plausible_mistake(checker, mistake, message, capsys):
     assert "\u2713" not in capsys.readouterr().out
     shown = _answer_entries_shown(str(failure.value), answers)
     assert len(shown) <= 1, f"the message shows {len(shown)} entries of the answer: {failure.value}"
+
+
+def _forbidden_functions(checker) -> list[Callable[..., Any]]:
+    import inspect
+
+    functions = []
+    for target in checker.forbidden:
+        if inspect.ismodule(target):
+            functions += [f for f in vars(target).values()
+                          if inspect.isfunction(f) and f.__module__ == target.__name__][:1]
+        elif inspect.isclass(target):
+            functions.append(target.__init__)
+        else:
+            functions.append(target)
+    return functions
+
+
+@pytest.mark.parametrize("checker", list(GOOD), ids=[c.__name__ for c in GOOD])
+def test_checker_refuses_a_solution_that_calls_the_library(checker, capsys):
+    """A correct answer that also calls the code under exercise is refused, naming that code.
+
+    The cheat calls the library function (with None for every required
+    argument, so it fails at once) and then returns the correct answer: the
+    call alone must be caught.
+    """
+    import inspect
+
+    if checker in (check_euler_step, check_trial_starts):
+        # no library function to hand the work to: a one-line formula, and flags that
+        # collect_rollouts computes inline (the checker compares with recorded rollouts)
+        assert checker.forbidden == ()
+        return
+    assert checker.forbidden, f"{checker.__name__} names no library code it refuses"
+    for library in _forbidden_functions(checker):
+        required = [p for p in inspect.signature(library).parameters.values()
+                    if p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+        dummies = [None] * sum(p.kind != p.KEYWORD_ONLY for p in required)
+        keywords = {p.name: None for p in required if p.kind == p.KEYWORD_ONLY}
+
+        def cheat(*args, _library=library, _dummies=dummies, _keywords=keywords, **kwargs):
+            try:
+                _library(*_dummies, **_keywords)
+            except Exception:  # noqa: BLE001 - only the call matters
+                pass
+            return GOOD[checker](*args, **kwargs)
+
+        with pytest.raises(ExerciseCheckFailed, match=rf"calls {library.__module__}\.\S+, the "
+                                                      "library code"):
+            checker(cheat)
+        assert "\u2713" not in capsys.readouterr().out

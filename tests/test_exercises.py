@@ -1,4 +1,4 @@
-"""Exercise tooling: instructor notebooks pass every check, student versions fail every check.
+"""Exercise tooling: instructor notebooks pass every check, student versions pass none and run on.
 
 For speed, both directions run only the exercise part of each notebook (cells
 tagged ``setup``, ``exercise`` and ``check``); the full instructor notebooks
@@ -59,15 +59,61 @@ def test_instructor_version_passes_every_check(path):
 
 
 @pytest.mark.parametrize("path", WITH_EXERCISES, ids=IDS)
-def test_student_version_fails_every_check_with_a_readable_message(path):
+def test_student_version_runs_on_with_one_line_per_unsolved_exercise(path, monkeypatch):
+    """In class (not grading) "Run All" of a student notebook is not stopped by an exercise."""
+    monkeypatch.delenv("SSM_METARL_GRADING")
     nb = run(student.exercise_cells_only(student.student_notebook(read(path))))
     checks = check_cells(nb)
     assert checks
-    for cell in checks:
+    for cell in nb.cells:
         errors = [o for o in cell.outputs if o.output_type == "error"]
-        assert errors, f"{path.name}: check cell passed without a solution: {cell.source!r}"
-        assert errors[0].ename == "ExerciseCheckFailed", (path.name, errors[0].ename, errors[0].evalue)
-        assert "not implemented" in errors[0].evalue, errors[0].evalue
+        assert not errors, f"{path.name}: {errors[0].ename}: {errors[0].evalue}"
+    for cell in checks:
+        printed = "".join(o.get("text", "") for o in cell.outputs).strip()
+        assert "passed" not in printed, f"{path.name}: passed without a solution: {cell.source!r}"
+        assert printed.count("\n") == 0 and "not implemented yet" in printed, (path.name, printed)
+
+
+def test_every_checker_prints_one_line_in_class_and_raises_when_grading(capsys, monkeypatch):
+    import ssm_metarl.exercises as exercises
+
+    def unsolved(*args, **kwargs):
+        raise NotImplementedError("Exercise: write your solution here")
+
+    checkers = [getattr(exercises, n) for n in exercises.__all__ if n.startswith("check_")]
+    assert len(checkers) >= 20
+    for checker in checkers:
+        with pytest.raises(exercises.NotImplementedYet, match="not implemented yet"):
+            checker(unsolved)
+    monkeypatch.delenv("SSM_METARL_GRADING")
+    capsys.readouterr()
+    for checker in checkers:
+        assert checker(unsolved) is False, checker.__name__
+        lines = capsys.readouterr().out.strip().splitlines()
+        assert len(lines) == 1 and "not implemented yet" in lines[0], (checker.__name__, lines)
+    with pytest.raises(ExerciseCheckFailed, match="expected a function"):
+        exercises.check_gae(3)
+
+
+def test_no_cell_outside_the_exercises_needs_a_solution():
+    """Run All of a student notebook can finish: no later cell uses a name an exercise defines."""
+    import ast
+
+    for path in WITH_EXERCISES:
+        defined: set[str] = set()
+        for cell in code_cells(read(path)):
+            source = student.strip_solutions(cell.source)
+            tree = ast.parse("\n".join("" if line.lstrip().startswith(("%", "!")) else line
+                                       for line in source.splitlines()))
+            if "exercise" in cell_tags(cell):
+                defined |= {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
+                defined |= {t.id for n in tree.body if isinstance(n, ast.Assign)
+                            for t in n.targets if isinstance(t, ast.Name)}
+                continue
+            if "check" in cell_tags(cell):
+                continue
+            used = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} & defined
+            assert not used, f"{path.name}: a cell outside the exercises uses {sorted(used)}"
 
 
 def test_strip_solutions_keeps_indentation_and_code_around():
@@ -203,3 +249,30 @@ def test_ssd_chunk_state_checker_says_not_implemented():
         raise NotImplementedError
     with pytest.raises(ExerciseCheckFailed, match="not implemented yet"):
         check_ssd_chunk_state(stub)
+
+
+def test_every_graded_cell_carries_nbgrader_metadata():
+    """Check cells are locked autograded tests with points; exercise cells are solution cells."""
+    import copy
+
+    ids = []
+    for path in WITH_EXERCISES:
+        nb = read(path)
+        for cell in code_cells(nb):
+            meta = cell.metadata.get("nbgrader")
+            if "check" in cell_tags(cell):
+                assert meta and meta["grade"] and meta["locked"] and meta["points"] > 0, path.name
+            elif "exercise" in cell_tags(cell):
+                assert meta and meta["solution"] and not meta["grade"], path.name
+            else:
+                assert meta is None, f"{path.name}: nbgrader metadata on an ungraded cell"
+                continue
+            ids.append(meta["grade_id"])
+        again = copy.deepcopy(nb)
+        student.add_nbgrader_metadata(again, path.stem)
+        assert again == nb, f"{path.name}: metadata out of date, rerun add_nbgrader_metadata"
+    assert len(ids) == len(set(ids)), "grade_id must be unique across the course"
+    bad = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1",
+                                                                    metadata={"tags": ["check"]})])
+    with pytest.raises(ValueError, match="calls no check_ function"):
+        student.add_nbgrader_metadata(bad, "nb")

@@ -4,7 +4,15 @@ Each notebook's checkers live in their own submodule and are re-exported here,
 so an exercise cell only needs ``from ssm_metarl.exercises import check_...``.
 """
 
-from ._core import ExerciseCheckFailed, assert_close, call_student, passed
+from ._core import (
+    ExerciseCheckFailed,
+    NotImplementedYet,
+    assert_close,
+    call_student,
+    exercise_check,
+    grading,
+    passed,
+)
 from .adaptation import (
     check_predict_then_update_step,
     check_recovery_time,
@@ -24,6 +32,9 @@ from .welcome import check_euler_step
 
 __all__ = [
     "ExerciseCheckFailed",
+    "NotImplementedYet",
+    "exercise_check",
+    "grading",
     "assert_close",
     "call_student",
     "passed",

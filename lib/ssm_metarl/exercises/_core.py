@@ -5,12 +5,32 @@ library's tested implementation and either prints one line that starts with
 a tick, or raises :class:`ExerciseCheckFailed` whose message says exactly
 what differs (which argument, shape, value, tolerance). A checker that
 cannot fail is a defect: ``tests/test_exercises.py`` runs the student
-version of every notebook and asserts that every check cell fails.
+version of every notebook and asserts that no check cell passes.
+
+An exercise not attempted yet (the student's function still raises
+``NotImplementedError``) is not an error in class: the checker prints one
+line, ``… <exercise>: not implemented yet …``, and returns ``False``, so
+"Run All" of a student notebook goes on to the end (:func:`exercise_check`).
+For grading (nbgrader's autograde, where a cell earns its points when it
+raises nothing) set ``SSM_METARL_GRADING=1``: then it raises
+:class:`NotImplementedYet` like any other failure.
+
+A checker names the library code its exercise asks the student to write
+(``@exercise_check(forbid=(rl.gae,))``, functions or whole modules); a
+solution that calls it, however it was imported, is refused
+(:func:`calls_into`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextvars
+import functools
+import inspect
+import os
+import sys
+import types
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -21,14 +41,129 @@ class ExerciseCheckFailed(AssertionError):
     """Raised by a ``check_*`` function; the message is meant for a student."""
 
 
+class NotImplementedYet(ExerciseCheckFailed):
+    """The student's function still raises ``NotImplementedError`` (exercise not attempted)."""
+
+
+def grading() -> bool:
+    """Whether checkers run under a grader (``SSM_METARL_GRADING=1``): unsolved ones then raise."""
+    return os.environ.get("SSM_METARL_GRADING", "0") not in ("", "0")
+
+
+_FORBIDDEN: contextvars.ContextVar[tuple[Any, ...]] = contextvars.ContextVar(
+    "exercise_forbidden", default=())
+
+
+def exercise_check(check: Callable[..., Any] | None = None, *,
+                   forbid: tuple[Any, ...] = ()) -> Any:
+    """Decorate a ``check_*`` function (``@exercise_check`` or ``@exercise_check(forbid=...)``).
+
+    Outside grading (:func:`grading`) :class:`NotImplementedYet` becomes the
+    line ``✗ <exercise>: not implemented yet (...)``, the checker returns
+    False and the notebook goes on; every other failure still raises
+    :class:`ExerciseCheckFailed`. ``forbid``: library functions or modules the
+    student's function must not call (:func:`call_student` refuses it).
+    """
+    if check is None:
+        return functools.partial(exercise_check, forbid=tuple(forbid))
+
+    @functools.wraps(check)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        token = _FORBIDDEN.set(tuple(forbid))
+        try:
+            return check(*args, **kwargs)
+        except NotImplementedYet as unsolved:
+            if grading():
+                raise
+            print(f"\u2717 {unsolved}")
+            return False
+        finally:
+            _FORBIDDEN.reset(token)
+
+    wrapper.forbidden = tuple(forbid)
+    return wrapper
+
+
+def _code_objects(targets: tuple[Any, ...]) -> dict[types.CodeType, str]:
+    """Code object -> qualified name of every function in ``targets`` (nested ones included).
+
+    A module stands for every function defined in it.
+    """
+    functions = []
+    for target in targets:
+        if inspect.ismodule(target):
+            functions += [obj for obj in vars(target).values()
+                          if inspect.isfunction(obj) and obj.__module__ == target.__name__]
+        elif inspect.isclass(target):  # a class stands for its methods
+            functions += [inspect.unwrap(obj) for obj in vars(target).values()
+                          if inspect.isfunction(inspect.unwrap(obj))]
+        else:
+            functions.append(inspect.unwrap(target))
+    codes: dict[types.CodeType, str] = {}
+    for function in functions:
+        name = f"{function.__module__}.{function.__qualname__}"
+        pending = [function.__code__]
+        while pending:
+            code = pending.pop()
+            codes[code] = name
+            pending.extend(c for c in code.co_consts if isinstance(c, types.CodeType))
+    return codes
+
+
+@contextmanager
+def calls_into(*targets: Any) -> Iterator[list[str]]:
+    """Record which of the ``targets`` (functions or modules) run inside the ``with`` block.
+
+    A profile hook sees every Python call, however the function was reached
+    (``module.f``, ``from module import f``, an alias, a default argument),
+    so a solution that hands the work to the library cannot hide it. Yields
+    the list of qualified names called (first call only); the previous hook
+    is restored on exit.
+    """
+    codes = _code_objects(targets)
+    called: list[str] = []
+    previous = sys.getprofile()
+
+    def hook(frame: Any, event: str, arg: Any) -> None:
+        if event == "call" and not called and frame.f_code in codes:
+            called.append(codes[frame.f_code])
+
+    sys.setprofile(hook)
+    try:
+        yield called
+    finally:
+        sys.setprofile(previous)
+
+
 def call_student(name: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """Call the student's ``fn``; turn any exception into a readable failure."""
+    """Call the student's ``fn``; turn any exception into a readable failure.
+
+    Inside a checker declared with ``forbid=``, a call into the forbidden
+    library code is refused (even when the student's function then fails).
+    """
     if not callable(fn):
         raise ExerciseCheckFailed(f"{name}: expected a function, got {type(fn).__name__}.")
+    forbidden = _FORBIDDEN.get()
+    if not forbidden:
+        return _call(name, fn, args, kwargs)
+    with calls_into(*forbidden) as called:
+        try:
+            result = _call(name, fn, args, kwargs)
+        except ExerciseCheckFailed:
+            if not called:
+                raise
+    if called:
+        raise ExerciseCheckFailed(
+            f"{name}: your function calls {called[0]}, the library code this exercise asks "
+            "you to write. Write it with torch / NumPy operations instead.")
+    return result
+
+
+def _call(name: str, fn: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
     try:
         return fn(*args, **kwargs)
     except NotImplementedError:
-        raise ExerciseCheckFailed(
+        raise NotImplementedYet(
             f"{name}: not implemented yet. Replace `raise NotImplementedError` in the "
             "exercise cell with your solution, run that cell, then run this check again."
         ) from None

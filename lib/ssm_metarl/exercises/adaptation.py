@@ -26,7 +26,14 @@ import torch
 from .. import adaptation
 from .._validate import Params
 from ..switching import SwitchingOscillatorTasks
-from ._core import ExerciseCheckFailed, as_tensor, assert_close, call_student, passed
+from ._core import (
+    ExerciseCheckFailed,
+    as_tensor,
+    assert_close,
+    call_student,
+    exercise_check,
+    passed,
+)
 
 
 def _forecasting_problem(seed: int = 0):
@@ -78,6 +85,7 @@ def _diagnose_step(got_pred, got_params, model, params, inputs, targets, t, lr, 
     return ""
 
 
+@exercise_check(forbid=(adaptation.TestTimeAdapter,))
 def check_predict_then_update_step(predict_then_update: Callable[..., Any]) -> None:
     """Check ``predict_then_update(model, params, inputs, targets, t, lr, window)``.
 
@@ -128,6 +136,7 @@ def _recovery_cases() -> list[tuple[str, np.ndarray, int, int, float, int]]:
             ("high errors before the window", slow_start, 12, 6, 2.0, 3)]
 
 
+@exercise_check(forbid=(adaptation.recovery_time,))
 def check_recovery_time(recovery_time: Callable[..., Any]) -> None:
     """Check ``recovery_time(errors, switch_time, before, factor, smoothing)``.
 
@@ -158,6 +167,7 @@ def check_recovery_time(recovery_time: Callable[..., Any]) -> None:
            "lands exactly on the bar)")
 
 
+@exercise_check(forbid=(adaptation.delta_rule_step,))
 def check_ttt_identity_step(ttt_gradient_step: Callable[..., Any]) -> None:
     """Check ``ttt_gradient_step(W, k, v, lr) -> W_new``.
 

@@ -19,7 +19,7 @@ import torch
 from .. import maml
 from .._validate import Params
 from ..tasks import SinusoidTasks
-from ._core import ExerciseCheckFailed, assert_close, call_student, passed
+from ._core import ExerciseCheckFailed, assert_close, call_student, exercise_check, passed
 
 
 def _seeded_problem(seed: int = 0):
@@ -49,6 +49,7 @@ def _assert_dicts_close(
         assert_close(f"{name}[{key!r}]", got[key], value, atol=atol, rtol=1e-6, hint=hint)
 
 
+@exercise_check(forbid=(maml.inner_adapt, maml.maml_loss))
 def check_inner_step(inner_step: Callable[..., Params]) -> None:
     """Check ``inner_step(model, params, x, y, inner_lr) -> fast_params``.
 
@@ -88,6 +89,7 @@ def check_inner_step(inner_step: Callable[..., Params]) -> None:
     passed("inner_step", "fast weights and second-order meta-gradient match on a seeded MLP")
 
 
+@exercise_check(forbid=(maml.inner_adapt, maml.maml_loss))
 def check_first_order_meta_grad(first_order_meta_grad: Callable[..., Params]) -> None:
     """Check ``first_order_meta_grad(model, params, support, query, inner_lr) -> grads``.
 
@@ -114,6 +116,7 @@ def check_first_order_meta_grad(first_order_meta_grad: Callable[..., Params]) ->
     passed("first_order_meta_grad", "matches the FOMAML meta-gradient on a seeded MLP")
 
 
+@exercise_check(forbid=(maml.reptile_update,))
 def check_reptile_update(reptile_update: Callable[..., Params]) -> None:
     """Check ``reptile_update(params, fast_params_list, epsilon) -> new_params``.
 

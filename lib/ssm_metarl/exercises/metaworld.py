@@ -19,8 +19,9 @@ from typing import Any
 import numpy as np
 
 from ..envs.metaworld import MetaWorldEnv, MetaWorldTasks, episode_successes
-from ..results import mean_ci
-from ._core import ExerciseCheckFailed, call_student, passed
+from ..metaworld_runs import oracle_action
+from ..results import mean_ci, seeds_tasks_ci
+from ._core import ExerciseCheckFailed, call_student, exercise_check, passed
 
 __all__ = ["check_episode_successes", "check_reach_controller", "check_seed_interval"]
 
@@ -55,6 +56,7 @@ def _success_cases() -> list[tuple[str, np.ndarray, np.ndarray, np.ndarray, int]
     return cases
 
 
+@exercise_check(forbid=(episode_successes,))
 def check_episode_successes(fn: Callable[..., Any]) -> None:
     """Check ``fn(success_rows, valid, dones, num_episodes) -> (E, K)`` of 0/1.
 
@@ -88,6 +90,7 @@ REACH_TASKS = (0, 13, 27, 41)  # test tasks of ML1 reach-v3 (benchmark seed 0)
 REACH_STEPS = 60
 
 
+@exercise_check(forbid=(oracle_action,))
 def check_reach_controller(fn: Callable[..., Any]) -> None:
     """Check ``fn(obs (39,), goal (3,)) -> action (4,)`` in [-1, 1]: it must reach the goal.
 
@@ -134,6 +137,7 @@ def _interval_cases() -> list[tuple[str, np.ndarray]]:
             ("2 seeds x 12 tasks", rng.random((2, 12)))]
 
 
+@exercise_check(forbid=(mean_ci, seeds_tasks_ci))
 def check_seed_interval(fn: Callable[..., Any]) -> None:
     """Check ``fn(success (S, G)) -> (mean, half_width)`` over training seeds.
 

@@ -21,7 +21,14 @@ import torch
 
 from ..envs.bandit_baselines import select_ucb1
 from ..rl import gae, reinforce_loss
-from ._core import ExerciseCheckFailed, as_tensor, assert_close, call_student, passed
+from ._core import (
+    ExerciseCheckFailed,
+    as_tensor,
+    assert_close,
+    call_student,
+    exercise_check,
+    passed,
+)
 
 GAE_HINT = (
     "delta_t = r_t + gamma * (1 - d_t) * V_{t+1} - V_t with V_T = last_value, then backwards "
@@ -41,6 +48,7 @@ def _gae_case(seed: int, lam: float) -> dict[str, Any]:
             "gamma": 0.9, "lam": lam}
 
 
+@exercise_check(forbid=(gae,))
 def check_gae(fn: Callable[..., Any]) -> None:
     """Check ``fn(rewards, values, dones, last_value, gamma, lam) -> advantages``.
 
@@ -54,6 +62,7 @@ def check_gae(fn: Callable[..., Any]) -> None:
     passed("gae", "3 cases with episode ends mid-sequence, lam in {0, 0.95, 1}")
 
 
+@exercise_check(forbid=(reinforce_loss,))
 def check_pg_surrogate(fn: Callable[..., Any]) -> None:
     """Check ``fn(log_probs, advantages) -> loss``, the policy-gradient surrogate.
 
@@ -136,6 +145,7 @@ def _as_arm(value: Any, num_arms: int) -> int:
     return arm
 
 
+@exercise_check(forbid=(select_ucb1,))
 def check_ucb1_choice(fn: Callable[..., Any]) -> None:
     """Check ``fn(counts, successes, t) -> arm``: one UCB1 decision (Auer et al. 2002).
 

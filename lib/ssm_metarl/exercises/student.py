@@ -13,6 +13,14 @@ Cell tags (JupyterLab: property inspector, "Cell Tags"):
 - ``exercise`` a cell holding a solution region
 - ``check``    a cell that calls a ``check_*`` function
 
+nbgrader metadata (:func:`add_nbgrader_metadata`, kept in the committed
+notebooks): an ``exercise`` cell is a solution cell (``solution: true``), a
+``check`` cell an autograded test cell (``grade: true``, ``locked: true``,
+``points``, ``grade_id`` = notebook stem + checker name). nbgrader's
+autograde must run with ``SSM_METARL_GRADING=1`` so that an unattempted
+exercise raises (and earns no points) instead of printing its one line; see
+``notebooks/INSTRUCTOR.md``.
+
 Usage: ``python -m ssm_metarl.exercises.student notebooks/ student/`` (``make student``).
 """
 
@@ -80,6 +88,39 @@ def exercise_cells_only(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     small = copy.deepcopy(nb)
     small.cells = [c for c in small.cells if c.cell_type == "code" and keep & set(tags(c))]
     return small
+
+
+NBGRADER_SCHEMA = 3
+_CHECK_CALL = re.compile(r"^(check_\w+)\(", re.M)
+
+
+def add_nbgrader_metadata(nb: nbformat.NotebookNode, stem: str, points: int = 1) -> int:
+    """Give every exercise/check cell of ``nb`` its nbgrader metadata; returns the total points.
+
+    Points already set on a check cell are kept (an instructor may weight a
+    larger exercise); new check cells get ``points``.
+    """
+    total = 0
+    for cell in nb.cells:
+        cell_tags = tags(cell)
+        if cell.cell_type != "code" or not {"exercise", "check"} & set(cell_tags):
+            continue
+        old = cell.metadata.get("nbgrader", {})
+        if "check" in cell_tags:
+            called = _CHECK_CALL.findall(cell.source)
+            if not called:
+                raise ValueError(f"{stem}: a check cell calls no check_ function: "
+                                 f"{cell.source[:60]!r}")
+            meta = {"grade": True, "solution": False, "locked": True,
+                    "points": int(old.get("points", points)),
+                    "grade_id": f"{stem}-{called[0]}"}
+            total += meta["points"]
+        else:
+            names = re.findall(r"^def (\w+)\(", cell.source, re.M) or ["solution"]
+            meta = {"grade": False, "solution": True, "locked": False,
+                    "grade_id": f"{stem}-{names[0]}-solution"}
+        cell.metadata["nbgrader"] = {**meta, "schema_version": NBGRADER_SCHEMA}
+    return total
 
 
 def write_student_notebooks(source_dir: Path, target_dir: Path) -> list[Path]:

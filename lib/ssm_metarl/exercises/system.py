@@ -23,7 +23,14 @@ from ..meta_rl import adapt_policy, policy_gradient_advantages, rollout_length
 from ..policies import SSMMetaPolicy
 from ..rl import collect_rollouts
 from ..system import ucb_choice
-from ._core import ExerciseCheckFailed, as_tensor, assert_close, call_student, passed
+from ._core import (
+    ExerciseCheckFailed,
+    as_tensor,
+    assert_close,
+    call_student,
+    exercise_check,
+    passed,
+)
 
 __all__ = ["check_recurrent_inner_step", "check_trial_starts", "check_ucb_policy_choice"]
 
@@ -50,6 +57,7 @@ STEP_HINT = ("log-probs from policy_log_probs(policy, params, rollout) (sequence
              "every parameter except the critic's (heads.critic.*), then theta - alpha * g.")
 
 
+@exercise_check(forbid=(adapt_policy,))
 def check_recurrent_inner_step(fn: Callable[..., Any]) -> None:
     """Check ``fn(policy, params, rollout, advantages, mask, alpha) -> fast weights``.
 
@@ -108,6 +116,7 @@ def _trial_cases() -> list[tuple[str, int, Any, Any]]:
     return cases
 
 
+@exercise_check
 def check_trial_starts(fn: Callable[..., Any]) -> None:
     """Check ``fn(dones, valid, episodes_per_trial) -> starts``, the memory-reset flags.
 
@@ -167,6 +176,7 @@ def _ucb_cases(rng: np.random.Generator) -> list[tuple[np.ndarray, np.ndarray, i
     return cases
 
 
+@exercise_check(forbid=(ucb_choice,))
 def check_ucb_policy_choice(fn: Callable[..., Any]) -> None:
     """Check ``fn(counts, means, t, scale) -> index``: UCB1 over candidate policies.
 

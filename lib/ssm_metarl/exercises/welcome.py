@@ -6,9 +6,10 @@ from collections.abc import Callable
 
 import torch
 
-from ._core import assert_close, call_student, passed
+from ._core import assert_close, call_student, exercise_check, passed
 
 
+@exercise_check
 def check_euler_step(euler_step: Callable[..., torch.Tensor]) -> None:
     """Check ``euler_step(x, u, a, b, dt) -> x + dt * (a * x + b * u)``.
 
