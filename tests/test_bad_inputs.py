@@ -51,6 +51,21 @@ def _sel():
     return ssm.SelectiveSSM(4, d_state=4)
 
 
+def _adaptation():
+    from ssm_metarl import adaptation
+
+    return adaptation
+
+
+def _plotting():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from ssm_metarl import plotting
+
+    return plotting
+
+
 def _mlp():
     return policies.MLPPolicy(3, 2, (8,))
 
@@ -572,6 +587,58 @@ THIRD_CASES = [
      lambda p: meta_rl.maml_rl_step(_mlp(), {}, None, np.zeros((2, 2)),
                                     meta_rl.PolicyMAMLConfig(), np.random.default_rng(0), 0),
      TypeError, "batch"),
+    ("meta_rl.train_maml_rl on_iteration=1",
+     lambda p: meta_rl.train_maml_rl(_mlp(), meta_rl.MAMLRLConfig(num_meta_iterations=1),
+                                     progress=False, on_iteration=1), TypeError, "on_iteration"),
+    ("meta_rl.train_pretrained on_iteration='every 10'",
+     lambda p: meta_rl.train_pretrained(_mlp(), progress=False, on_iteration="every 10"),
+     TypeError, "on_iteration"),
+    ("meta_rl.train_rl2 on_iteration=[]",
+     lambda p: meta_rl.train_rl2(_meta(), progress=False, on_iteration=[]), TypeError,
+     "on_iteration"),
+    # ------------------------------------------------------------------ adaptation.ttt, metrics
+    ("adaptation.linear_attention k of another width",
+     lambda p: _adaptation().linear_attention(_t(2, 5, 3), _t(2, 5, 4), _t(2, 5, 3)), ValueError,
+     "q and k must have the same shape"),
+    ("adaptation.linear_attention 1-d", lambda p: _adaptation().linear_attention(_t(5), _t(5),
+                                                                              _t(5)),
+     ValueError, "q must be a tensor of shape"),
+    ("adaptation.delta_rule_step state shape",
+     lambda p: _adaptation().delta_rule_step(_t(3, 3), _t(4), _t(3), 0.1), ValueError, "state"),
+    ("adaptation.delta_rule_step k=list",
+     lambda p: _adaptation().delta_rule_step(_t(3, 4), [0.0] * 4, _t(3), 0.1), TypeError, "k"),
+    ("adaptation.delta_rule_step beta nan",
+     lambda p: _adaptation().delta_rule_step(_t(3, 4), _t(4), _t(3), math.nan), ValueError,
+     "step size"),
+    ("adaptation.delta_rule beta nan",
+     lambda p: _adaptation().delta_rule(_t(1, 5, 3), _t(1, 5, 3), _t(1, 5, 3), math.nan),
+     ValueError, "step size"),
+    ("adaptation.ttt_linear_online lr=inf",
+     lambda p: _adaptation().ttt_linear_online(_t(1, 5, 3), _t(1, 5, 3), _t(1, 5, 3), math.inf),
+     ValueError, "step size"),
+    ("adaptation.ttt_linear_batch lr='a'",
+     lambda p: _adaptation().ttt_linear_batch(_t(1, 5, 3), _t(1, 5, 3), _t(1, 5, 3), "a"),
+     TypeError, "step size"),
+    ("adaptation.format_metrics_table digits=-1",
+     lambda p: _adaptation().format_metrics_table({}, digits=-1), ValueError, "digits"),
+    ("adaptation.format_metrics_table row of another table",
+     lambda p: _adaptation().format_metrics_table({"frozen": {"mse": 1.0}}), ValueError,
+     "table['frozen']"),
+    # ------------------------------------------------------------------ plotting
+    ("plotting.plot_state_trajectories states='abc'",
+     lambda p: _plotting().plot_state_trajectories(np.arange(3), "abc"), ValueError, "states"),
+    ("plotting.plot_adaptation_curve label=3",
+     lambda p: _plotting().plot_adaptation_curve(np.arange(3), np.zeros((2, 3)), 3), TypeError,
+     "label"),
+    ("plotting.plot_adaptation_curve values (2, 4)",
+     lambda p: _plotting().plot_adaptation_curve(np.arange(3), np.zeros((2, 4)), "x"),
+     ValueError, "values"),
+    ("plotting.plot_cost_vs_length timings=list",
+     lambda p: _plotting().plot_cost_vs_length([1, 2, 3]), TypeError, "timings"),
+    ("plotting.plot_system_diagram ax=1", lambda p: _plotting().plot_system_diagram(ax=1),
+     TypeError, "ax"),
+    ("plotting.plot_semiseparable_mask 3x4",
+     lambda p: _plotting().plot_semiseparable_mask(np.zeros((3, 4))), ValueError, "mask"),
     # ------------------------------------------------------------------ envs and task families
     ("envs.sample_goals rng='x'", lambda p: _families().sample_goals(2, rng="x"), ValueError,
      "rng"),

@@ -10,7 +10,7 @@ idea they show. Every axis gets a label with units where there are units.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import matplotlib.pyplot as plt
@@ -22,15 +22,21 @@ from matplotlib.ticker import NullFormatter
 from .results import mean_ci
 
 
-def _np(x: Any) -> np.ndarray:
+def _np(x: Any, name: str = "input") -> np.ndarray:
     if isinstance(x, torch.Tensor):
         x = x.detach().cpu()
         if x.is_complex():
             x = x.real
-    return np.asarray(x, dtype=float)
+    try:
+        return np.asarray(x, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be an array of numbers, got {type(x).__name__} "
+                         f"{x!r:.40}") from None
 
 
 def _axes(ax: plt.Axes | None) -> plt.Axes:
+    if ax is not None and not isinstance(ax, plt.Axes):
+        raise TypeError(f"ax must be a matplotlib Axes or None, got {type(ax).__name__}")
     return ax if ax is not None else plt.subplots(figsize=(6, 3.5))[1]
 
 
@@ -48,7 +54,7 @@ def plot_state_trajectories(
 
     ``t`` (T,), ``states`` (T, N) or (T,). ``labels`` names the N components.
     """
-    t_np, x = _np(t), _np(states)
+    t_np, x = _np(t, "t"), _np(states, "states")
     x = x[:, None] if x.ndim == 1 else x
     if x.shape[0] != t_np.shape[0]:
         raise ValueError(f"states must have T={t_np.shape[0]} rows like t, got shape {x.shape}")
@@ -73,7 +79,7 @@ def plot_phase_portrait(
     **line_kwargs: Any,
 ) -> plt.Axes:
     """Plot a 2-D state trajectory ``states`` (T, 2) in the plane, start marked by a dot."""
-    x = _np(states)
+    x = _np(states, "states")
     if x.ndim != 2 or x.shape[1] != 2:
         raise ValueError(f"states must have shape (T, 2), got {x.shape}")
     ax = _axes(ax)
@@ -100,7 +106,9 @@ def plot_adaptation_curve(
 
     ``steps`` (K,), ``values`` (S, K): one row per seed or test task.
     """
-    k, v = _np(steps), _np(values)
+    k, v = _np(steps, "steps"), _np(values, "values")
+    if not isinstance(label, str):
+        raise TypeError(f"label must be a str, got {type(label).__name__}")
     if v.ndim != 2 or v.shape[1] != k.shape[0]:
         raise ValueError(f"values must have shape (S, {k.shape[0]}), got {v.shape}")
     mean, half = mean_ci(v, axis=0)
@@ -114,7 +122,7 @@ def plot_adaptation_curve(
 
 
 def _square(name: str, matrix: Any) -> np.ndarray:
-    m = _np(matrix)
+    m = _np(matrix, name)
     if m.ndim != 2 or m.shape[0] != m.shape[1]:
         raise ValueError(f"{name} must have shape (T, T), got {m.shape}")
     return m
@@ -204,6 +212,9 @@ def plot_cost_vs_length(
     ``timings`` maps a method's name to (lengths, seconds), two equal-length
     sequences; a method may cover fewer lengths than the others.
     """
+    if not isinstance(timings, Mapping) or not timings:
+        raise TypeError(f"timings must be a non-empty dict name -> (lengths, seconds), got "
+                        f"{type(timings).__name__}")
     ax = _axes(ax)
     for (name, (lengths, seconds)), marker in zip(timings.items(), "os^vDP*", strict=False):
         if len(lengths) != len(seconds):

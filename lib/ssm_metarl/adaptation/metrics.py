@@ -294,6 +294,13 @@ def switch_aligned_curve(
 def format_metrics_table(table: Mapping[str, Mapping[str, float]], digits: int = 4) -> str:
     """The dict of :func:`switch_aligned_metrics` as aligned text, ``mean +- CI`` per window."""
     columns = [*WINDOWS, "recovery_time"]
+    check_int("digits", digits)
+    needed = [*columns, *(c + "_ci" for c in columns), "recovered_fraction"]
+    for name, row in table.items():
+        missing = [key for key in needed if key not in row]
+        if missing:
+            raise ValueError(f"table[{name!r}] must be a row of switch_aligned_metrics, "
+                             f"missing {missing[:3]}")
     header = f"{'method':<22}" + "".join(f"{c:>22}" for c in columns) + f"{'recovered':>11}"
     lines = [header]
     for name, row in table.items():

@@ -56,9 +56,21 @@ def _flatten_batch(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor):
         v.reshape(-1, *v.shape[-2:]), lead
 
 
+def _step_size(rate: Any, like: torch.Tensor) -> torch.Tensor:
+    """A step size (float or tensor) as a finite tensor of ``like``'s dtype, or a clear error."""
+    try:
+        rate = torch.as_tensor(rate, dtype=like.dtype, device=like.device)
+    except (TypeError, ValueError, RuntimeError):
+        raise TypeError(f"the step size must be a float or a tensor, got "
+                        f"{type(rate).__name__} {rate!r:.40}") from None
+    if not torch.isfinite(rate).all():
+        raise ValueError("the step size must be finite, got NaN or inf")
+    return rate
+
+
 def _per_token_rate(rate: Any, lead: torch.Size, length: int, like: torch.Tensor):
     """A float or a tensor broadcastable to (..., L) -> (B', L), ``...`` flattened."""
-    rate = torch.as_tensor(rate, dtype=like.dtype, device=like.device)
+    rate = _step_size(rate, like)
     try:
         return rate.expand(*lead, length).reshape(-1, length)
     except RuntimeError:
@@ -76,6 +88,7 @@ def linear_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch
     "attention" form: an (L, L) score matrix masked to ``s <= t``
     (Katharopoulos et al. 2020, Eq. 2 without the normaliser and feature map).
     """
+    _flatten_batch(q, k, v)  # checks the shapes
     scores = q @ k.transpose(-1, -2)
     causal = torch.ones(scores.shape[-2:], dtype=torch.bool, device=q.device).tril()
     return scores.masked_fill(~causal, 0) @ v
@@ -111,6 +124,7 @@ def ttt_linear_batch(
     ``initial_weights`` (Dv, Dk).
     """
     q, k, v, lead = _flatten_batch(q, k, v)
+    lr = _step_size(lr, k)
     batch, length = k.shape[:2]
     if initial_weights is None:
         initial_weights = k.new_zeros(v.shape[-1], k.shape[-1])
@@ -136,7 +150,14 @@ def delta_rule_step(
     (...). Equal to one gradient step of size ``beta`` on ``1/2 ||S k - v||^2``
     at the current ``S`` (Schlag et al. 2021; Yang et al. 2024, DeltaNet).
     """
-    beta = torch.as_tensor(beta, dtype=state.dtype, device=state.device)
+    for name, t in (("state", state), ("k", k), ("v", v)):
+        if not isinstance(t, torch.Tensor):
+            raise TypeError(f"{name} must be a tensor, got {type(t).__name__}")
+    if state.ndim < 2 or state.shape[-2:] != (v.shape[-1], k.shape[-1]):
+        raise ValueError(f"state must have shape (..., Dv, Dk) = (..., {v.shape[-1]}, "
+                         f"{k.shape[-1]}) for v {tuple(v.shape)} and k {tuple(k.shape)}, got "
+                         f"{tuple(state.shape)}")
+    beta = _step_size(beta, state)
     error = v - torch.einsum("...vk,...k->...v", state, k)
     return state + beta[..., None, None] * error[..., :, None] * k[..., None, :]
 
