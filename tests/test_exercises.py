@@ -1,8 +1,10 @@
 """Exercise tooling: instructor notebooks pass every check, student versions pass none and run on.
 
-For speed, both directions run only the exercise part of each notebook (cells
-tagged ``setup``, ``exercise`` and ``check``); the full instructor notebooks
-also run under nbval. A check that cannot fail is a defect.
+The instructor direction is proven by nbval: ``make test`` runs every full
+instructor notebook with ``SSM_METARL_GRADING=1``, so a check cell that does
+not pass raises and fails the run. The student direction runs only the
+exercise part of each notebook (cells tagged ``setup``, ``exercise`` and
+``check``) here. A check that cannot fail is a defect.
 """
 
 from __future__ import annotations
@@ -45,17 +47,6 @@ def test_every_solution_cell_is_tagged_and_every_notebook_has_a_check():
                 assert "check_" in cell.source, f"{path.name}: check cell calls no check_ function"
             if "exercise" in cell_tags(cell):
                 assert student.has_solution(cell.source), f"{path.name}: exercise without markers"
-
-
-@pytest.mark.parametrize("path", WITH_EXERCISES, ids=IDS)
-def test_instructor_version_passes_every_check(path):
-    nb = run(student.exercise_cells_only(read(path)))
-    for cell in nb.cells:
-        errors = [o for o in cell.outputs if o.output_type == "error"]
-        assert not errors, f"{path.name}: {errors[0].ename}: {errors[0].evalue}"
-    for cell in check_cells(nb):
-        printed = "".join(o.get("text", "") for o in cell.outputs)
-        assert "\u2713" in printed and "passed" in printed, f"{path.name}: {cell.source!r}"
 
 
 @pytest.mark.parametrize("path", WITH_EXERCISES, ids=IDS)
