@@ -161,6 +161,10 @@ def test_bad_inputs_name_the_argument(reach):
         env.step(np.zeros((2, 4)))
     newer.reset(seed=0)
     newer.step(np.zeros((2, 4)))
+    from ssm_metarl.metaworld_runs import train_run
+
+    with pytest.raises(ValueError, match="eval_every"):
+        train_run("rl2_ssm", 0, 1, save=False, eval_every=0)
 
 
 def test_single_task_ppo_learns_to_succeed():
@@ -180,13 +184,19 @@ def test_single_task_ppo_learns_to_succeed():
     assert success.mean() > 0
 
 
-@pytest.mark.parametrize("method", ["memoryless", "rl2_ssm", "rl2_gru", "maml_mlp"])
+@pytest.mark.parametrize("method", ["memoryless", "rl2_ssm", "rl2_gru", "maml_mlp", "maml_ssm"])
 def test_shipped_weights_load_and_evaluate(method):
-    from ssm_metarl.metaworld_runs import evaluate_run, family, load_run
+    from ssm_metarl.metaworld_runs import METHODS, evaluate_run, family, load_run
 
+    assert method in METHODS
     policy, record = load_run(method, 0)
     assert record["method"] == method and record["env_steps"] == 360_000
     assert record["command"].startswith(f"python -m ssm_metarl.metaworld_runs {method}")
+    heldout = record["heldout"]  # the held-out success curve recorded while training
+    assert heldout["steps"] == list(range(0, 360_001, 60_000))
+    success = np.asarray(heldout["success"])
+    assert success.shape == (7, 3) and ((0 <= success) & (success <= 1)).all()
+    assert success[-1].mean() > success[0].mean(), "held-out success must rise from the start"
     success = evaluate_run(method, policy, family("test").tasks()[:2], episodes=2, seed=0,
                            per_task=1)
     assert success.shape == (2, 2) and set(np.unique(success)) <= {0.0, 1.0}

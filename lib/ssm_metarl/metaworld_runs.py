@@ -22,11 +22,19 @@ steps) and are scored on the 50 test tasks:
   episodes of a trial of two; ``SSMMetaPolicy(core="ssd")`` vs ``GRUPolicy``.
 - ``maml_mlp``: MAML-RL (Finn et al. 2017) of the same MLP, a VPG inner step
   and a PPO-clipped Adam outer step (:func:`~ssm_metarl.meta_rl.train_maml_rl`).
+- ``maml_ssm``: the prototype's system, ``MetaMAMLTrainer(SSMMetaPolicy)`` on
+  a :class:`~ssm_metarl.maml.TaskBatch` of ML1 tasks, the same inner and outer
+  steps as ``maml_mlp`` over the SSM policy of ``rl2_ssm`` without its RL^2
+  inputs (memory reset at every episode: it adapts by its weights only).
 
 Every run gets the same number of environment steps per iteration (6,000:
 20 trials of 2 episodes, or 10 tasks x 2 support + 2 query episodes for
 MAML, 10 tasks x 4 episodes for the memoryless policy) and the same number of
-iterations. Each run writes ``data/weights/metaworld/<method>_seed<s>.pt``
+iterations. Every ``eval_every`` iterations (and before the first) the run
+scores its policy on the first :data:`EVAL_TASKS` test tasks with
+:func:`evaluate_run` (the held-out success curve against meta-training
+steps); the evaluation uses its own generators, so it does not change the
+run. Each run writes ``data/weights/metaworld/<method>_seed<s>.pt``
 (config + weights) and ``.json`` (command, wall time, threads, versions,
 history). From the repository root, one torch thread per process::
 
@@ -38,11 +46,8 @@ history). From the repository root, one torch thread per process::
 
 from __future__ import annotations
 
-import argparse
 import functools
 import json
-import os
-import platform
 import sys
 import time
 from collections.abc import Sequence
@@ -54,12 +59,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import __version__
 from ._validate import check_int
 from .checkpoints import check_state_dict, load_checkpoint, save_checkpoint
 from .envs.metaworld import MetaWorldEnv, MetaWorldTasks, episode_successes, require_metaworld
+from .maml import MetaMAMLTrainer, TaskBatch
 from .meta_rl import (
     MAMLRLConfig,
+    PolicyMAMLConfig,
     RL2Config,
     adapt_policy,
     policy_gradient_advantages,
@@ -69,19 +75,21 @@ from .meta_rl import (
 )
 from .policies import GRUPolicy, MLPPolicy, SSMMetaPolicy
 from .profiles import seed_everything
-from .results import data_dir
+from .results import data_dir, provenance, train_runs_main
 from .rl import collect_rollouts
 
 __all__ = ["METHODS", "evaluate_run", "load_run", "main", "make_policy", "oracle_action",
            "oracle_success", "run_paths", "success_rollout", "train_run"]
 
-METHODS = ("memoryless", "rl2_ssm", "rl2_gru", "maml_mlp")
+METHODS = ("memoryless", "rl2_ssm", "rl2_gru", "maml_mlp", "maml_ssm")
 """The stored Meta-World runs (module docstring)."""
 
 TASK, HORIZON = "reach-v3", 150
 EPISODES_PER_TRIAL = 2
 HIDDEN = 64
 INNER_LR = 0.05
+STEPS_PER_ITERATION = 6000
+EVAL_TASKS, EVAL_EPISODES = 10, 3
 _FORMAT = "ssm_metarl.metaworld_run/1"
 
 
@@ -106,12 +114,24 @@ def make_policy(method: str, seed: int) -> nn.Module:
                              core="ssd")
     if method == "rl2_gru":
         return GRUPolicy(*sizes, hidden_dim=HIDDEN, discrete=False, rl2_inputs=True)
+    if method == "maml_ssm":
+        return SSMMetaPolicy(*sizes, hidden_dim=HIDDEN, discrete=False, rl2_inputs=False,
+                             core="ssd")
     return MLPPolicy(*sizes, (HIDDEN, HIDDEN), init_log_std=-0.5)
 
 
-def run_config(method: str, seed: int, iterations: int) -> RL2Config | MAMLRLConfig:
-    """The training config of one run (6,000 environment steps per iteration)."""
+def run_config(method: str, seed: int, iterations: int
+               ) -> RL2Config | MAMLRLConfig | PolicyMAMLConfig:
+    """The training config of one run (6,000 environment steps per iteration).
+
+    ``maml_ssm`` gets a :class:`~ssm_metarl.meta_rl.PolicyMAMLConfig` (its
+    meta-batch comes from :func:`task_batch`); the iterations are then the
+    caller's loop of ``MetaMAMLTrainer.meta_step``.
+    """
     iterations = check_int("iterations", iterations)
+    if method == "maml_ssm":
+        return PolicyMAMLConfig(meta_lr=1e-3, inner_lr=INNER_LR, outer_epochs=4, clip=0.2,
+                                episodes_per_trial=1, seed=seed)
     if method in ("rl2_ssm", "rl2_gru"):
         return RL2Config(env="navigation", num_iterations=iterations, trials_per_iteration=20,
                          episodes_per_trial=EPISODES_PER_TRIAL, num_minibatches=4,
@@ -134,34 +154,71 @@ def run_paths(method: str, seed: int) -> tuple[Path, Path]:
     return stem.with_suffix(".pt"), stem.with_suffix(".json")
 
 
+def task_batch() -> TaskBatch:
+    """The meta-batch of ``maml_ssm``: 10 train tasks x (2 support + 2 query) episodes."""
+    return TaskBatch(family("train"), batch_size=10, k_support=2, k_query=2)
+
+
 def train_run(method: str, seed: int, iterations: int, progress: bool = False,
-              save: bool = True) -> tuple[nn.Module, dict[str, Any]]:
-    """Train one run; returns (policy, record) and, if ``save``, writes both (:func:`run_paths`)."""
+              save: bool = True, eval_every: int = 10) -> tuple[nn.Module, dict[str, Any]]:
+    """Train one run; returns (policy, record) and, if ``save``, writes both (:func:`run_paths`).
+
+    ``record["heldout"]`` holds the held-out success curve: ``steps`` (env
+    steps of meta-training so far) and ``success`` (mean over the first
+    :data:`EVAL_TASKS` test tasks, 2 rollouts each, of each of
+    :data:`EVAL_EPISODES` episodes; :func:`evaluate_run`), every
+    ``eval_every`` iterations, before the first and after the last.
+    """
     require_metaworld()
+    eval_every = check_int("eval_every", eval_every)
     policy, config = make_policy(method, seed), run_config(method, seed, iterations)
     train = family("train")
+    eval_tasks = family("test").tasks()[:EVAL_TASKS]
+    heldout: dict[str, Any] = {"steps": [], "success": [], "seconds": 0.0}
+
+    def evaluate(done: int) -> None:
+        start = time.perf_counter()
+        success = evaluate_run(method, policy, eval_tasks, EVAL_EPISODES, seed=10_000 + done)
+        heldout["steps"].append(done * STEPS_PER_ITERATION)
+        heldout["success"].append(success.mean(axis=0).round(4).tolist())
+        heldout["seconds"] += time.perf_counter() - start
+
+    def on_iteration(iteration: int, _history: dict) -> None:
+        if (iteration + 1) % eval_every == 0 or iteration + 1 == iterations:
+            evaluate(iteration + 1)
+
     start = time.perf_counter()
+    evaluate(0)
     if method.startswith("rl2"):
-        history = train_rl2(policy, config, progress=progress, family=train)
+        history = train_rl2(policy, config, progress=progress, family=train,
+                            on_iteration=on_iteration)
     elif method == "memoryless":
-        history = train_pretrained(policy, config, progress=progress, family=train)
+        history = train_pretrained(policy, config, progress=progress, family=train,
+                                   on_iteration=on_iteration)
+    elif method == "maml_mlp":
+        history = train_maml_rl(policy, config, progress=progress, family=train,
+                                on_iteration=on_iteration)
     else:
-        history = train_maml_rl(policy, config, progress=progress, family=train)
+        trainer, batches = MetaMAMLTrainer(policy, config), task_batch()
+        for iteration in range(iterations):
+            trainer.meta_step(batches.sample())
+            on_iteration(iteration, trainer.history)
+        history = {**trainer.history, "meta_loss": trainer.meta_losses}
     seconds = time.perf_counter() - start
     import metaworld
     import mujoco
 
     record = {
         "method": method, "seed": seed, "iterations": iterations,
-        "env_steps": iterations * 6000, "task": TASK, "horizon": HORIZON,
+        "env_steps": iterations * STEPS_PER_ITERATION, "task": TASK, "horizon": HORIZON,
         "command": f"python -m ssm_metarl.metaworld_runs {method} --seeds {seed} "
                    f"--iterations {iterations}",
-        "train_seconds": round(seconds, 1), "torch_threads": torch.get_num_threads(),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
-        "library_version": __version__, "torch_version": torch.__version__,
+        "train_seconds": round(seconds - heldout["seconds"], 1), **provenance(),
         "metaworld_version": getattr(metaworld, "__version__", "3.1.1"),
         "mujoco_version": mujoco.__version__, "reward": "v3 (Meta-World+), x 0.1",
-        "date": time.strftime("%Y-%m-%d"), "history": history,
+        "history": history,
+        "heldout": {**heldout, "seconds": round(heldout["seconds"], 1), "tasks": EVAL_TASKS,
+                    "rollouts_per_task": 2, "episodes": EVAL_EPISODES},
     }
     if save:
         weights, path = run_paths(method, seed)
@@ -219,13 +276,13 @@ def evaluate_run(method: str, policy: nn.Module, tasks: np.ndarray, episodes: in
     """Success per test task after k episodes of its experience, (G, K) in [0, 1].
 
     RL^2 and the memoryless policy: one trial of K episodes, memory carried
-    (the memoryless MLP has none). MAML: K rounds of ``per_task`` episodes,
+    (the memoryless MLP has none). MAML (MLP or SSM): K rounds of ``per_task`` episodes,
     one VPG step of :data:`INNER_LR` on each round's data before the next
     (column k: after k gradient steps). The mean over the ``per_task`` rollouts.
     """
     episodes = check_int("episodes", episodes)
     tasks = np.asarray(tasks, dtype=np.float64)
-    if method != "maml_mlp":
+    if not method.startswith("maml"):
         _, success = success_rollout(policy, tasks, episodes, seed, per_task=per_task)
         return success.reshape(len(tasks), per_task, episodes).mean(axis=1)
     theta = dict(policy.named_parameters())
@@ -267,16 +324,7 @@ def oracle_success(tasks: np.ndarray, horizon: int = HORIZON, name: str = TASK) 
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("method", choices=METHODS)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--iterations", type=int, default=100)
-    args = parser.parse_args(argv)
-    torch.set_num_threads(1)
-    for seed in args.seeds:
-        start = time.perf_counter()
-        train_run(args.method, seed, args.iterations)
-        print(f"{args.method} seed {seed}: {time.perf_counter() - start:.0f} s", flush=True)
+    train_runs_main(argv, __doc__.splitlines()[0], METHODS, 60, train_run)
 
 
 if __name__ == "__main__":
