@@ -25,11 +25,13 @@ from torch.func import functional_call
 from ssm_metarl import exercises
 from ssm_metarl.exercises import (
     ExerciseCheckFailed,
+    check_discounted_returns,
     check_discretize_zoh_diagonal,
     check_euler_step,
     check_first_order_meta_grad,
     check_gae,
     check_inner_step,
+    check_multi_step_adapt,
     check_pg_surrogate,
     check_predict_then_update_step,
     check_recovery_time,
@@ -37,6 +39,8 @@ from ssm_metarl.exercises import (
     check_reptile_update,
     check_scan_step,
     check_ssm_kernel,
+    check_ssm_recurrence,
+    check_trailing_mean,
     check_trial_starts,
     check_ttt_identity_step,
     check_ucb1_choice,
@@ -467,6 +471,82 @@ def seed_interval(success, mistake=""):
     return float(mean), float(half)
 
 
+# ----------------------------------------------------------------------------- find the bug
+
+
+def ssm_recurrence(A_bar, B_bar, C, u, mistake=""):
+    h = torch.zeros_like(A_bar)
+    ys = []
+    for u_t in u:
+        if mistake == "output read before the update (the planted bug)":
+            ys.append((C * h).sum())
+        if mistake == "state not carried":
+            h = B_bar * u_t
+        elif mistake == "decay after the input":
+            h = A_bar * (h + B_bar * u_t)
+        elif mistake == "B_bar left out":
+            h = A_bar * h + u_t
+        else:
+            h = A_bar * h + B_bar * u_t
+        if mistake != "output read before the update (the planted bug)":
+            ys.append((C.conj() * h).sum() if mistake == "conjugated C" else (C * h).sum())
+    y = torch.stack(ys)
+    return y.real if mistake == "real part only" else y
+
+
+def multi_step_adapt(model, params, x, y, inner_lr, steps, mistake=""):
+    fast = dict(params)
+    for _ in range(1 if mistake == "one step whatever steps" else steps):
+        at = params if mistake == "every gradient at theta_0 (the planted bug)" else fast
+        out = functional_call(model, at, (x,))
+        loss = ((out - y) ** 2).sum() if mistake == "sum, not mean" else ((out - y) ** 2).mean()
+        graph = mistake != "inner gradients detached"
+        grads = torch.autograd.grad(loss, list(at.values()), create_graph=graph)
+        lr = inner_lr / steps if mistake == "inner_lr split over the steps" else inner_lr
+        sign = -1.0 if mistake == "gradient ascent" else 1.0
+        fast = {n: w - sign * lr * g for (n, w), g in zip(fast.items(), grads, strict=True)}
+    return fast
+
+
+def discounted_returns(rewards, dones, gamma, mistake=""):
+    not_done = 1.0 - dones.to(rewards.dtype)
+    if mistake == "episode ends ignored (the planted bug)":
+        not_done = torch.ones_like(not_done)
+    if mistake == "done of the next step":
+        not_done = torch.cat([not_done[1:], torch.ones_like(not_done[:1])])
+    returns = torch.zeros_like(rewards)
+    running = torch.zeros_like(rewards[0])
+    order = range(rewards.shape[0]) if mistake == "forward loop" else reversed(
+        range(rewards.shape[0]))
+    for t in order:
+        reward = gamma * rewards[t] if mistake == "reward discounted too" else rewards[t]
+        running = reward + gamma * not_done[t] * running
+        if mistake == "done zeroes the reward":
+            running = not_done[t] * running
+        returns[t] = running
+    return returns
+
+
+def trailing_mean(errors, width, mistake=""):
+    out = np.empty(len(errors))
+    for k in range(len(errors)):
+        lo, hi = max(0, k - width + 1), k + 1
+        if mistake == "centred window (the planted bug)":
+            lo, hi = max(0, k - width // 2), k + width // 2 + 1
+        elif mistake == "current step left out":
+            lo, hi = max(0, k - width), max(k, 1)
+        elif mistake == "one step too many":
+            lo = max(0, k - width)
+        elif mistake == "looks ahead":
+            lo, hi = k, k + width
+        elif mistake == "cumulative mean":
+            lo = 0
+        window = errors[lo:hi]
+        out[k] = window.sum() / width if mistake == "divides by width at the start" \
+            else window.mean()
+    return out
+
+
 # ----------------------------------------------------------------------------- the table
 
 GOOD: dict[Callable[..., None], Callable[..., Any]] = {
@@ -478,6 +558,10 @@ GOOD: dict[Callable[..., None], Callable[..., Any]] = {
     check_first_order_meta_grad: first_order_meta_grad,
     check_reptile_update: reptile_update,
     check_gae: gae,
+    check_ssm_recurrence: ssm_recurrence,
+    check_multi_step_adapt: multi_step_adapt,
+    check_discounted_returns: discounted_returns,
+    check_trailing_mean: trailing_mean,
     check_pg_surrogate: pg_surrogate,
     check_ucb1_choice: ucb1_choice,
     check_predict_then_update_step: predict_then_update,
@@ -718,6 +802,43 @@ MISTAKES: list[tuple[Callable[..., None], str, str]] = [
     (check_seed_interval, "no square root of S", r"seed_interval: wrong half-width"),
     (check_seed_interval, "the whole width", r"seed_interval: wrong half-width"),
     (check_seed_interval, "mean of the first seed", r"seed_interval: wrong mean for 3 seeds"),
+
+    (check_ssm_recurrence, "output read before the update (the planted bug)",
+     rf"y \(N=4, L=12\): {VALUES}.*after u_t entered it"),
+    (check_ssm_recurrence, "state not carried", rf"y \(N=4, L=12\): {VALUES}"),
+    (check_ssm_recurrence, "decay after the input", rf"y \(N=4, L=12\): {VALUES}"),
+    (check_ssm_recurrence, "B_bar left out", rf"y \(N=4, L=12\): {VALUES}"),
+    (check_ssm_recurrence, "conjugated C", rf"y \(N=4, L=12\): {VALUES}"),
+    (check_ssm_recurrence, "real part only", r"y \(N=4, L=12\): expected a complex tensor"),
+
+    (check_multi_step_adapt, "every gradient at theta_0 (the planted bug)",
+     rf"multi_step_adapt \(steps=3\)\['[\w.]+'\]: {VALUES}.*CURRENT fast weights"),
+    (check_multi_step_adapt, "one step whatever steps",
+     rf"multi_step_adapt \(steps=3\)\['[\w.]+'\]: {VALUES}"),
+    (check_multi_step_adapt, "sum, not mean",
+     rf"multi_step_adapt \(steps=1\)\['[\w.]+'\]: {VALUES}"),
+    (check_multi_step_adapt, "inner gradients detached",
+     r"multi_step_adapt: the fast weights are detached|meta-gradient through 3 steps"),
+    (check_multi_step_adapt, "inner_lr split over the steps",
+     rf"multi_step_adapt \(steps=3\)\['[\w.]+'\]: {VALUES}"),
+    (check_multi_step_adapt, "gradient ascent",
+     rf"multi_step_adapt \(steps=1\)\['[\w.]+'\]: {VALUES}"),
+
+    (check_discounted_returns, "episode ends ignored (the planted bug)",
+     rf"returns \(gamma=0.9\): {VALUES}.*must not collect the rewards of the next episode"),
+    (check_discounted_returns, "done of the next step", rf"returns \(gamma=0.9\): {VALUES}"),
+    (check_discounted_returns, "forward loop", rf"returns \(gamma=0.9\): {VALUES}"),
+    (check_discounted_returns, "reward discounted too", rf"returns \(gamma=0.9\): {VALUES}"),
+    (check_discounted_returns, "done zeroes the reward", rf"returns \(gamma=0.9\): {VALUES}"),
+
+    (check_trailing_mean, "centred window (the planted bug)",
+     rf"smoothed errors \(width=4\): {VALUES}.*never a later one"),
+    (check_trailing_mean, "current step left out", rf"smoothed errors \(width=1\): {VALUES}"),
+    (check_trailing_mean, "one step too many", rf"smoothed errors \(width=1\): {VALUES}"),
+    (check_trailing_mean, "looks ahead", rf"smoothed errors \(width=4\): {VALUES}"),
+    (check_trailing_mean, "cumulative mean", rf"smoothed errors \(width=1\): {VALUES}"),
+    (check_trailing_mean, "divides by width at the start",
+     rf"smoothed errors \(width=4\): {VALUES}"),
 ]
 
 

@@ -9,6 +9,7 @@ exercise part of each notebook (cells tagged ``setup``, ``exercise`` and
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -17,6 +18,7 @@ import pytest
 import torch
 from nbclient import NotebookClient
 
+import ssm_metarl.exercises as exercises
 import ssm_metarl.ssd as ssd_module
 from notebook_utils import ROOT, cell_tags, code_cells, notebook_paths, read
 from ssm_metarl.exercises import ExerciseCheckFailed, check_ssd_chunk_state, student
@@ -62,7 +64,17 @@ def test_student_version_runs_on_with_one_line_per_unsolved_exercise(path, monke
     for cell in checks:
         printed = "".join(o.get("text", "") for o in cell.outputs).strip()
         assert "passed" not in printed, f"{path.name}: passed without a solution: {cell.source!r}"
-        assert printed.count("\n") == 0 and "not implemented yet" in printed, (path.name, printed)
+        # a find-the-bug exercise starts from its buggy code: the check names what differs
+        expected = ("\u2717 the bug is still there: " if _bug_hunt(cell.source)
+                    else "not implemented yet")
+        assert printed.count("\n") == 0 and expected in printed, (path.name, printed)
+
+
+def _bug_hunt(source: str) -> bool:
+    import ssm_metarl.exercises as exercises
+
+    return any(getattr(getattr(exercises, name), "bug_hunt", False)
+               for name in re.findall(r"^(check_\w+)\(", source, re.M))
 
 
 def test_every_checker_prints_one_line_in_class_and_raises_when_grading(capsys, monkeypatch):
@@ -267,3 +279,47 @@ def test_every_graded_cell_carries_nbgrader_metadata():
                                                                     metadata={"tags": ["check"]})])
     with pytest.raises(ValueError, match="calls no check_ function"):
         student.add_nbgrader_metadata(bad, "nb")
+
+
+def test_a_find_the_bug_cell_gives_the_student_the_buggy_code():
+    source = ("def f(x):\n    ### BEGIN SOLUTION\n    return x + 1\n    ### END SOLUTION\n"
+              "    ### BEGIN STUDENT VERSION\n    # y = x\n    # if y:\n    #     y = -y\n"
+              "    # return y\n    ### END STUDENT VERSION\n")
+    assert student.strip_solutions(source) == (
+        "def f(x):\n    y = x\n    if y:\n        y = -y\n    return y")
+    namespace = {}
+    exec(source, namespace)  # the instructor version runs the solution; the bug is a comment
+    assert namespace["f"](1) == 2
+
+
+@pytest.mark.parametrize(("source", "message"), [
+    ("### BEGIN SOLUTION\nx = 1\n### END SOLUTION\n### BEGIN STUDENT VERSION\nx = 2\n"
+     "### END STUDENT VERSION\n", "not commented out"),
+    ("### BEGIN SOLUTION\nx = 1\n### END SOLUTION\n### BEGIN STUDENT VERSION\n# x = 2\n",
+     "must each stand on a line"),
+    ("x = 0\n### BEGIN STUDENT VERSION\n# x = 2\n### END STUDENT VERSION\n",
+     "exactly one solution region"),
+])
+def test_a_broken_student_region_is_refused(source, message):
+    with pytest.raises(ValueError, match=message):
+        student.strip_solutions(source)
+
+
+def test_a_find_the_bug_check_prints_one_line_in_class_and_raises_when_grading(
+        capsys, monkeypatch):
+    def buggy(rewards, dones, gamma):  # the planted bug of notebook 03: episode ends ignored
+        returns, running = torch.zeros_like(rewards), torch.zeros_like(rewards[0])
+        for t in reversed(range(rewards.shape[0])):
+            running = rewards[t] + gamma * running
+            returns[t] = running
+        return returns
+
+    with pytest.raises(ExerciseCheckFailed, match="must not collect the rewards"):
+        exercises.check_discounted_returns(buggy)
+    monkeypatch.delenv("SSM_METARL_GRADING")
+    capsys.readouterr()
+    assert exercises.check_discounted_returns(buggy) is False
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("\u2717 the bug is still there: returns")
+    with pytest.raises(ExerciseCheckFailed, match="expected a function"):
+        exercises.check_gae(3)  # an ordinary exercise still raises in class

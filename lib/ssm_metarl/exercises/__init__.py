@@ -16,16 +16,23 @@ from ._core import (
 from .adaptation import (
     check_predict_then_update_step,
     check_recovery_time,
+    check_trailing_mean,
     check_ttt_identity_step,
 )
-from .maml import check_first_order_meta_grad, check_inner_step, check_reptile_update
+from .maml import (
+    check_first_order_meta_grad,
+    check_inner_step,
+    check_multi_step_adapt,
+    check_reptile_update,
+)
 from .metaworld import check_episode_successes, check_reach_controller, check_seed_interval
-from .rl import check_gae, check_pg_surrogate, check_ucb1_choice
+from .rl import check_discounted_returns, check_gae, check_pg_surrogate, check_ucb1_choice
 from .ssm import (
     check_discretize_zoh_diagonal,
     check_scan_step,
     check_ssd_chunk_state,
     check_ssm_kernel,
+    check_ssm_recurrence,
 )
 from .system import check_recurrent_inner_step, check_trial_starts, check_ucb_policy_choice
 from .welcome import check_euler_step
@@ -45,16 +52,20 @@ __all__ = [
     "check_inner_step",
     "check_first_order_meta_grad",
     "check_reptile_update",
+    "check_multi_step_adapt",
     "check_discretize_zoh_diagonal",
     "check_ssm_kernel",
     "check_scan_step",
     "check_ssd_chunk_state",
+    "check_ssm_recurrence",
     "check_gae",
     "check_pg_surrogate",
     "check_ucb1_choice",
+    "check_discounted_returns",
     "check_predict_then_update_step",
     "check_recovery_time",
     "check_ttt_identity_step",
+    "check_trailing_mean",
     "check_recurrent_inner_step",
     "check_trial_starts",
     "check_ucb_policy_choice",

@@ -15,6 +15,11 @@ For grading (nbgrader's autograde, where a cell earns its points when it
 raises nothing) set ``SSM_METARL_GRADING=1``: then it raises
 :class:`NotImplementedYet` like any other failure.
 
+A *find-the-bug* exercise (``@exercise_check(bug_hunt=True)``) hands the
+student a function with one planted bug. Its unsolved state is the buggy
+code, not ``NotImplementedError``: in class the failure prints as one line
+(``✗ <what differs> ...``) and the notebook goes on; under grading it raises.
+
 A checker names the library code its exercise asks the student to write
 (``@exercise_check(forbid=(rl.gae,))``, functions or whole modules); a
 solution that calls it, however it was imported, is refused
@@ -55,7 +60,7 @@ _FORBIDDEN: contextvars.ContextVar[tuple[Any, ...]] = contextvars.ContextVar(
 
 
 def exercise_check(check: Callable[..., Any] | None = None, *,
-                   forbid: tuple[Any, ...] = ()) -> Any:
+                   forbid: tuple[Any, ...] = (), bug_hunt: bool = False) -> Any:
     """Decorate a ``check_*`` function (``@exercise_check`` or ``@exercise_check(forbid=...)``).
 
     Outside grading (:func:`grading`) :class:`NotImplementedYet` becomes the
@@ -63,9 +68,11 @@ def exercise_check(check: Callable[..., Any] | None = None, *,
     False and the notebook goes on; every other failure still raises
     :class:`ExerciseCheckFailed`. ``forbid``: library functions or modules the
     student's function must not call (:func:`call_student` refuses it).
+    ``bug_hunt``: a find-the-bug exercise; outside grading any failure prints
+    one line (the bug is still there) instead of raising.
     """
     if check is None:
-        return functools.partial(exercise_check, forbid=tuple(forbid))
+        return functools.partial(exercise_check, forbid=tuple(forbid), bug_hunt=bug_hunt)
 
     @functools.wraps(check)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -77,10 +84,16 @@ def exercise_check(check: Callable[..., Any] | None = None, *,
                 raise
             print(f"\u2717 {unsolved}")
             return False
+        except ExerciseCheckFailed as failure:
+            if grading() or not bug_hunt:
+                raise
+            print(f"\u2717 the bug is still there: {' '.join(str(failure).split())}")
+            return False
         finally:
             _FORBIDDEN.reset(token)
 
     wrapper.forbidden = tuple(forbid)
+    wrapper.bug_hunt = bug_hunt
     return wrapper
 
 

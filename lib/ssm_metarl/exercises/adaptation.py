@@ -189,3 +189,27 @@ def check_ttt_identity_step(ttt_gradient_step: Callable[..., Any]) -> None:
                      hint="the gradient of 1/2 ||W k - v||^2 with respect to W is the outer "
                      "product (W k - v) k^T; step against it.")
     passed("ttt_gradient_step", "equals the delta rule, and v k^T from W = 0 (linear attention)")
+
+
+TRAILING_HINT = ("s_k = mean(e_j for j in [max(0, k - width + 1), k]): the last `width` "
+                 "errors up to and including step k, fewer at the start, never a later one.")
+
+
+@exercise_check(forbid=(adaptation.metrics,), bug_hunt=True)
+def check_trailing_mean(fn: Callable[..., Any]) -> None:
+    """Find the bug: check ``fn(errors, width) -> smoothed``, the trailing mean of an error curve.
+
+    errors (L,) float array, width int >= 1; expected (L,) with
+    s_k = mean(e_{max(0, k-width+1)..k}) (:func:`ssm_metarl.adaptation.smoothed_errors`,
+    the smoothing inside :func:`recovery_time`). A causal metric may not
+    look at errors after step k.
+    """
+    rng = np.random.default_rng(11)
+    for width in (1, 4, 7):
+        errors = rng.exponential(size=30)
+        errors[12:18] += 3.0  # a shock: a window that looks ahead sees it too early
+        got = call_student("trailing_mean", fn, errors.copy(), width)
+        expected = adaptation.smoothed_errors(errors, width)
+        assert_close(f"smoothed errors (width={width})", got, torch.as_tensor(expected),
+                     atol=1e-12, hint=TRAILING_HINT)
+    passed("trailing_mean", "matches the trailing mean for widths 1, 4 and 7")

@@ -143,3 +143,39 @@ def check_reptile_update(reptile_update: Callable[..., Params]) -> None:
         "and add it to theta.",
     )
     passed("reptile_update", "matches theta + epsilon * mean(W - theta) on 3 seeded tasks")
+
+
+MULTI_STEP_HINT = ("each inner step takes the gradient at the CURRENT fast weights: "
+                   "theta_{s+1} = theta_s - inner_lr * grad L(theta_s), with L the MSE of "
+                   "functional_call(model, theta_s, (x,)); the steps must stay differentiable.")
+
+
+@exercise_check(forbid=(maml.inner_adapt, maml.maml_loss), bug_hunt=True)
+def check_multi_step_adapt(multi_step_adapt: Callable[..., Params]) -> None:
+    """Find the bug: check ``multi_step_adapt(model, params, x, y, inner_lr, steps) -> fast``.
+
+    ``steps`` inner SGD steps on one task (Finn et al. 2017, Eq. 1 applied
+    repeatedly): equal to :func:`ssm_metarl.maml.inner_adapt` with ``steps``,
+    fast weights differentiable with respect to ``params`` (second order).
+    """
+    model, params, x, y, x_query, y_query = _seeded_problem(3)
+    for steps in (1, 3):
+        got = call_student("multi_step_adapt", multi_step_adapt, model, params, x, y, 0.05,
+                           steps)
+        expected = maml.inner_adapt(model, params, maml.mse_loss, (x, y), steps, 0.05)
+        _assert_dicts_close(f"multi_step_adapt (steps={steps})", got, expected,
+                            hint=MULTI_STEP_HINT)
+    if not all(isinstance(v, torch.Tensor) and v.requires_grad for v in got.values()):
+        raise ExerciseCheckFailed(
+            "multi_step_adapt: the fast weights are detached from params, so the "
+            "meta-gradient cannot flow through the inner steps (create_graph=True).")
+    query = [maml.task_loss(model, fast, maml.mse_loss, x_query, y_query) for fast in
+             (got, expected)]
+    grads = [torch.autograd.grad(q, list(params.values()), allow_unused=True) for q in query]
+    for name, g_got, g_expected in zip(params, *grads, strict=True):
+        if g_got is None:
+            raise ExerciseCheckFailed(f"multi_step_adapt: fast weights do not depend on {name!r}.")
+        assert_close(f"meta-gradient through 3 steps for {name!r}", g_got, g_expected,
+                     atol=1e-8, hint="the second-order terms are missing: keep every inner "
+                     "gradient differentiable (create_graph=True).")
+    passed("multi_step_adapt", "1 and 3 inner steps and the second-order meta-gradient match")

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from ..envs.bandit_baselines import select_ucb1
-from ..rl import gae, reinforce_loss
+from ..rl import discounted_returns, gae, reinforce_loss
 from ._core import (
     ExerciseCheckFailed,
     as_tensor,
@@ -177,3 +177,23 @@ def check_ucb1_choice(fn: Callable[..., Any]) -> None:
             )
     passed("ucb1_choice", f"{len(states)} bandit states, 2 of them with untried arms, 6 where "
            "a rule without the factor 2, with ln(t + 1) or with the bonus over n errs")
+
+
+RETURNS_HINT = ("R_t = r_t + gamma * (1 - d_t) * R_{t+1} backwards from R_T = 0: an episode "
+                "that ended at t (d_t = 1) must not collect the rewards of the next episode.")
+
+
+@exercise_check(forbid=(discounted_returns, gae), bug_hunt=True)
+def check_discounted_returns(fn: Callable[..., Any]) -> None:
+    """Find the bug: check ``fn(rewards, dones, gamma) -> returns``, the reward-to-go.
+
+    rewards (T, E) float, dones (T, E) bool (the episode ended with r_t);
+    expected (T, E) with R_t = r_t + gamma (1 - d_t) R_{t+1}, R_T = 0
+    (Williams 1992; :func:`ssm_metarl.rl.discounted_returns`).
+    """
+    for seed, gamma in ((3, 0.9), (4, 0.99)):
+        case = _gae_case(seed, 0.95)
+        got = call_student("discounted_returns", fn, case["rewards"], case["dones"], gamma)
+        expected = discounted_returns(case["rewards"], case["dones"], gamma)
+        assert_close(f"returns (gamma={gamma})", got, expected, atol=1e-10, hint=RETURNS_HINT)
+    passed("discounted_returns", "matches the library on trials with episode ends mid-sequence")

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from .. import scan, ssd
+from .. import ssm as ssm_module
 from ..scan import scan_reference
 from ..ssm import discretize_zoh, s4d_init, ssm_kernel
 from ._core import ExerciseCheckFailed, assert_close, call_student, exercise_check, passed
@@ -173,3 +174,30 @@ def check_ssd_chunk_state(fn: Callable[..., Any]) -> None:
                      hint=_CHUNK_HINTS["reset" if resets else "no reset"])
     passed("chunk_end_state", "matches the library's chunk state without resets and with "
            "resets at steps 0, 3, and 2 and 5")
+
+
+RECURRENCE_HINT = ("y_t = sum_n C_n h_t[n] reads the state after u_t entered it, "
+                   "h_t = A_bar * h_{t-1} + B_bar * u_t with h_{-1} = 0, so y_0 = "
+                   "sum C * B_bar * u_0 (the kernel's K_0 multiplies the current input).")
+
+
+@exercise_check(forbid=(ssm_module, scan), bug_hunt=True)
+def check_ssm_recurrence(fn: Callable[..., Any]) -> None:
+    """Find the bug: check ``fn(A_bar, B_bar, C, u) -> y``, the recurrent mode of a diagonal SSM.
+
+    A_bar, B_bar, C complex (N,), u real (L,); expected y complex (L,) with
+    h_t = A_bar h_{t-1} + B_bar u_t (h_{-1} = 0), y_t = sum_n C_n h_t[n]: the
+    same numbers as the convolution y = K * u with K from :func:`check_ssm_kernel`.
+    """
+    gen = torch.Generator().manual_seed(5)
+    for label, n, length in (("N=4, L=12", 4, 12), ("N=8, L=40", 8, 40)):
+        A_bar, B_bar = discretize_zoh(s4d_init(n, "lin", dtype=torch.complex128),
+                                      torch.ones(n, 1, dtype=torch.complex128), 0.1)
+        B_bar = B_bar[:, 0] * torch.randn(n, generator=gen, dtype=torch.complex128)
+        C = torch.randn(n, generator=gen, dtype=torch.complex128)
+        u = torch.randn(length, generator=gen, dtype=torch.float64)
+        y = call_student("ssm_recurrence", fn, A_bar, B_bar, C, u)
+        K = ssm_kernel(A_bar, B_bar, C, length)
+        expected = torch.stack([(K[: t + 1].flip(0) * u[: t + 1]).sum() for t in range(length)])
+        assert_close(f"y ({label})", y, expected, atol=1e-10, hint=RECURRENCE_HINT)
+    passed("ssm_recurrence", "the recurrent mode equals the convolution with the SSM kernel")

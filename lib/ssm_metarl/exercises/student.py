@@ -7,6 +7,12 @@ The student version replaces every such region with
 outputs, so a student starts from a clean notebook whose check cells fail
 with a readable message until the exercise is solved.
 
+A find-the-bug exercise also holds a student region, ``### BEGIN STUDENT
+VERSION`` ... ``### END STUDENT VERSION``, of commented-out lines (``# `` +
+code): the buggy code the student starts from. The student version puts
+those lines, uncommented, in place of the solution region (no stub), and the
+instructor version runs the solution with the buggy code inert as comments.
+
 Cell tags (JupyterLab: property inspector, "Cell Tags"):
 
 - ``setup``    imports and settings the exercises need (kept in exercise-only runs)
@@ -37,10 +43,40 @@ BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
 STUB = 'raise NotImplementedError("Exercise: write your solution here, then run the check cell.")'
 _MARKER = re.compile(r"^(\s*)(### (BEGIN|END) SOLUTION)\s*$")
+STUDENT_BEGIN = "### BEGIN STUDENT VERSION"
+STUDENT_END = "### END STUDENT VERSION"
+_STUDENT = re.compile(r"^[ \t]*### BEGIN STUDENT VERSION[ \t]*\n(.*?)^[ \t]*### END STUDENT VERSION"
+                      r"[ \t]*(?:\n|$)", re.M | re.S)
+
+
+def student_region(source: str) -> tuple[str, list[str]] | None:
+    """(source without the student region, its lines uncommented), or None if it has none."""
+    match = _STUDENT.search(source)
+    if match is None:
+        if STUDENT_BEGIN in source or STUDENT_END in source:
+            raise ValueError(f"{STUDENT_BEGIN} and {STUDENT_END} must each stand on a line, "
+                             "in that order")
+        return None
+    lines = []
+    for line in match.group(1).splitlines():
+        code = re.match(r"^(\s*)# ?(.*)$", line)
+        if code is None:
+            raise ValueError(f"a line of the student region is not commented out: {line!r}")
+        lines.append(code.group(1) + code.group(2))
+    return source[:match.start()] + source[match.end():], lines
 
 
 def strip_solutions(source: str) -> str:
-    """Replace each solution region of a cell's source by a ``NotImplementedError`` stub."""
+    """Replace each solution region of a cell's source by a ``NotImplementedError`` stub.
+
+    With a student region (find-the-bug) the one solution region becomes the
+    student region's code instead.
+    """
+    buggy = student_region(source)
+    if buggy is not None:
+        source, replacement = buggy
+        if source.count(BEGIN) != 1:
+            raise ValueError("a cell with a student region needs exactly one solution region")
     out: list[str] = []
     inside = False
     for number, line in enumerate(source.splitlines(), start=1):
@@ -49,7 +85,10 @@ def strip_solutions(source: str) -> str:
             if inside:
                 raise ValueError(f"line {number}: {BEGIN} inside an open solution region")
             inside = True
-            out.append(f"{match.group(1)}{STUB}")
+            if buggy is None:
+                out.append(f"{match.group(1)}{STUB}")
+            else:
+                out.extend(replacement)  # each line keeps the indentation it was commented at
         elif match:
             if not inside:
                 raise ValueError(f"line {number}: {END} without a matching {BEGIN}")
