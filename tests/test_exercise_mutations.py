@@ -25,18 +25,22 @@ from torch.func import functional_call
 from ssm_metarl import exercises
 from ssm_metarl.exercises import (
     ExerciseCheckFailed,
+    check_bandit_reinforce,
     check_discounted_returns,
     check_discretize_zoh_diagonal,
     check_euler_step,
     check_first_order_meta_grad,
     check_gae,
     check_inner_step,
+    check_maml_meta_gradient,
     check_multi_step_adapt,
+    check_online_forecast,
     check_pg_surrogate,
     check_predict_then_update_step,
     check_recovery_time,
     check_recurrent_inner_step,
     check_reptile_update,
+    check_s4d_convolution,
     check_scan_step,
     check_ssm_kernel,
     check_ssm_recurrence,
@@ -547,6 +551,88 @@ def trailing_mean(errors, width, mistake=""):
     return out
 
 
+# ----------------------------------------------------------------------------- larger exercises
+
+
+def s4d_convolution(A, C, dt, u, mistake=""):
+    step = torch.ones_like(dt) if mistake == "dt ignored" else dt
+    A_bar = torch.exp(step[:, None] * A)
+    B_bar = step[:, None] + 0 * A if mistake == "Euler B_bar = dt" else (A_bar - 1) / A
+    L = u.shape[1]
+    powers = A_bar[..., None] ** torch.arange(L, dtype=torch.float64)  # (H, N, L)
+    if mistake == "kernel shifted by one":
+        powers = powers * A_bar[..., None]
+    K = ((C * B_bar)[..., None] * powers).sum(1)  # (H, L) complex
+    K = K.real if mistake == "Re without the 2" else 2 * K.real
+    n = L if mistake == "no zero padding (circular)" else 2 * L
+    y = torch.fft.irfft(torch.fft.rfft(u, n=n, dim=1) * torch.fft.rfft(K.T, n=n, dim=0), n=n,
+                        dim=1)[:, :L]
+    return y.to(torch.complex128) if mistake == "complex output" else y
+
+
+def maml_meta_gradient(model, params, tasks, inner_lr, mistake=""):
+    losses = []
+    for sx, sy, qx, qy in tasks:
+        if mistake == "support and query swapped":
+            sx, sy, qx, qy = qx, qy, sx, sy
+        support = ((functional_call(model, params, (sx,)) - sy) ** 2).mean()
+        grads = torch.autograd.grad(support, list(params.values()),
+                                    create_graph=mistake != "first order")
+        lr = {"no inner step": 0.0, "inner step ascends": -inner_lr}.get(mistake, inner_lr)
+        fast = {n: w - lr * g for (n, w), g in zip(params.items(), grads, strict=True)}
+        data = (sx, sy) if mistake == "support loss at the fast weights" else (qx, qy)
+        losses.append(((functional_call(model, fast, (data[0],)) - data[1]) ** 2).mean())
+    meta = torch.stack(losses).sum() if mistake == "sum over tasks" else torch.stack(losses).mean()
+    return dict(zip(params, torch.autograd.grad(meta, list(params.values())), strict=True))
+
+
+def bandit_reinforce(pull, k, iterations, lr, mistake=""):
+    logits = torch.zeros(k, requires_grad=True)
+    optimizer = torch.optim.Adam([logits], lr=lr * 1e-3 if mistake == "lr 1000x too small" else lr)
+    for _ in range(iterations):
+        dist = torch.distributions.Categorical(logits=logits)
+        arms = dist.sample((64,))
+        rewards = pull(arms)
+        if mistake == "rewards of other arms":
+            rewards = rewards[torch.randperm(64)]
+        sign = 1.0 if mistake == "minus sign left out" else -1.0
+        loss = sign * (dist.log_prob(arms) * (rewards - rewards.mean())).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        if mistake != "no optimizer step":
+            optimizer.step()
+    if mistake == "probabilities, not logits":
+        return torch.softmax(logits.detach(), 0)
+    return logits.detach()
+
+
+def online_forecast(model, params, inputs, targets, lr, window, mistake=""):
+    start = {n: p.detach().clone() for n, p in params.items()}
+    weights = dict(start)
+    predictions = []
+    for t in range(inputs.shape[0]):
+        lo = 0 if mistake == "whole history" else max(0, t - window + 1)
+        hi = t if mistake == "window ends before t" else t + 1
+        if mistake == "update before predicting":
+            weights = _sgd(model, weights, inputs[lo:hi], targets[lo:hi], lr, mistake)
+        with torch.no_grad():
+            predictions.append(functional_call(model, weights, (inputs[t],)))
+        if mistake == "update before predicting":
+            continue
+        base = start if mistake == "each update from the initial weights" else weights
+        weights = _sgd(model, base, inputs[lo:hi], targets[lo:hi], lr, mistake) if hi > lo \
+            else base
+    return torch.stack(predictions)
+
+
+def _sgd(model, weights, x, y, lr, mistake):
+    w = {n: v.detach().requires_grad_() for n, v in weights.items()}
+    error = (functional_call(model, w, (x,)) - y) ** 2
+    loss = error.sum() if mistake == "sum, not mean" else error.mean()
+    grads = torch.autograd.grad(loss, list(w.values()))
+    return {n: (v - lr * g).detach() for (n, v), g in zip(w.items(), grads, strict=True)}
+
+
 # ----------------------------------------------------------------------------- the table
 
 GOOD: dict[Callable[..., None], Callable[..., Any]] = {
@@ -562,6 +648,10 @@ GOOD: dict[Callable[..., None], Callable[..., Any]] = {
     check_multi_step_adapt: multi_step_adapt,
     check_discounted_returns: discounted_returns,
     check_trailing_mean: trailing_mean,
+    check_s4d_convolution: s4d_convolution,
+    check_maml_meta_gradient: maml_meta_gradient,
+    check_bandit_reinforce: bandit_reinforce,
+    check_online_forecast: online_forecast,
     check_pg_surrogate: pg_surrogate,
     check_ucb1_choice: ucb1_choice,
     check_predict_then_update_step: predict_then_update,
@@ -839,6 +929,47 @@ MISTAKES: list[tuple[Callable[..., None], str, str]] = [
     (check_trailing_mean, "cumulative mean", rf"smoothed errors \(width=1\): {VALUES}"),
     (check_trailing_mean, "divides by width at the start",
      rf"smoothed errors \(width=4\): {VALUES}"),
+
+    (check_s4d_convolution, "no zero padding (circular)",
+     rf"y \(H=2, N=4, L=16\): {VALUES}.*CIRCULAR"),
+    (check_s4d_convolution, "Euler B_bar = dt", rf"y \(H=2, N=4, L=16\): {VALUES}.*ZOH"),
+    (check_s4d_convolution, "Re without the 2", rf"y \(H=2, N=4, L=16\): {VALUES}.*2 Re"),
+    (check_s4d_convolution, "dt ignored", rf"y \(H=2, N=4, L=16\): {VALUES}.*exp\(dt A\)"),
+    (check_s4d_convolution, "kernel shifted by one", rf"y \(H=2, N=4, L=16\): {VALUES}"),
+    (check_s4d_convolution, "complex output", r"s4d_convolution \(H=2.*expected a real y"),
+
+    (check_maml_meta_gradient, "first order",
+     rf"maml_meta_gradient \(3 tasks\)\['[\w.]+'\]: {VALUES}.*create_graph=True"),
+    (check_maml_meta_gradient, "sum over tasks",
+     rf"maml_meta_gradient \(3 tasks\)\['[\w.]+'\]: {VALUES}.*average"),
+    (check_maml_meta_gradient, "no inner step",
+     rf"maml_meta_gradient \(3 tasks\)\['[\w.]+'\]: {VALUES}"),
+    (check_maml_meta_gradient, "inner step ascends",
+     rf"maml_meta_gradient \(3 tasks\)\['[\w.]+'\]: {VALUES}"),
+    (check_maml_meta_gradient, "support and query swapped",
+     rf"maml_meta_gradient \(3 tasks\)\['[\w.]+'\]: {VALUES}.*SUPPORT"),
+    (check_maml_meta_gradient, "support loss at the fast weights",
+     rf"maml_meta_gradient \(3 tasks\)\['[\w.]+'\]: {VALUES}.*QUERY"),
+
+    (check_bandit_reinforce, "minus sign left out",
+     r"bandit_reinforce \(bandit 0, \d+ pulls\): the trained policy earns .*within 0.05"),
+    (check_bandit_reinforce, "no optimizer step",
+     r"bandit_reinforce \(bandit 0, \d+ pulls\): the trained policy earns"),
+    (check_bandit_reinforce, "lr 1000x too small",
+     r"bandit_reinforce \(bandit 0, \d+ pulls\): the trained policy earns"),
+    (check_bandit_reinforce, "rewards of other arms",
+     r"bandit_reinforce \(bandit 0, \d+ pulls\): the trained policy earns"),
+    (check_bandit_reinforce, "probabilities, not logits",
+     r"bandit_reinforce \(bandit 0, \d+ pulls\): the trained policy earns"),
+
+    (check_online_forecast, "update before predicting",
+     rf"online_forecast predictions \(30 steps.*{VALUES}.*CURRENT weights"),
+    (check_online_forecast, "window ends before t",
+     rf"online_forecast predictions \(30 steps.*{VALUES}"),
+    (check_online_forecast, "whole history", rf"online_forecast predictions \(30 steps.*{VALUES}"),
+    (check_online_forecast, "each update from the initial weights",
+     rf"online_forecast predictions \(30 steps.*{VALUES}.*carry on"),
+    (check_online_forecast, "sum, not mean", rf"online_forecast predictions \(30 steps.*{VALUES}"),
 ]
 
 

@@ -14,6 +14,7 @@ from ._core import (
     passed,
 )
 from .adaptation import (
+    check_online_forecast,
     check_predict_then_update_step,
     check_recovery_time,
     check_trailing_mean,
@@ -22,13 +23,21 @@ from .adaptation import (
 from .maml import (
     check_first_order_meta_grad,
     check_inner_step,
+    check_maml_meta_gradient,
     check_multi_step_adapt,
     check_reptile_update,
 )
 from .metaworld import check_episode_successes, check_reach_controller, check_seed_interval
-from .rl import check_discounted_returns, check_gae, check_pg_surrogate, check_ucb1_choice
+from .rl import (
+    check_bandit_reinforce,
+    check_discounted_returns,
+    check_gae,
+    check_pg_surrogate,
+    check_ucb1_choice,
+)
 from .ssm import (
     check_discretize_zoh_diagonal,
+    check_s4d_convolution,
     check_scan_step,
     check_ssd_chunk_state,
     check_ssm_kernel,
@@ -53,19 +62,23 @@ __all__ = [
     "check_first_order_meta_grad",
     "check_reptile_update",
     "check_multi_step_adapt",
+    "check_maml_meta_gradient",
     "check_discretize_zoh_diagonal",
     "check_ssm_kernel",
     "check_scan_step",
     "check_ssd_chunk_state",
     "check_ssm_recurrence",
+    "check_s4d_convolution",
     "check_gae",
     "check_pg_surrogate",
     "check_ucb1_choice",
     "check_discounted_returns",
+    "check_bandit_reinforce",
     "check_predict_then_update_step",
     "check_recovery_time",
     "check_ttt_identity_step",
     "check_trailing_mean",
+    "check_online_forecast",
     "check_recurrent_inner_step",
     "check_trial_starts",
     "check_ucb_policy_choice",

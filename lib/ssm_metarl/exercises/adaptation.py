@@ -213,3 +213,86 @@ def check_trailing_mean(fn: Callable[..., Any]) -> None:
         assert_close(f"smoothed errors (width={width})", got, torch.as_tensor(expected),
                      atol=1e-12, hint=TRAILING_HINT)
     passed("trailing_mean", "matches the trailing mean for widths 1, 4 and 7")
+
+
+ONLINE = {"lr": 0.1, "window": 8, "history": 3, "post": (10, 50)}
+ONLINE_HINT = ("at each step t: predict targets[t] from inputs[t] with the CURRENT weights, "
+               "then one SGD step (lr) on the mean squared error of the last `window` "
+               "transitions inputs[max(0, t - window + 1) : t + 1]; the weights carry on to t + 1.")
+
+
+def _shifted_forecasting_problem():
+    """A next-step MLP fitted on slow oscillators (omega in [1, 1.6]) and 6 test sequences
+    that switch from that range to omega > 2.3: a shift the frozen model never saw.
+
+    Returns model, params, the test NextStepData, switch steps (6,) and the observations y.
+    """
+    h = ONLINE["history"]
+    train = SwitchingOscillatorTasks(omega_range=(1.0, 1.6), min_segment=40, length=120,
+                                     seed=1, dtype=torch.float64).sample(16)
+    data = adaptation.next_step_data(train.y, train.u, history=h)
+    torch.manual_seed(0)
+    model = adaptation.NextStepMLP(history=h, hidden=(32,)).double()
+    adaptation.fit_next_step(model, data.inputs, data.targets, iterations=400, lr=1e-2,
+                             progress=False)
+    params = {name: p.detach().clone() for name, p in model.named_parameters()}
+    test = SwitchingOscillatorTasks(omega_range=(1.0, 3.0), min_jump=0.5, min_segment=40,
+                                    length=100, seed=7, dtype=torch.float64).sample(60)
+    omega = test.params[..., 0]
+    keep = torch.nonzero((omega[:, 0] < 1.6) & (omega[:, -1] > 2.3))[:6, 0]
+    y, u = test.y[keep], test.u[keep]
+    return model, params, adaptation.next_step_data(y, u, history=h), \
+        test.switch_mask[keep].float().argmax(1), y
+
+
+def _post_switch_error(errors: torch.Tensor, switches: torch.Tensor) -> float:
+    """Mean squared error over steps switch + 10 .. switch + 49 of each sequence, errors (B, L)."""
+    lo, hi = ONLINE["post"]
+    return torch.stack([errors[b, s + lo : s + hi].mean()
+                        for b, s in enumerate(switches.tolist())]).mean().item()
+
+
+@exercise_check(forbid=(adaptation.TestTimeAdapter,))
+def check_online_forecast(fn: Callable[..., Any]) -> None:
+    """Larger exercise: check ``fn(model, params, inputs, targets, lr, window) -> predictions``.
+
+    The whole predict-then-update loop of continual test-time adaptation on
+    one sequence: inputs (T, F), targets (T, Q) -> predictions (T, Q), each
+    made before its target is revealed. Checked twice: equal to
+    :class:`~ssm_metarl.adaptation.TestTimeAdapter` (SGD, no clipping) on a short
+    sequence, then by behaviour: after a switch to dynamics the frozen model
+    never saw, your online predictions must beat both the frozen model and
+    persistence (repeat the last observation) on steps 10-49 after the switch.
+    """
+    model, params, inputs, targets = _forecasting_problem()
+    got = call_student("online_forecast", fn, model, {n: p.clone() for n, p in params.items()},
+                       inputs[:30], targets[:30], 0.05, 4)
+    expected = adaptation.TestTimeAdapter(model, lr=0.05, window=4, grad_clip=None,
+                                          params=params).run(inputs[None, :30],
+                                                             targets[None, :30]).predictions[0]
+    assert_close("online_forecast predictions (30 steps, lr=0.05, window=4)", got, expected,
+                 atol=1e-8, hint=ONLINE_HINT)
+
+    model, params, data, switches, y = _shifted_forecasting_problem()
+    predictions = torch.stack([
+        as_tensor("predictions", call_student(
+            "online_forecast", fn, model, {n: p.clone() for n, p in params.items()},
+            data.inputs[b], data.targets[b], ONLINE["lr"], ONLINE["window"])).reshape(
+            data.targets[b].shape)
+        for b in range(data.inputs.shape[0])])
+    online = _post_switch_error(
+        data.to_time_frame(((predictions - data.targets) ** 2).mean(-1, keepdim=True))[..., 0],
+        switches)
+    frozen_trace = adaptation.TestTimeAdapter(model, lr=0.0, params=params).run(data.inputs,
+                                                                                data.targets)
+    frozen = _post_switch_error(data.to_time_frame(frozen_trace.errors[..., None])[..., 0],
+                                switches)
+    persistence = _post_switch_error(
+        ((adaptation.persistence_forecast(y) - y) ** 2).mean(-1), switches)
+    if not online < min(frozen, persistence):
+        raise ExerciseCheckFailed(
+            f"online_forecast: after the switch your online predictions have MSE {online:.4f}, "
+            f"the frozen model {frozen:.4f} and persistence {persistence:.4f}; online "
+            "adaptation must beat both. " + ONLINE_HINT)
+    passed("online_forecast", f"exact on a short sequence; after the switch MSE {online:.4f} "
+           f"vs frozen {frozen:.4f} and persistence {persistence:.4f} (6 sequences)")

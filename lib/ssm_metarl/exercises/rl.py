@@ -197,3 +197,68 @@ def check_discounted_returns(fn: Callable[..., Any]) -> None:
         expected = discounted_returns(case["rewards"], case["dones"], gamma)
         assert_close(f"returns (gamma={gamma})", got, expected, atol=1e-10, hint=RETURNS_HINT)
     passed("discounted_returns", "matches the library on trials with episode ends mid-sequence")
+
+
+BANDIT_TRAINING = {"k": 5, "iterations": 100, "lr": 0.1, "within": 0.05, "bandits": 3}
+BANDIT_HINT = ("each iteration: logits -> torch.distributions.Categorical, sample a batch of "
+               "arms, rewards = pull(arms), loss = -(log_prob(arms) * (rewards - "
+               "rewards.mean())).mean(), then an optimizer step on the logits.")
+
+
+def _hidden_bandit(seed: int, k: int) -> tuple[Callable[[torch.Tensor], torch.Tensor], np.ndarray,
+                                                list[int]]:
+    """``pull(arms) -> rewards`` of a Bernoulli bandit whose probabilities the caller keeps."""
+    rng = np.random.default_rng(seed)
+    probs = rng.uniform(0.0, 1.0, size=k)
+    gen = torch.Generator().manual_seed(seed)
+    pulls = [0]
+
+    def pull(arms: Any) -> torch.Tensor:
+        arms = torch.as_tensor(arms)
+        if arms.dtype not in (torch.int64, torch.int32) or arms.ndim != 1:
+            raise TypeError(f"pull expects a 1-D integer tensor of arms, got {arms.dtype} "
+                            f"with shape {tuple(arms.shape)}")
+        if arms.numel() and (arms.min() < 0 or arms.max() >= k):
+            raise ValueError(f"pull: arms must be in 0..{k - 1}")
+        pulls[0] += arms.numel()
+        p = torch.as_tensor(probs)[arms.long()]
+        return torch.bernoulli(p, generator=gen).float()
+
+    return pull, probs, pulls
+
+
+@exercise_check(forbid=(reinforce_loss,))
+def check_bandit_reinforce(fn: Callable[..., Any]) -> None:
+    """Larger exercise: check ``fn(pull, k, iterations, lr) -> logits``, REINFORCE on a bandit.
+
+    ``pull(arms)`` takes a 1-D integer tensor of arm indices and returns their
+    0/1 rewards (float, same shape); the arm probabilities are hidden. The
+    result is the trained policy's logits (k,). Checked by behaviour on 3
+    bandits with k = 5 arms: the softmax policy's expected reward per pull must
+    be within ``BANDIT_TRAINING["within"]`` of the best arm's probability
+    (random play earns the mean probability).
+    """
+    s = BANDIT_TRAINING
+    for seed in range(s["bandits"]):
+        pull, probs, pulls = _hidden_bandit(100 + seed, s["k"])
+        torch.manual_seed(seed)
+        logits = as_tensor("logits", call_student("bandit_reinforce", fn, pull, s["k"],
+                                                  s["iterations"], s["lr"]))
+        if tuple(logits.shape) != (s["k"],):
+            raise ExerciseCheckFailed(f"bandit_reinforce: expected logits of shape ({s['k']},), "
+                                      f"got {tuple(logits.shape)}.")
+        if not torch.isfinite(logits).all():
+            raise ExerciseCheckFailed("bandit_reinforce: the logits contain NaN or inf.")
+        if pulls[0] == 0:
+            raise ExerciseCheckFailed("bandit_reinforce: the policy never pulled an arm; learn "
+                                      "from the rewards of pull(arms).")
+        policy = torch.softmax(logits.double(), dim=0).numpy()
+        earned, best = float(policy @ probs), float(probs.max())
+        if earned < best - s["within"]:
+            raise ExerciseCheckFailed(
+                f"bandit_reinforce (bandit {seed}, {pulls[0]} pulls): the trained policy earns "
+                f"{earned:.3f} per pull, the best arm {best:.3f} and random play "
+                f"{probs.mean():.3f}; it must come within {s['within']} of the best arm. "
+                + BANDIT_HINT)
+    passed("bandit_reinforce", f"within {s['within']} of the best arm on {s['bandits']} bandits "
+           f"after {s['iterations']} iterations")

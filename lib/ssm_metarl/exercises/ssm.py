@@ -201,3 +201,67 @@ def check_ssm_recurrence(fn: Callable[..., Any]) -> None:
         expected = torch.stack([(K[: t + 1].flip(0) * u[: t + 1]).sum() for t in range(length)])
         assert_close(f"y ({label})", y, expected, atol=1e-10, hint=RECURRENCE_HINT)
     passed("ssm_recurrence", "the recurrent mode equals the convolution with the SSM kernel")
+
+
+S4D_HINTS = {
+    "kernel": "ZOH: A_bar = exp(dt A), B_bar = (A_bar - 1) / A (B = 1 in S4D), then the real "
+              "kernel K[h, l] = 2 Re(sum_n C[h, n] B_bar[h, n] A_bar[h, n]**l)",
+    "conv": "your kernel (the response to an impulse at t = 0) is right; the convolution is "
+            "not. y[b, t, h] = sum_{l <= t} K[h, l] u[b, t - l, h]: an FFT computes a CIRCULAR "
+            "convolution, so pad u and K with zeros to length >= 2L - 1 first, then keep the "
+            "first L outputs",
+}
+
+
+def _s4d_recurrent(A: torch.Tensor, C: torch.Tensor, dt: torch.Tensor,
+                   u: torch.Tensor) -> torch.Tensor:
+    """The independent oracle: h_t = A_bar h_{t-1} + B_bar u_t, y_t = 2 Re(C h_t)."""
+    A_bar = torch.exp(dt[:, None] * A)
+    B_bar = (A_bar - 1) / A
+    h = torch.zeros(u.shape[0], *A.shape, dtype=A.dtype)
+    ys = []
+    for t in range(u.shape[1]):
+        h = A_bar * h + B_bar * u[:, t, :, None]
+        ys.append(2 * (C * h).sum(-1).real)
+    return torch.stack(ys, dim=1)
+
+
+def _kernel_is_right(fn: Callable[..., Any], A, C, dt, length: int) -> bool:
+    """Whether the student's response to an impulse at t = 0 (the kernel itself) is right."""
+    impulse = torch.zeros(1, length, A.shape[0], dtype=torch.float64)
+    impulse[:, 0] = 1.0
+    response = call_student("s4d_convolution", fn, A, C, dt, impulse)
+    return (isinstance(response, torch.Tensor) and response.shape == impulse.shape
+            and not response.is_complex() and torch.allclose(
+                response.detach().double(), _s4d_recurrent(A, C, dt, impulse), atol=1e-9))
+
+
+@exercise_check(forbid=(ssm_module, scan))
+def check_s4d_convolution(fn: Callable[..., Any]) -> None:
+    """Larger exercise: check ``fn(A, C, dt, u) -> y``, an S4D layer's convolution from scratch.
+
+    A, C complex (H, N) (A the continuous diagonal, real part < 0), dt real
+    (H,), u real (Bt, L, H); expected y real (Bt, L, H): ZOH discretisation,
+    the real kernel 2 Re(sum_n C B_bar A_bar^l) (Gu et al. 2022, S4D, Sec. 3)
+    and the causal convolution of each channel by FFT. Compared with the
+    recurrence, which gives the same numbers (the SSM's two modes).
+    """
+    gen = torch.Generator().manual_seed(8)
+    cases = (("H=2, N=4, L=16", 2, 4, 16), ("H=3, N=8, L=37 (not a power of 2)", 3, 8, 37))
+    for label, h, n, length in cases:
+        A = torch.complex(-torch.rand(h, n, generator=gen, dtype=torch.float64) - 0.1,
+                          torch.pi * torch.arange(n, dtype=torch.float64).expand(h, n))
+        C = torch.randn(h, n, generator=gen, dtype=torch.complex128)
+        dt = torch.exp(torch.rand(h, generator=gen, dtype=torch.float64) * -3.0 - 1.0)
+        u = torch.randn(2, length, h, generator=gen, dtype=torch.float64)
+        y = call_student("s4d_convolution", fn, A, C, dt, u)
+        expected = _s4d_recurrent(A, C, dt, u)
+        if isinstance(y, torch.Tensor) and y.is_complex():
+            raise ExerciseCheckFailed(f"s4d_convolution ({label}): expected a real y; the "
+                                      "kernel is 2 Re(...), a real signal.")
+        right = (isinstance(y, torch.Tensor) and y.shape == expected.shape
+                 and torch.allclose(y.detach().double(), expected, atol=1e-9, rtol=1e-7))
+        hint = "" if right else S4D_HINTS[
+            "conv" if _kernel_is_right(fn, A, C, dt, length) else "kernel"]
+        assert_close(f"y ({label})", y, expected, atol=1e-9, rtol=1e-7, hint=hint)
+    passed("s4d_convolution", "the FFT convolution equals the S4D recurrence on two layers")
