@@ -251,3 +251,60 @@ def training_step(
     loss.backward()
     optimizer.step()
     return value
+
+
+def check_sized(
+    name: str, value: Any, letters: tuple[str, ...], sizes: dict[str, tuple[int, str]],
+    like: torch.Tensor | None = None, like_name: str = "",
+) -> torch.Tensor:
+    """``value`` as a tensor of shape ``letters`` (e.g. ``("T", "S", "S")``) that agrees
+    with the sizes seen so far.
+
+    ``sizes`` maps a letter to (its size, the argument it was read from); a new
+    letter is added, a clash raises ``ValueError`` naming ``name`` and where the
+    size came from. With ``like``: ``TypeError`` unless ``value`` has its dtype
+    and device (``like_name`` names it).
+    """
+    text = "(" + ", ".join(letters) + ")"
+    value = check_tensor(name, value, len(letters), text)
+    clashes = [f"{letter} = {sizes[letter][0]} from {sizes[letter][1]}"
+               for letter, size in zip(letters, value.shape, strict=True)
+               if sizes.setdefault(letter, (size, name))[0] != size]
+    if clashes:
+        raise ValueError(f"{name} must have shape {text} with {', '.join(clashes)}, "
+                         f"got {tuple(value.shape)}")
+    if like is not None and (value.dtype != like.dtype or value.device != like.device):
+        raise TypeError(f"{name} must have the dtype and device of {like_name} ({like.dtype} on "
+                        f"{like.device}), got {value.dtype} on {value.device}")
+    return value
+
+
+def check_positive(name: str, value: torch.Tensor) -> torch.Tensor:
+    """``value`` (a real tensor) must be finite and > 0 everywhere; ``ValueError`` naming ``name``.
+
+    Skipped under torch.func transforms, where values cannot be read.
+    """
+    if _values_readable(value) and not bool((torch.isfinite(value) & (value > 0)).all()):
+        shown = value[~(torch.isfinite(value) & (value > 0))].flatten()[:4].tolist()
+        raise ValueError(f"{name} must be finite and > 0 everywhere, got values {shown}")
+    return value
+
+
+def check_callable(name: str, value: Any, *, optional: bool = False, what: str = "") -> Any:
+    """``value`` if it is callable (or None when ``optional``); ``TypeError`` naming ``name``.
+
+    ``what`` describes the expected signature, e.g. ``"loss_fn(prediction, target)"``.
+    """
+    if (value is None and optional) or callable(value):
+        return value
+    kind = f"a function {what}" if what else "a function"
+    none = " or None" if optional else ""
+    raise TypeError(f"{name} must be {kind}{none}, got {type(value).__name__}")
+
+
+def check_bool(name: str, value: Any) -> bool:
+    """``value`` as a ``bool`` (NumPy bools too); ``TypeError`` naming ``name`` otherwise
+    (a string such as ``"no"`` or a number would silently count as a flag)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return bool(value)

@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from ._validate import check_device
+from ._validate import check_device, check_instance
 
 __all__ = ["check_config", "check_state_dict", "load_checkpoint", "save_checkpoint"]
 
@@ -34,6 +34,15 @@ def save_checkpoint(
     (tensors, numbers, strings, lists and dicts of them), e.g. an optimizer's
     state dict; its keys must not clash with the three above.
     """
+    path = _check_path(path)
+    fmt = _check_format(fmt)
+    check_instance("config", config, Mapping)
+    check_instance("module", module, torch.nn.Module)
+    if extra is not None:
+        check_instance("extra", extra, Mapping)
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"path {path}: the folder {folder} does not exist")
     extra = dict(extra or {})
     clash = sorted(set(extra) & {"format", "config", "state_dict"})
     if clash:
@@ -49,8 +58,14 @@ def load_checkpoint(path: str | os.PathLike, fmt: str, map_location: Any = None)
     before the file is read) or anything else ``torch.load`` takes (a dict or
     a function).
     """
+    path = _check_path(path)
+    fmt = _check_format(fmt)
     if isinstance(map_location, (str, torch.device)):
         check_device("map_location", map_location)
+    elif not (map_location is None or isinstance(map_location, Mapping)
+              or callable(map_location)):
+        raise TypeError(f"map_location must be None, a device ('cpu', 'cuda', torch.device), "
+                        f"a dict or a function, got {type(map_location).__name__}")
     if not os.path.exists(path):
         raise FileNotFoundError(f"no checkpoint at {path}")
     try:
@@ -72,12 +87,16 @@ def load_checkpoint(path: str | os.PathLike, fmt: str, map_location: Any = None)
 def check_config(
     path: Any, config: Mapping[str, Any], expected_config: Mapping[str, Any] | None
 ) -> None:
-    """Name the first key of ``expected_config`` whose stored value differs."""
+    """Name the first key of ``expected_config`` whose stored value differs (or is missing)."""
+    check_instance("config", config, Mapping)
+    if expected_config is not None:
+        check_instance("expected_config", expected_config, Mapping)
     for key, expected in (expected_config or {}).items():
-        if config.get(key) != expected:
+        if key not in config or config[key] != expected:
+            stored = repr(config[key]) if key in config else "no such key"
             raise ValueError(
                 f"{path}: config mismatch for {key!r}: expected {expected!r}, "
-                f"checkpoint has {config.get(key)!r}"
+                f"checkpoint has {stored}"
             )
 
 
@@ -89,7 +108,9 @@ def check_state_dict(
     Every stored entry must be a tensor of the expected shape; floating ones
     must hold no NaN/inf (a diverged run's weights are refused, not loaded).
     """
-    for key in sorted(set(expected) | set(got)):
+    check_instance("expected", expected, Mapping)
+    check_instance("got", got, Mapping)
+    for key in sorted(set(expected) | set(got), key=str):
         if key not in got or key not in expected:
             where = "missing from" if key not in got else "unexpected in"
             raise ValueError(f"{path}: config mismatch: parameter {key!r} {where} the checkpoint")
@@ -106,3 +127,18 @@ def check_state_dict(
                 f"{path}: config mismatch for {key!r}: the config implies shape "
                 f"{tuple(expected[key].shape)}, the checkpoint holds {tuple(got[key].shape)}"
             )
+
+
+def _check_path(path: Any) -> str | os.PathLike:
+    """``path`` must be a str or an ``os.PathLike`` (not a file descriptor or None)."""
+    if isinstance(path, bool) or not isinstance(path, (str, os.PathLike)) or path == "":
+        raise TypeError(f"path must be a non-empty str or os.PathLike (a file name), "
+                        f"got {path!r}")
+    return path
+
+
+def _check_format(fmt: Any) -> str:
+    """``fmt`` must be a non-empty str such as ``"ssm_metarl.LinearSSM/1"``."""
+    if not isinstance(fmt, str) or not fmt:
+        raise TypeError(f"fmt must be a non-empty str (the checkpoint kind/version), got {fmt!r}")
+    return fmt

@@ -54,7 +54,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._validate import check_device, check_dtype, check_int, check_like, check_reset, check_tensor
-from .scan import scan, zero_where_reset
+from .scan import _zero_rows, scan
 from .ssd import ssd, ssd_step
 from .ssm import (
     S4D_INITS,
@@ -99,10 +99,42 @@ def _checked(core: nn.Module, u: Any, state: Any, reset: Any, sequence: bool):
     if not isinstance(state, torch.Tensor) or tuple(state.shape) != expected:
         got = tuple(state.shape) if isinstance(state, torch.Tensor) else type(state).__name__
         raise ValueError(f"state must be a tensor of shape {expected} (init_state), got {got}")
-    if state.dtype not in (u.dtype, u.dtype.to_complex()) or state.device != u.device:
-        raise TypeError(f"state must have the core's dtype {u.dtype} (complex for S4D) on "
-                        f"{u.device}, got {state.dtype} on {state.device}")
+    dtype = u.dtype.to_complex() if getattr(core, "is_complex", False) else u.dtype
+    if state.dtype != dtype or state.device != u.device:
+        raise TypeError(f"state must have the dtype of init_state, {dtype} on {u.device}, "
+                        f"got {state.dtype} on {state.device}")
     return u, state, reset
+
+
+def _factory(factory: dict[str, Any]) -> dict[str, Any]:
+    """The ``dtype``/``device`` options of a core's layers, checked (nothing else is taken)."""
+    unknown = sorted(set(factory) - {"dtype", "device"})
+    if unknown:
+        raise TypeError(f"unexpected options {unknown}; a core takes dtype and device here")
+    if "dtype" in factory:
+        check_dtype("dtype", factory["dtype"])
+    check_device("device", factory.get("device"))
+    return factory
+
+
+def _check_trailing(name: str, value: Any, trailing: tuple[int, ...], text: str,
+                    like: torch.Tensor) -> torch.Tensor:
+    """``value``: a tensor of ``like``'s dtype and device whose last dims are ``trailing``."""
+    value = check_like(name, value, like)
+    if value.ndim < len(trailing) or tuple(value.shape[value.ndim - len(trailing):]) != trailing:
+        raise ValueError(f"{name} must have shape {text} = (..., "
+                         f"{', '.join(map(str, trailing))}), got {tuple(value.shape)}")
+    return value
+
+
+def _check_leading(names: str, *values: torch.Tensor, drop: tuple[int, ...]) -> None:
+    """The leading dims of ``values`` (each without its last ``drop`` dims) must broadcast."""
+    shapes = [tuple(v.shape[:v.ndim - k]) for v, k in zip(values, drop, strict=True)]
+    try:
+        torch.broadcast_shapes(*shapes)
+    except RuntimeError:
+        raise ValueError(f"{names} must share their leading dims (...), got "
+                         f"{', '.join(map(str, shapes))}") from None
 
 
 def _only_at_start(state: torch.Tensor, reset: torch.Tensor | None):
@@ -112,7 +144,7 @@ def _only_at_start(state: torch.Tensor, reset: torch.Tensor | None):
     tensor to fold the resets in.
     """
     if reset is not None and not reset[:, 1:].any():
-        return zero_where_reset(reset[:, 0], state), None
+        return _zero_rows(reset[:, 0], state), None
     return state, reset
 
 
@@ -152,9 +184,10 @@ class SelectiveCore(nn.Module):
         **factory: Any,
     ) -> None:
         super().__init__()
-        self.hidden_dim = check_int("hidden_dim", hidden_dim)
-        self.state_dim = check_int("ssm_state_dim", state_dim)
+        self.hidden_dim = hidden_dim = check_int("hidden_dim", hidden_dim)
+        self.state_dim = state_dim = check_int("ssm_state_dim", state_dim)
         check_dt_range(dt_min, dt_max)
+        factory = _factory(factory)
         self.state_shape = (hidden_dim, state_dim)
         self.dt_proj = nn.Linear(hidden_dim, hidden_dim, **factory)
         self.B_proj = nn.Linear(hidden_dim, state_dim, bias=False, **factory)
@@ -172,6 +205,10 @@ class SelectiveCore(nn.Module):
 
     def coefficients(self, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """u (..., H) -> decay a (..., H, N), input b (..., H, N), readout C (..., N)."""
+        return self._coefficients(_check_trailing("u", u, (self.hidden_dim,), "(..., H)",
+                                                  self.A_log))
+
+    def _coefficients(self, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         dt = F.softplus(self.dt_proj(u))
         a = zoh_decay(dt, self.A_log)
         # B_bar u = dt u B (Euler), as in ssm.selective_discretize; spelled out so that
@@ -181,6 +218,13 @@ class SelectiveCore(nn.Module):
 
     def readout(self, h: torch.Tensor, C: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
         """y = h C + D u: h (..., H, N), C (..., N), u (..., H) -> (..., H)."""
+        h = _check_trailing("h", h, self.state_shape, "(..., H, N)", self.A_log)
+        C = _check_trailing("C", C, (self.state_dim,), "(..., N)", self.A_log)
+        u = _check_trailing("u", u, (self.hidden_dim,), "(..., H)", self.A_log)
+        _check_leading("h, C and u", h, C, u, drop=(2, 1, 1))
+        return self._readout(h, C, u)
+
+    def _readout(self, h: torch.Tensor, C: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
         # a batched mat-vec; (h * C).sum(-1) would write a temporary as large as h
         return torch.matmul(h, C.unsqueeze(-1)).squeeze(-1) + self.D * u
 
@@ -195,9 +239,9 @@ class SelectiveCore(nn.Module):
              reset: torch.Tensor | None = None):
         """One step: u_t (B, H), h (B, H, N), reset (B,) -> (y_t (B, H), h_t (B, H, N))."""
         u_t, h, reset = _checked(self, u_t, h, reset, sequence=False)
-        a, b, C = self.coefficients(u_t)
-        h = a * zero_where_reset(reset, h) + b
-        return self.readout(h, C, u_t), h
+        a, b, C = self._coefficients(u_t)
+        h = a * _zero_rows(reset, h) + b
+        return self._readout(h, C, u_t), h
 
     def forward(self, u: torch.Tensor, h0: torch.Tensor | None = None,
                 reset: torch.Tensor | None = None):
@@ -207,11 +251,11 @@ class SelectiveCore(nn.Module):
         h, reset = _only_at_start(h, reset)
         for start in range(0, u.shape[1], self.time_chunk):
             u_piece = u[:, start:start + self.time_chunk]  # (B, T, H)
-            a, b, C = self.coefficients(u_piece)  # (B, T, H, N) each: a few MB, in cache
+            a, b, C = self._coefficients(u_piece)  # (B, T, H, N) each: a few MB, in cache
             piece_reset = None if reset is None else reset[:, start:start + self.time_chunk]
             states = scan(a.flatten(2), b.flatten(2), h0=h.flatten(1), reset=piece_reset)
             states = states.view(*u_piece.shape[:2], self.hidden_dim, self.state_dim)
-            pieces.append(self.readout(states, C, u_piece))
+            pieces.append(self._readout(states, C, u_piece))
             h = states[:, -1]
         return torch.cat(pieces, dim=1), h
 
@@ -259,13 +303,14 @@ class SSDCore(nn.Module):
         **factory: Any,
     ) -> None:
         super().__init__()
-        self.hidden_dim = check_int("hidden_dim", hidden_dim)
-        self.state_dim = check_int("ssm_state_dim", state_dim)
-        self.heads = check_int("heads", heads)
+        self.hidden_dim = hidden_dim = check_int("hidden_dim", hidden_dim)
+        self.state_dim = state_dim = check_int("ssm_state_dim", state_dim)
+        self.heads = heads = check_int("heads", heads)
         self.chunk_size = check_int("chunk_size", chunk_size, hint="chunk length Q")
         if hidden_dim % heads:
             raise ValueError(f"heads={heads} must divide hidden_dim={hidden_dim}")
         check_dt_range(dt_min, dt_max)
+        factory = _factory(factory)
         self.head_dim = hidden_dim // heads
         self.state_shape = (heads, self.head_dim, state_dim)
         self.dt_proj = nn.Linear(hidden_dim, heads, **factory)
@@ -279,6 +324,10 @@ class SSDCore(nn.Module):
 
     def coefficients(self, u: torch.Tensor):
         """u (..., H) -> x (..., K, P), log_a (..., K), B and C (..., 1, N) (G = 1 group)."""
+        return self._coefficients(_check_trailing("u", u, (self.hidden_dim,), "(..., H)",
+                                                  self.A_log))
+
+    def _coefficients(self, u: torch.Tensor):
         dt = F.softplus(self.dt_proj(u))                               # (..., K)
         x = u.unflatten(-1, (self.heads, self.head_dim)) * dt.unsqueeze(-1)
         log_a = -torch.exp(self.A_log) * dt
@@ -292,7 +341,7 @@ class SSDCore(nn.Module):
              reset: torch.Tensor | None = None):
         """One step: u_t (B, H), h (B, K, P, N), reset (B,) -> (y_t (B, H), h_t)."""
         u_t, h, reset = _checked(self, u_t, h, reset, sequence=False)
-        y, h = ssd_step(*self.coefficients(u_t), h, reset)
+        y, h = ssd_step(*self._coefficients(u_t), h, reset)
         return y.flatten(-2) + self.D * u_t, h
 
     def forward(self, u: torch.Tensor, h0: torch.Tensor | None = None,
@@ -300,7 +349,7 @@ class SSDCore(nn.Module):
         """Sequence: u (B, L, H), h0 (B, K, P, N), reset (B, L) -> (y (B, L, H), h_L)."""
         u, h0, reset = _checked(self, u, h0, reset, sequence=True)
         h0, reset = _only_at_start(h0, reset)
-        y, h = ssd(*self.coefficients(u), state=h0, reset=reset, chunk_size=self.chunk_size)
+        y, h = ssd(*self._coefficients(u), state=h0, reset=reset, chunk_size=self.chunk_size)
         return y.flatten(-2) + self.D * u, h
 
 
@@ -337,9 +386,10 @@ class S4DCore(nn.Module):
         device: torch.device | str | None = None,
     ) -> None:
         super().__init__()
-        self.hidden_dim = check_int("hidden_dim", hidden_dim)
-        self.state_dim = check_int("ssm_state_dim", state_dim)
+        self.hidden_dim = hidden_dim = check_int("hidden_dim", hidden_dim)
+        self.state_dim = state_dim = check_int("ssm_state_dim", state_dim)
         check_dt_range(dt_min, dt_max)
+        _factory({"dtype": dtype, "device": device})
         if init not in S4D_INITS:
             raise ValueError(f"init must be one of {', '.join(S4D_INITS)}, got {init!r}")
         self.is_complex = init != "real"
@@ -372,6 +422,12 @@ class S4DCore(nn.Module):
 
     def readout(self, x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
         """y = Re(C x) + D u: x (..., H, modes), u (..., H) -> (..., H)."""
+        x = _check_trailing("x", x, self.state_shape, "(..., H, modes)", self.init_state(1))
+        u = _check_trailing("u", u, (self.hidden_dim,), "(..., H)", self.log_dt)
+        _check_leading("x and u", x, u, drop=(2, 1))
+        return self._readout(x, u)
+
+    def _readout(self, x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
         C = torch.view_as_complex(self.C) if self.is_complex else self.C
         return (x * C).sum(-1).real + self.D * u
 
@@ -386,8 +442,8 @@ class S4DCore(nn.Module):
         """One step: u_t (B, H), x (B, H, modes), reset (B,) -> (y_t (B, H), x_t)."""
         u_t, x, reset = _checked(self, u_t, x, reset, sequence=False)
         A_bar, B_bar = self.discretized()
-        x = A_bar * zero_where_reset(reset, x) + B_bar * u_t.unsqueeze(-1)
-        return self.readout(x, u_t), x
+        x = A_bar * _zero_rows(reset, x) + B_bar * u_t.unsqueeze(-1)
+        return self._readout(x, u_t), x
 
     def forward(self, u: torch.Tensor, x0: torch.Tensor | None = None,
                 reset: torch.Tensor | None = None):
@@ -398,7 +454,7 @@ class S4DCore(nn.Module):
         b = (B_bar * u.unsqueeze(-1)).flatten(2)                         # (B, L, H * modes)
         x = scan(A_bar.reshape(1, 1, -1), b, h0=x0.flatten(1), reset=reset)
         x = x.view(*u.shape, -1)                                         # (B, L, H, modes)
-        return self.readout(x, u), x[:, -1]
+        return self._readout(x, u), x[:, -1]
 
 
 # ----------------------------------------------------------------------------- dense LTI
@@ -437,8 +493,8 @@ class LinearCore(nn.Module):
         device: torch.device | str | None = None,
     ) -> None:
         super().__init__()
-        self.hidden_dim = check_int("hidden_dim", hidden_dim)
-        self.state_dim = check_int("ssm_state_dim", state_dim)
+        self.hidden_dim = hidden_dim = check_int("hidden_dim", hidden_dim)
+        self.state_dim = state_dim = check_int("ssm_state_dim", state_dim)
         self.state_shape = (state_dim,)
         self.linear = LinearSSM(state_dim, hidden_dim, hidden_dim, dt=dt, method=method,
                                 init=init, dtype=dtype, device=device)
@@ -451,7 +507,7 @@ class LinearCore(nn.Module):
              reset: torch.Tensor | None = None):
         """One step: u_t (B, H), x (B, N), reset (B,) -> (y_t (B, H), x_t (B, N))."""
         u_t, x, reset = _checked(self, u_t, x, reset, sequence=False)
-        return self.linear.step(u_t, zero_where_reset(reset, x))
+        return self.linear.step(u_t, _zero_rows(reset, x))
 
     def forward(self, u: torch.Tensor, x0: torch.Tensor | None = None,
                 reset: torch.Tensor | None = None):
@@ -464,7 +520,7 @@ class LinearCore(nn.Module):
         states = []
         # unbind once: indexing drive[:, t] in the loop would make backward O(L^2).
         for drive_t, reset_t in zip(drive.unbind(1), resets, strict=True):
-            x = zero_where_reset(reset_t, x) @ A_bar.T + drive_t
+            x = _zero_rows(reset_t, x) @ A_bar.T + drive_t
             states.append(x)
         states = torch.stack(states, dim=1)                             # (B, L, N)
         return states @ self.linear.C.T + u @ self.linear.D.T, x
@@ -489,7 +545,8 @@ class GRUCore(nn.GRU):
 
     def __init__(self, hidden_dim: int, *, dtype: torch.dtype = torch.float32,
                  device: torch.device | str | None = None) -> None:
-        check_int("hidden_dim", hidden_dim)
+        hidden_dim = check_int("hidden_dim", hidden_dim)
+        _factory({"dtype": dtype, "device": device})
         super().__init__(hidden_dim, hidden_dim, batch_first=True, dtype=dtype, device=device)
         self.hidden_dim = hidden_dim
         self.state_shape = (hidden_dim,)
@@ -502,7 +559,7 @@ class GRUCore(nn.GRU):
              reset: torch.Tensor | None = None):
         """One step: u_t (B, H), h (B, H), reset (B,) -> (h_t (B, H), h_t (B, H))."""
         u_t, h, reset = _checked(self, u_t, h, reset, sequence=False)
-        _, h = super().forward(u_t.unsqueeze(1), zero_where_reset(reset, h).unsqueeze(0))
+        _, h = super().forward(u_t.unsqueeze(1), _zero_rows(reset, h).unsqueeze(0))
         return h[0], h[0]
 
     def forward(self, u: torch.Tensor, h: torch.Tensor | None = None,
@@ -511,7 +568,7 @@ class GRUCore(nn.GRU):
         u, h, reset = _checked(self, u, h, reset, sequence=True)
         pieces = []
         for start, end in _segments_between_resets(reset, u.shape[1]):
-            h = zero_where_reset(None if reset is None else reset[:, start], h)
+            h = _zero_rows(None if reset is None else reset[:, start], h)
             out, h_n = super().forward(u[:, start:end], h.unsqueeze(0))
             pieces.append(out)
             h = h_n[0]

@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
-from ._validate import Params, check_float
+from ._validate import Params, check_float, check_instance, check_int, check_tensor
 
 __all__ = [
     "ENGINES",
@@ -78,7 +78,16 @@ _VMAP_UNSUPPORTED: weakref.WeakSet[nn.Module] = weakref.WeakSet()
 
 
 def mse_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Mean squared error over every element: the loss of Finn et al. (2017), Section 5.1."""
+    """Mean squared error over every element: the loss of Finn et al. (2017), Section 5.1.
+
+    ``prediction`` and ``target`` must have the same shape (no broadcasting,
+    which would silently average over every pair of rows).
+    """
+    prediction = check_tensor("prediction", prediction)
+    target = check_tensor("target", target)
+    if target.shape != prediction.shape:
+        raise ValueError(f"target must have the shape of prediction {tuple(prediction.shape)}, "
+                         f"got {tuple(target.shape)}")
     return F.mse_loss(prediction, target)
 
 
@@ -90,7 +99,12 @@ def regression_mlp(
     Maps (..., P) -> (..., Q). Layers are named ``0, 2, 4, ...`` so the head is the
     last ``Linear`` (``ANIL(head=str(2 * len(hidden)))``).
     """
-    widths = [input_dim, *hidden, output_dim]
+    if isinstance(hidden, (str, bytes)) or not isinstance(hidden, Sequence):
+        raise TypeError(f"hidden must be a sequence of positive ints (the hidden widths, "
+                        f"e.g. (40, 40)), got {hidden!r}")
+    widths = [check_int("input_dim", input_dim),
+              *(check_int(f"hidden[{i}]", width) for i, width in enumerate(hidden)),
+              check_int("output_dim", output_dim)]
     layers: list[nn.Module] = []
     for width_in, width_out in zip(widths[:-1], widths[1:], strict=True):
         layers += [nn.Linear(width_in, width_out), nn.ReLU()]
@@ -104,8 +118,18 @@ def predict(
 
     If the model returns a tuple (e.g. ``(y, state)`` of a stateful sequence
     model), the first element is the prediction. ``forward_fn(model, params,
-    inputs)`` replaces the call entirely when given.
+    inputs)`` replaces the call entirely when given. ``params`` may hold a
+    subset of the model's parameters and buffers (the rest are the model's
+    own) but no other name; without ``forward_fn``, ``inputs`` must be a
+    tensor of the floating parameters' dtype and device.
     """
+    _check_call(model, params, inputs, forward_fn)
+    return _predict(model, params, inputs, forward_fn)
+
+
+def _predict(model: nn.Module, params: Params, inputs: Any,
+             forward_fn: ForwardFn | None) -> torch.Tensor:
+    """:func:`predict` on checked arguments."""
     if forward_fn is not None:
         output = forward_fn(model, params, inputs)
     else:
@@ -122,7 +146,49 @@ def task_loss(
     forward_fn: ForwardFn | None = None,
 ) -> torch.Tensor:
     """``L_task(theta) = loss_fn(f_theta(inputs), targets)``: a scalar."""
-    return loss_fn(predict(model, params, inputs, forward_fn), targets)
+    _check_call(model, params, inputs, forward_fn)
+    if not callable(loss_fn):
+        raise TypeError(f"loss_fn must be a callable (prediction, target) -> scalar tensor, "
+                        f"e.g. mse_loss; got {type(loss_fn).__name__}")
+    check_tensor("targets", targets)
+    return _scalar("loss_fn", loss_fn(_predict(model, params, inputs, forward_fn), targets))
+
+
+def _check_call(model: Any, params: Any, inputs: Any, forward_fn: Any) -> None:
+    """The arguments of :func:`predict`: shapes and dtypes only (values are never read)."""
+    check_instance("model", model, nn.Module)
+    params = check_params(params)
+    if forward_fn is not None:
+        if not callable(forward_fn):
+            raise TypeError(f"forward_fn must be None or a callable (model, params, inputs), "
+                            f"got {type(forward_fn).__name__}")
+        return
+    known = {name for name, _ in model.named_parameters()}
+    known |= {name for name, _ in model.named_buffers()}
+    unknown = [name for name in params if name not in known]
+    if unknown:
+        raise ValueError(f"params holds names that {type(model).__name__} does not have: "
+                         f"{unknown[:4]}; its names: {sorted(known)[:8]}")
+    like = next((v for v in params.values() if v.is_floating_point()), None)
+    if like is None:
+        check_tensor("inputs", inputs)
+    elif not isinstance(inputs, torch.Tensor) or inputs.dtype != like.dtype \
+            or inputs.device != like.device:
+        got = f"{inputs.dtype} on {inputs.device}" if isinstance(inputs, torch.Tensor) \
+            else type(inputs).__name__
+        raise TypeError(f"inputs must be a tensor of the params' dtype {like.dtype} on "
+                        f"{like.device}, got {got}; convert with "
+                        f"torch.as_tensor(inputs, dtype={like.dtype})")
+
+
+def _scalar(name: str, loss: Any, zero_dim: bool = False) -> torch.Tensor:
+    """``loss`` (what ``name`` returned) must be a one-element tensor (0-dim if ``zero_dim``)."""
+    if not isinstance(loss, torch.Tensor) or loss.numel() != 1 or (zero_dim and loss.ndim):
+        got = f"shape {tuple(loss.shape)}" if isinstance(loss, torch.Tensor) \
+            else type(loss).__name__
+        kind = "a 0-dim scalar tensor (engine='func')" if zero_dim else "a scalar tensor"
+        raise ValueError(f"{name} must return {kind}, one loss; got {got}")
+    return loss
 
 
 # ----------------------------------------------------------------------------- parameter dicts
@@ -208,7 +274,13 @@ def check_rates(
 
 def rate_of(rates: InnerLR, name: str) -> Any:
     """The step size of parameter ``name``: the float, or its entry of a rate dict."""
-    return rates[name] if isinstance(rates, Mapping) else rates
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a parameter name (str), got {name!r}")
+    if isinstance(rates, Mapping):
+        if name not in rates:
+            raise ValueError(f"rates has no rate for parameter {name!r}; it has {list(rates)}")
+        return rates[name]
+    return rates if isinstance(rates, torch.Tensor) else check_float("rates", rates, minimum=0)
 
 
 def sgd_step(fast: Params, grads: Params, inner_lr: InnerLR) -> Params:
@@ -217,8 +289,23 @@ def sgd_step(fast: Params, grads: Params, inner_lr: InnerLR) -> Params:
     ``alpha`` is a float, or per parameter a tensor of its shape (Meta-SGD,
     Li et al. 2017, Eq. 3: ``theta' = theta - alpha o grad L``).
     """
-    return {**fast, **{name: fast[name] - rate_of(inner_lr, name) * g
-                       for name, g in grads.items()}}
+    fast, grads = check_params(fast, "fast"), check_params(grads, "grads")
+    for name, g in grads.items():
+        if name not in fast:
+            raise ValueError(f"grads[{name!r}] has no parameter in fast (names: {list(fast)})")
+        if g.shape != fast[name].shape:
+            raise ValueError(f"grads[{name!r}] must have the shape of fast[{name!r}] "
+                             f"{tuple(fast[name].shape)}, got {tuple(g.shape)}")
+    if isinstance(inner_lr, Mapping):
+        missing = [name for name in grads if name not in inner_lr]
+        if missing:
+            raise ValueError(f"inner_lr as a dict must hold a rate for every parameter in "
+                             f"grads; missing {missing}")
+    elif not isinstance(inner_lr, torch.Tensor):
+        inner_lr = check_float("inner_lr", inner_lr, minimum=0)
+    rate = (lambda name: inner_lr[name]) if isinstance(inner_lr, Mapping) else \
+        (lambda name: inner_lr)
+    return {**fast, **{name: fast[name] - rate(name) * g for name, g in grads.items()}}
 
 
 def clip_gradient_norm(grads: Params, max_norm: float | None) -> Params:
@@ -263,10 +350,21 @@ def loss_gradient(
     ``torch.autograd.grad(create_graph=...)``, the classic eager loop. Without
     ``create_graph`` the gradient is a constant (first order).
     """
+    if not callable(loss_of):
+        raise TypeError(f"loss_of must be a callable params -> scalar tensor, "
+                        f"got {type(loss_of).__name__}")
+    fast = check_params(fast, "fast")
+    if isinstance(names, (str, bytes)) or not isinstance(names, Sequence) or not names:
+        raise TypeError(f"names must be a non-empty list of parameter names, got {names!r}")
+    unknown = [name for name in names if name not in fast]
+    if unknown:
+        raise ValueError(f"names {unknown} are not in fast (names: {list(fast)})")
+    if not isinstance(create_graph, bool):
+        raise TypeError(f"create_graph must be a bool, got {create_graph!r}")
     if check_engine(engine) == "func":
 
         def loss_of_adapted(adapted: Params) -> torch.Tensor:
-            return loss_of({**fast, **adapted})
+            return _scalar("loss_of", loss_of({**fast, **adapted}), zero_dim=True)
 
         grads = torch.func.grad(loss_of_adapted)({name: fast[name] for name in names})
         return grads if create_graph else {name: g.detach() for name, g in grads.items()}
@@ -275,7 +373,7 @@ def loss_gradient(
             name: fast[name] if fast[name].requires_grad else fast[name].detach().requires_grad_()
             for name in names
         }
-        loss = loss_of({**fast, **leaves})
+        loss = _scalar("loss_of", loss_of({**fast, **leaves}))
         grads = torch.autograd.grad(loss, list(leaves.values()), create_graph=create_graph)
     return dict(zip(names, grads, strict=True))
 
@@ -296,6 +394,8 @@ def support_gradient(
     ``L_support(theta) = loss_fn(f_theta(inputs), targets)`` with ``support =
     (inputs, targets)``.
     """
+    if not isinstance(support, (tuple, list)) or len(support) != 2:
+        raise TypeError(f"support must be a pair (inputs, targets), got {type(support).__name__}")
     inputs, targets = support
 
     def support_loss(params: Params) -> torch.Tensor:
@@ -309,12 +409,40 @@ def support_gradient(
 
 def stack_results(results: list) -> Any:
     """Stack a list of per-task results (tensors, or tuples/dicts of them) on dim 0."""
+    if not isinstance(results, (list, tuple)) or not results:
+        raise ValueError(f"results must be a non-empty list of per-task results, "
+                         f"got {results!r:.80}")
+    return _stack(list(results), "results")
+
+
+def _stack(results: list, name: str) -> Any:
+    """:func:`stack_results`; ``name`` says where a bad entry sits (``results[i][j]``)."""
     first = results[0]
     if isinstance(first, torch.Tensor):
+        for i, r in enumerate(results):
+            if not isinstance(r, torch.Tensor) or r.shape != first.shape:
+                got = tuple(r.shape) if isinstance(r, torch.Tensor) else type(r).__name__
+                raise ValueError(f"{name}[{i}] must be a tensor of the shape of {name}[0] "
+                                 f"{tuple(first.shape)}, got {got}")
         return torch.stack(results)
     if isinstance(first, Mapping):
-        return {key: torch.stack([r[key] for r in results]) for key in first}
-    return tuple(stack_results(list(parts)) for parts in zip(*results, strict=True))
+        for i, r in enumerate(results):
+            if not isinstance(r, Mapping) or set(r) != set(first):
+                got = sorted(r) if isinstance(r, Mapping) else type(r).__name__
+                raise ValueError(f"{name}[{i}] must be a dict with the keys of {name}[0] "
+                                 f"{sorted(first)}, got {got}")
+        return {key: _stack([r[key] for r in results], f"{name}[...][{key!r}]")
+                for key in first}
+    if not isinstance(first, tuple):
+        raise TypeError(f"{name}[0] must be a tensor, or a tuple or dict of tensors, "
+                        f"got {type(first).__name__}")
+    for i, r in enumerate(results):
+        if not isinstance(r, tuple) or len(r) != len(first):
+            got = f"{len(r)} items" if isinstance(r, tuple) else type(r).__name__
+            raise ValueError(f"{name}[{i}] must be a tuple of {len(first)} like {name}[0], "
+                             f"got {got}")
+    return tuple(_stack(list(parts), f"{name}[...][{j}]")
+                 for j, parts in enumerate(zip(*results, strict=True)))
 
 
 def _slice(arg: Any, dim: int | None, index: int) -> Any:
@@ -344,15 +472,20 @@ def vmap_or_loop(
     vmappable, so later calls loop at once. A bad input therefore raises the
     loop's own error and changes nothing for later calls.
     """
-    dims = tuple(in_dims) if in_dims is not None else (0,) * len(args)
+    dims, batch = _check_batched(fn, args, in_dims)
+    if model is not None:
+        check_instance("model", model, nn.Module)
+    if not isinstance(vmap, bool):
+        raise TypeError(f"vmap must be a bool, got {vmap!r}")
+    if not isinstance(unit, str):
+        raise TypeError(f"unit must be a str (the word for one slice, e.g. 'task'), "
+                        f"got {unit!r}")
     vmap_error = None
     if vmap and (model is None or model not in _VMAP_UNSUPPORTED):
         try:
             return torch.func.vmap(functools.partial(fn, engine="func"), in_dims=dims)(*args)
         except VMAP_FALLBACK_ERRORS as error:
             vmap_error = error
-    batch = next(len(next(iter(a.values()))) if isinstance(a, Mapping) else a.shape[0]
-                 for a, d in zip(args, dims, strict=True) if d is not None)
     results = [fn(*(_slice(a, d, t) for a, d in zip(args, dims, strict=True)), engine="autograd")
                for t in range(batch)]
     if vmap_error is not None and model is not None:
@@ -365,7 +498,38 @@ def vmap_or_loop(
             RuntimeWarning,
             stacklevel=3,
         )
-    return stack_results(results)
+    return _stack(results, "the results of fn")
+
+
+def _check_batched(fn: Any, args: Any, in_dims: Any) -> tuple[tuple, int]:
+    """:func:`vmap_or_loop`'s ``fn``, ``args`` and ``in_dims``; returns (dims, batch size)."""
+    if not callable(fn):
+        raise TypeError(f"fn must be a callable (*args, engine=...), got {type(fn).__name__}")
+    if not isinstance(args, (tuple, list)):
+        raise TypeError(f"args must be a tuple or list of fn's arguments, "
+                        f"got {type(args).__name__}")
+    dims = tuple(in_dims) if in_dims is not None else (0,) * len(args)
+    if len(dims) != len(args) or any(d not in (0, None) or isinstance(d, bool) for d in dims):
+        raise ValueError(f"in_dims must hold one entry per argument ({len(args)}), each 0 "
+                         f"(batched on dim 0) or None (shared), got {in_dims!r}")
+    sizes = {}
+    for i, (arg, dim) in enumerate(zip(args, dims, strict=True)):
+        if dim is None:
+            continue
+        values = list(arg.values()) if isinstance(arg, Mapping) else [arg]
+        if not values or not all(isinstance(v, torch.Tensor) and v.ndim >= 1 for v in values):
+            raise TypeError(f"args[{i}] is batched (in_dims 0), so it must be a tensor or a "
+                            f"non-empty dict of tensors with the batch on dim 0, "
+                            f"got {type(arg).__name__}")
+        for v in values:
+            sizes.setdefault(int(v.shape[0]), i)
+    if not sizes:
+        raise ValueError("at least one argument must be batched (in_dims 0), got in_dims "
+                         f"{dims}")
+    if len(sizes) > 1 or 0 in sizes:
+        raise ValueError(f"the batched args must share one batch size >= 1 on dim 0, got "
+                         f"sizes {sorted(sizes)} (args[{max(sizes.values())}])")
+    return dims, next(iter(sizes))
 
 
 # ----------------------------------------------------------------------------- conversion

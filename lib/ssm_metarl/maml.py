@@ -46,6 +46,7 @@ tasks with ``torch.autograd.grad``; both paths give the same meta-gradient.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -57,8 +58,14 @@ from torch import nn
 
 from ._validate import (
     Params,
+    check_bool,
+    check_callable,
+    check_device,
+    check_finite,
     check_float,
+    check_instance,
     check_int,
+    check_like,
     check_tensor,
     raise_if_diverged,
     training_step,
@@ -87,6 +94,7 @@ from .functional import (
 from .meta_rl import (
     PolicyMAMLConfig,
     adapt_policy,
+    check_family,
     maml_rl_step,
     policy_gradient_advantages,
     rollout_length,
@@ -108,18 +116,36 @@ __all__ = [
 
 ALGORITHMS: tuple[str, ...] = ("maml", "fomaml", "metasgd", "anil", "reptile")
 _TRAINER_FORMAT = "ssm_metarl.MetaMAMLTrainer/1"
+STEPS_HINT = "number of inner SGD steps"
 
 
 # ----------------------------------------------------------------------------- validation
 
 
-def _check_pair(name: str, pair: Any, *, batched: bool = False) -> tuple[torch.Tensor, ...]:
-    """``pair`` must be ``(inputs, targets)`` with matching leading dims (T, K) or (K,)."""
+def _check_model(model: Any) -> nn.Module:
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    return model
+
+
+def _check_pair(
+    name: str, pair: Any, *, batched: bool = False, model: nn.Module | None = None,
+    like: torch.Tensor | None = None, finite: bool = False,
+) -> tuple[torch.Tensor, ...]:
+    """``pair`` must be ``(inputs, targets)`` with matching leading dims (T, K) or (K,), none 0.
+
+    With ``like`` (a parameter of the model) both must be tensors of its
+    dtype and device (integer targets, e.g. class labels, keep their dtype);
+    with ``model`` their last dims must fit its known widths (:func:`_io_widths`);
+    with ``finite`` they must hold no NaN/inf. (Training leaves NaN data to
+    its divergence stop, which names the iteration.)
+    """
     if not (isinstance(pair, (tuple, list)) and len(pair) == 2):
         raise TypeError(f"{name} must be an (inputs, targets) pair, got {type(pair).__name__}")
     inputs, targets = pair
     if not (isinstance(inputs, torch.Tensor) and isinstance(targets, torch.Tensor)):
-        raise TypeError(f"{name} must hold two tensors (inputs, targets)")
+        raise TypeError(f"{name} must hold two tensors (inputs, targets), got "
+                        f"{type(inputs).__name__} and {type(targets).__name__}")
     lead = 2 if batched else 1
     shape = "(T, K, ...)" if batched else "(K, ...)"
     if inputs.ndim < lead + 1 or targets.ndim < lead + 1:
@@ -132,7 +158,90 @@ def _check_pair(name: str, pair: Any, *, batched: bool = False) -> tuple[torch.T
             f"{name} inputs and targets must agree on the leading {lead} dim(s) of {shape}, "
             f"got {tuple(inputs.shape)} and {tuple(targets.shape)}"
         )
+    if 0 in inputs.shape[:lead]:
+        raise ValueError(f"{name} must hold at least one {'task and ' if batched else ''}"
+                         f"example, got inputs of shape {tuple(inputs.shape)}")
+    if model is not None:
+        width_in, width_out = _io_widths(model)
+        for part, tensor, width, what in ((0, inputs, width_in, "input"),
+                                          (1, targets, width_out, "output")):
+            if width is not None and tensor.shape[-1] != width:
+                raise ValueError(f"{name}[{part}] must have {width} features in its last "
+                                 f"dimension (the {type(model).__name__}'s {what} width), got "
+                                 f"shape {tuple(tensor.shape)}")
+    if like is not None:
+        check_like(f"{name}[0]", inputs, like)
+        if targets.is_floating_point() or targets.is_complex():
+            check_like(f"{name}[1]", targets, like)
+        elif targets.device != like.device:
+            raise ValueError(f"{name}[1] must be on the model's device {like.device}, "
+                             f"got {targets.device}")
+    if finite:
+        check_finite(f"{name}[0]", inputs)
+        check_finite(f"{name}[1]", targets)
     return inputs, targets
+
+
+def _io_widths(model: nn.Module) -> tuple[int | None, int | None]:
+    """(input, output) feature widths where the model shows them, else None.
+
+    Known for an ``nn.Linear`` and an ``nn.Sequential`` that starts (ends) with
+    one (:func:`regression_mlp`); any other model checks its own inputs.
+    """
+    def end(module: nn.Module, index: int) -> nn.Module | None:
+        while isinstance(module, nn.Sequential):
+            if not len(module):
+                return None
+            module = module[index]
+        return module
+
+    first, last = end(model, 0), end(model, -1)
+    return (first.in_features if isinstance(first, nn.Linear) else None,
+            last.out_features if isinstance(last, nn.Linear) else None)
+
+
+def _check_model_params(
+    model: nn.Module, params: Any, forward_fn: ForwardFn | None, name: str = "params"
+) -> Params:
+    """``params`` as a dict of tensors; without ``forward_fn`` every entry must name a
+    parameter (or buffer) of ``model`` and have its shape, dtype and device."""
+    params = check_params(params, name)
+    if forward_fn is not None:
+        return params
+    own = {**dict(model.named_buffers()), **dict(model.named_parameters())}
+    for key, value in params.items():
+        mine = own.get(key)
+        if mine is None:
+            raise ValueError(f"{name}[{key!r}] names no parameter of the {type(model).__name__} "
+                             f"(its parameters: {list(dict(model.named_parameters()))}); pass "
+                             f"dict(model.named_parameters()) of this model")
+        if value.shape != mine.shape:
+            raise ValueError(f"{name}[{key!r}] must have the model's shape {tuple(mine.shape)}, "
+                             f"got {tuple(value.shape)}")
+        if value.dtype != mine.dtype or value.device != mine.device:
+            raise TypeError(f"{name}[{key!r}] must have the model's dtype and device "
+                            f"({mine.dtype} on {mine.device}), got {value.dtype} on "
+                            f"{value.device}")
+    return params
+
+
+def _check_learner(
+    model: Any, params: Any, loss_fn: Any, forward_fn: Any
+) -> tuple[Params, torch.Tensor | None, nn.Module | None]:
+    """The arguments every MAML function shares: ``(params, like, width_model)``.
+
+    ``like`` (a floating parameter) and ``width_model`` are None with a
+    ``forward_fn``, which defines what the inputs are.
+    """
+    _check_model(model)
+    check_callable("loss_fn", loss_fn, what="loss_fn(prediction, target) -> scalar")
+    check_callable("forward_fn", forward_fn, optional=True,
+                   what="forward_fn(model, params, inputs) -> prediction")
+    params = _check_model_params(model, params, forward_fn)
+    if forward_fn is not None:
+        return params, None, None
+    like = next((value for value in params.values() if value.is_floating_point()), None)
+    return params, like, model
 
 
 def inner_adapt(
@@ -163,13 +272,24 @@ def inner_adapt(
     ``engine`` picks ``torch.autograd.grad`` or ``torch.func.grad`` (needed
     under ``vmap``); the numbers are the same.
     """
-    params = check_params(params)
-    support = _check_pair("support", support)
+    params, like, width_model = _check_learner(model, params, loss_fn, forward_fn)
+    support = _check_pair("support", support, model=width_model, like=like, finite=True)
     names = select_params(params, adapt_names, name="adapt_names")
-    inner_lr = check_rates(inner_lr, params, names)
-    engine = check_engine(engine)
+    return _adapt(
+        model, params, loss_fn, support, check_int("steps", steps, 0, hint=STEPS_HINT),
+        check_rates(inner_lr, params, names), check_bool("first_order", first_order), names,
+        forward_fn, check_engine(engine),
+    )
+
+
+def _adapt(
+    model: nn.Module, params: Params, loss_fn: LossFn, support: tuple[torch.Tensor, ...],
+    steps: int, inner_lr: InnerLR, first_order: bool, names: Sequence[str],
+    forward_fn: ForwardFn | None, engine: str,
+) -> Params:
+    """:func:`inner_adapt` on checked arguments (``names``: the adapted parameters)."""
     fast = params
-    for _ in range(check_int("steps", steps, 0, hint="number of inner SGD steps")):
+    for _ in range(steps):
         grads = support_gradient(
             model, fast, names, loss_fn, support,
             create_graph=not first_order, forward_fn=forward_fn, engine=engine,
@@ -206,9 +326,12 @@ def maml_loss(
     if the model cannot be vmapped, it warns once per model and uses the loop.
     ``vmap=False`` always loops over tasks with ``torch.autograd.grad``.
     """
-    params = check_params(params)
-    support_batch = _check_pair("support_batch", support_batch, batched=True)
-    query_batch = _check_pair("query_batch", query_batch, batched=True)
+    params, like, width_model = _check_learner(model, params, loss_fn, forward_fn)
+    support_batch = _check_pair("support_batch", support_batch, batched=True, model=width_model,
+                                like=like)
+    query_batch = _check_pair("query_batch", query_batch, batched=True, model=width_model,
+                              like=like)
+    first_order, vmap = check_bool("first_order", first_order), check_bool("vmap", vmap)
     if support_batch[0].shape[0] != query_batch[0].shape[0]:
         raise ValueError(
             f"support_batch and query_batch must hold the same number of tasks T, got "
@@ -216,13 +339,11 @@ def maml_loss(
         )
     names = select_params(params, adapt_names, name="adapt_names")
     inner_lr = check_rates(inner_lr, params, names)
-    settings = dict(
-        steps=check_int("steps", steps, 0, hint="number of inner SGD steps"),
-        inner_lr=inner_lr, first_order=first_order, adapt_names=names, forward_fn=forward_fn,
-    )
+    steps = check_int("steps", steps, 0, hint=STEPS_HINT)
+
     def one_task(support_x, support_y, query_x, query_y, engine):
-        fast = inner_adapt(model, params, loss_fn, (support_x, support_y), engine=engine,
-                           **settings)
+        fast = _adapt(model, params, loss_fn, (support_x, support_y), steps, inner_lr,
+                      first_order, names, forward_fn, engine)
         return task_loss(model, fast, loss_fn, query_x, query_y, forward_fn)
 
     return map_over_tasks(model, one_task, (*support_batch, *query_batch), vmap).mean()
@@ -243,7 +364,17 @@ def map_over_tasks(
     not the input, was the problem), warns and remembers the model as not
     vmappable (:func:`ssm_metarl.functional.vmap_or_loop`).
     """
-    return vmap_or_loop(per_task, batches, vmap=vmap, model=model, unit="task")
+    _check_model(model)
+    check_callable("per_task", per_task, what="per_task(*task_slices, engine=...)")
+    if not isinstance(batches, (tuple, list)) or not batches or not all(
+            isinstance(batch, torch.Tensor) and batch.ndim >= 1 for batch in batches):
+        raise TypeError(f"batches must be a non-empty list or tuple of tensors with a leading "
+                        f"task dim T, got {type(batches).__name__}")
+    sizes = [batch.shape[0] for batch in batches]
+    if len(set(sizes)) != 1 or sizes[0] == 0:
+        raise ValueError(f"batches must share one leading task dim T >= 1, got sizes {sizes}")
+    return vmap_or_loop(per_task, batches, vmap=check_bool("vmap", vmap), model=model,
+                        unit="task")
 
 
 def adapt_tasks(
@@ -264,13 +395,16 @@ def adapt_tasks(
     list of T dicts with the shapes of ``params``. Tasks run under ``vmap`` where
     the model allows (see :func:`map_over_tasks`).
     """
-    support_batch = _check_pair("support_batch", support_batch, batched=True)
+    params, like, width_model = _check_learner(model, params, loss_fn, forward_fn)
+    support_batch = _check_pair("support_batch", support_batch, batched=True, model=width_model,
+                                like=like)
+    steps = check_int("steps", steps, 0, hint=STEPS_HINT)
+    names = select_params(params, adapt_names, name="adapt_names")
+    inner_lr = check_rates(inner_lr, params, names)
 
     def one_task(support_x, support_y, engine):
-        fast = inner_adapt(
-            model, params, loss_fn, (support_x, support_y), steps, inner_lr, first_order=True,
-            adapt_names=adapt_names, forward_fn=forward_fn, engine=engine,
-        )
+        fast = _adapt(model, params, loss_fn, (support_x, support_y), steps, inner_lr, True,
+                      names, forward_fn, engine)
         return {name: value.detach() for name, value in fast.items()}
 
     stacked = map_over_tasks(model, one_task, support_batch, vmap)
@@ -293,7 +427,9 @@ class MetaSGD:
         self, params: Params, init_lr: float = 0.01, adapt_names: Sequence[str] | None = None
     ) -> None:
         params = check_params(params)
-        check_rates(init_lr, params, (), name="init_lr")
+        if isinstance(init_lr, Mapping):
+            raise TypeError("init_lr must be one number (every rate starts there), got a dict")
+        init_lr = check_rates(init_lr, params, (), name="init_lr")
         self.alpha: Params = {
             name: torch.full_like(params[name].detach(), init_lr).requires_grad_()
             for name in select_params(params, adapt_names, name="adapt_names")
@@ -313,6 +449,9 @@ class ANIL:
     """
 
     def __init__(self, head: str | Sequence[str]) -> None:
+        if not isinstance(head, (str, list, tuple)):
+            raise TypeError(f"head must be a parameter-name prefix (str) or a list of them, "
+                            f"got {type(head).__name__}")
         prefixes = (head,) if isinstance(head, str) else tuple(head)
         if not prefixes or not all(isinstance(p, str) and p for p in prefixes):
             raise ValueError(f"head must be a non-empty parameter-name prefix, got {head!r}")
@@ -321,6 +460,7 @@ class ANIL:
     @staticmethod
     def last_layer(model: nn.Module) -> str:
         """Prefix of the module owning the model's last parameter, e.g. ``"4"``."""
+        _check_model(model)
         names = [name for name, _ in model.named_parameters()]
         if not names:
             raise ValueError(f"{type(model).__name__} has no parameters to adapt")
@@ -328,7 +468,7 @@ class ANIL:
 
     def adapt_names(self, params: Mapping[str, torch.Tensor]) -> tuple[str, ...]:
         """The parameter names in the head, in ``params`` order."""
-        return select_params(params, list(self.head), name="ANIL head")
+        return select_params(check_params(params), list(self.head), name="ANIL head")
 
 
 def reptile_pseudo_gradient(params: Params, fast_weights: Sequence[Params]) -> Params:
@@ -337,12 +477,32 @@ def reptile_pseudo_gradient(params: Params, fast_weights: Sequence[Params]) -> P
     Nichol et al. (2018), Section 3: "(theta - W) can be treated as a gradient"; with
     plain SGD of step ``epsilon`` this is exactly :func:`reptile_update`.
     """
-    if not fast_weights:
-        raise ValueError("fast_weights must hold the adapted weights of at least one task")
+    params = check_params(params)
+    _check_fast_weights(params, fast_weights)
     return {
         name: value.detach() - torch.stack([w[name].detach() for w in fast_weights]).mean(0)
         for name, value in params.items()
     }
+
+
+def _check_fast_weights(params: Params, fast_weights: Any) -> None:
+    """``fast_weights``: a non-empty list of dicts shaped like ``params`` (one ``W_t`` per task)."""
+    if isinstance(fast_weights, (str, Mapping)) or not isinstance(fast_weights, Sequence):
+        raise TypeError(f"fast_weights must be a list of dicts name -> tensor (one W_t per "
+                        f"task), got {type(fast_weights).__name__}")
+    if not fast_weights:
+        raise ValueError("fast_weights must hold the adapted weights of at least one task")
+    for task, weights in enumerate(fast_weights):
+        weights = check_params(weights, f"fast_weights[{task}]")
+        missing = [name for name in params if name not in weights]
+        if missing:
+            raise ValueError(f"fast_weights[{task}] lacks the parameters {missing} of params")
+        for name, value in params.items():
+            if (weights[name].shape, weights[name].dtype) != (value.shape, value.dtype):
+                raise ValueError(
+                    f"fast_weights[{task}][{name!r}] must have the shape and dtype of "
+                    f"params[{name!r}] ({tuple(value.shape)}, {value.dtype}), got "
+                    f"({tuple(weights[name].shape)}, {weights[name].dtype})")
 
 
 def reptile_update(params: Params, fast_weights: Sequence[Params], epsilon: float) -> Params:
@@ -351,6 +511,7 @@ def reptile_update(params: Params, fast_weights: Sequence[Params], epsilon: floa
     ``fast_weights`` holds one dict per task (``W_t``, same shapes as ``params``);
     returns new detached tensors.
     """
+    epsilon = check_float("epsilon", epsilon, minimum=0, strict=True, maximum=1)
     pseudo_gradient = reptile_pseudo_gradient(params, fast_weights)
     return {name: params[name].detach() - epsilon * g for name, g in pseudo_gradient.items()}
 
@@ -364,7 +525,9 @@ class Reptile:
 
     def __init__(self, inner_steps: int = 5, inner_lr: float = 0.01, epsilon: float = 0.1):
         self.inner_steps = check_int("inner_steps", inner_steps, 0,
-                                     hint="number of inner SGD steps")
+                                     hint=STEPS_HINT)
+        if isinstance(inner_lr, Mapping):
+            raise TypeError("inner_lr of Reptile must be one number, got a dict")
         self.inner_lr = check_rates(inner_lr, {}, ())
         self.epsilon = check_float("epsilon", epsilon, minimum=0, strict=True, maximum=1)
 
@@ -404,21 +567,37 @@ class TaskBatch:
                 f"tasks must have a sample(num_tasks, k_support, k_query) method, got "
                 f"{type(tasks).__name__}"
             )
-        for name, value in (("batch_size", batch_size), ("k_support", k_support),
-                            ("k_query", k_query)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+        batch_size, k_support, k_query = (
+            check_int(name, value, hint=hint) for name, value, hint in (
+                ("batch_size", batch_size, "tasks per meta-batch"),
+                ("k_support", k_support, "support examples per task"),
+                ("k_query", k_query, "query examples per task")))
+        try:
+            inspect.signature(tasks.sample).bind(batch_size, k_support, k_query, **sample_kwargs)
+        except TypeError as error:
+            raise TypeError(f"tasks.sample cannot be called as sample(batch_size, k_support, "
+                            f"k_query, **{sorted(sample_kwargs)}): {error}") from None
+        except ValueError:
+            pass  # no signature to read (a builtin): the first sample() will tell
         self.tasks, self.batch_size = tasks, batch_size
         self.k_support, self.k_query, self.sample_kwargs = k_support, k_query, sample_kwargs
 
     def sample(self) -> TaskSample:
         """The next meta-batch: support (T, K, ...) and query (T, K_query, ...) stacks."""
-        return self.tasks.sample(self.batch_size, self.k_support, self.k_query,
-                                 **self.sample_kwargs)
+        return _check_sample("tasks.sample()", self.tasks.sample(
+            self.batch_size, self.k_support, self.k_query, **self.sample_kwargs))
 
     def __iter__(self) -> Iterator[TaskSample]:
         while True:
             yield self.sample()
+
+
+def _check_sample(name: str, sample: Any) -> TaskSample | RLTaskSample:
+    """``sample`` must be a TaskSample (regression) or an RLTaskSample (a task family's)."""
+    if not isinstance(sample, (TaskSample, RLTaskSample)):
+        raise TypeError(f"{name} must return a TaskSample (or an RLTaskSample of a task "
+                        f"family), got {type(sample).__name__}")
+    return sample
 
 
 def _check_policy_family(policy: nn.Module, family: Any) -> None:
@@ -466,19 +645,26 @@ def adaptation_curve(
     Returns ``steps`` (S + 1,) = 0..max_steps and ``losses`` (T, S + 1) as NumPy
     arrays, one row per task (for means with confidence intervals).
     """
-    params = {name: value.detach() for name, value in check_params(params).items()}
+    params, like, width_model = _check_learner(model, params, loss_fn, forward_fn)
+    params = {name: value.detach() for name, value in params.items()}
+    k_shot, num_tasks, num_query = (check_int(name, value) for name, value in (
+        ("k_shot", k_shot), ("num_tasks", num_tasks), ("num_query", num_query)))
+    check_int("max_steps", max_steps, 0, hint=STEPS_HINT)
+    names = select_params(params, adapt_names, name="adapt_names")
+    inner_lr = check_rates(inner_lr, params, names)
+    vmap = check_bool("vmap", vmap)
     sample = _evaluation_sample(tasks, k_shot, num_tasks, num_query)
     sample = sample.to(next(iter(params.values())).device)
-    check_int("max_steps", max_steps, 0, hint="number of inner SGD steps")
-    settings = dict(inner_lr=inner_lr, adapt_names=adapt_names, forward_fn=forward_fn)
+    for name, pair in (("tasks.support", sample.support), ("tasks.query", sample.query)):
+        _check_pair(name, pair, batched=True, model=width_model, like=like, finite=True)
 
     def curve(support_x, support_y, query_x, query_y, engine):
         fast, losses = params, []
         for step in range(max_steps + 1):
             losses.append(task_loss(model, fast, loss_fn, query_x, query_y, forward_fn).detach())
             if step < max_steps:
-                fast = inner_adapt(model, fast, loss_fn, (support_x, support_y), 1,
-                                   first_order=True, engine=engine, **settings)
+                fast = _adapt(model, fast, loss_fn, (support_x, support_y), 1, inner_lr, True,
+                              names, forward_fn, engine)
         return torch.stack(losses)
 
     losses = map_over_tasks(model, curve, (*sample.support, *sample.query), vmap)
@@ -495,7 +681,11 @@ def _evaluation_sample(tasks: Any, k_shot: int, num_tasks: int, num_query: int) 
         return tasks
     if not callable(getattr(tasks, "sample", None)):
         raise TypeError(f"tasks must be a TaskSample or have .sample(), got {type(tasks).__name__}")
-    return tasks.sample(num_tasks, k_shot, num_query)
+    sample = _check_sample("tasks.sample()", tasks.sample(num_tasks, k_shot, num_query))
+    if not isinstance(sample, TaskSample):
+        raise TypeError("tasks must be a regression task distribution (its sample() returns a "
+                        "TaskSample), got an RL task family")
+    return sample
 
 
 # ----------------------------------------------------------------------------- training
@@ -523,13 +713,32 @@ def pretrain(
     and query examples of a meta-batch, (T * (K + K_query), ...), into one
     regression problem. Trains ``model`` in place; returns the loss per iteration.
     """
+    _check_model(model)
+    if not callable(getattr(task_batch, "sample", None)):
+        raise TypeError(f"task_batch must be a TaskBatch (or have a sample() method), got "
+                        f"{type(task_batch).__name__}")
     check_int("num_iterations", num_iterations, 0)
-    model.to(device)
+    lr = check_float("lr", lr, minimum=0, strict=True)
+    check_callable("loss_fn", loss_fn, what="loss_fn(prediction, target) -> scalar")
+    check_callable("forward_fn", forward_fn, optional=True,
+                   what="forward_fn(model, params, inputs) -> prediction")
+    check_bool("progress", progress)
+    model.to(check_device("device", device))
     params = dict(model.named_parameters())
+    like = None if forward_fn is not None else next(
+        (value for value in params.values() if value.is_floating_point()), None)
     optimizer = torch.optim.Adam(params.values(), lr=lr)
     losses: list[float] = []
     for iteration in progress_bar(range(num_iterations), "pretrain", progress):
-        batch = task_batch.sample().to(device)
+        batch = _check_sample("task_batch.sample()", task_batch.sample())
+        if not isinstance(batch, TaskSample):
+            raise TypeError("pretrain trains regression models: task_batch must sample "
+                            "TaskSamples, got an RLTaskSample")
+        batch = batch.to(device)
+        for name, pair in (("task_batch.sample().support", batch.support),
+                           ("task_batch.sample().query", batch.query)):
+            _check_pair(name, pair, batched=True,
+                        model=None if forward_fn is not None else model, like=like)
         inputs = torch.cat([batch.support_x, batch.query_x], dim=1).flatten(0, 1)
         targets = torch.cat([batch.support_y, batch.query_y], dim=1).flatten(0, 1)
         loss = task_loss(model, params, loss_fn, inputs, targets, forward_fn)
@@ -575,8 +784,18 @@ class MAMLConfig:
                 f"outer_optimizer must be 'adam' or 'sgd', got {self.outer_optimizer!r}"
             )
         for name in ("meta_lr", "inner_lr"):
-            check_float(name, getattr(self, name), minimum=0, strict=True)
-        check_int("inner_steps", self.inner_steps, 0, hint="number of inner SGD steps")
+            setattr(self, name, check_float(name, getattr(self, name), minimum=0, strict=True))
+        self.inner_steps = check_int("inner_steps", self.inner_steps, 0,
+                                     hint=STEPS_HINT)
+        self.first_order = check_bool("first_order", self.first_order)
+        self.vmap = check_bool("vmap", self.vmap)
+        self.seed = check_int("seed", self.seed, 0)
+        check_device("device", self.device)
+        head = self.anil_head
+        if head is not None and not (isinstance(head, str) and head or isinstance(
+                head, (list, tuple)) and head and all(isinstance(h, str) and h for h in head)):
+            raise ValueError(f"anil_head must be None (the last layer), a parameter-name prefix "
+                             f"or a list of them, got {head!r}")
         if self.algorithm == "fomaml":
             self.first_order = True
         if isinstance(self.anil_head, list):
@@ -651,7 +870,9 @@ class MetaMAMLTrainer:
         seed_everything(self.config.seed)
         self.device = torch.device(self.config.device)
         self.model = model.to(self.device)
-        self.loss_fn, self.forward_fn = loss_fn, forward_fn
+        self.loss_fn = check_callable("loss_fn", loss_fn, what="loss_fn(prediction, target)")
+        self.forward_fn = check_callable("forward_fn", forward_fn, optional=True,
+                                         what="forward_fn(model, params, inputs)")
         self.params: Params = dict(model.named_parameters())
         self.adapt_names = self._adapt_names()
         self.meta_sgd = (
@@ -733,11 +954,13 @@ class MetaMAMLTrainer:
         if not callable(getattr(task_batch, "sample", None)):
             raise TypeError(f"task_batch must be a TaskBatch (or have a sample() method), got "
                             f"{type(task_batch).__name__}")
+        check_bool("progress", progress)
         losses: list[float] = []
         name = "MAML-RL" if self.is_rl else self.config.algorithm
         bar = progress_bar(range(num_meta_iterations), f"meta-train {name}", progress)
         for _ in bar:
-            losses.append(self.meta_step(task_batch.sample().to(self.device)))
+            batch = _check_sample("task_batch.sample()", task_batch.sample())
+            losses.append(self.meta_step(batch.to(self.device)))
             if self.is_rl:
                 bar.set_postfix(post=f"{self.history['post_return'][-1]:.1f}")
             elif len(losses) % 25 == 0:
@@ -751,6 +974,9 @@ class MetaMAMLTrainer:
         if isinstance(batch, RLTaskSample):
             raise TypeError("RL task batches need a policy (MLPPolicy, SSMMetaPolicy, "
                             f"GRUPolicy); got the model {type(self.model).__name__}")
+        if not isinstance(batch, TaskSample):
+            raise TypeError(f"batch must be a TaskSample (e.g. TaskBatch(...).sample()), got "
+                            f"{type(batch).__name__}")
         iteration = len(self.meta_losses)
         if self.config.algorithm == "reptile":
             loss = self._reptile_step(batch, iteration)
@@ -800,18 +1026,22 @@ class MetaMAMLTrainer:
         task's rollouts or the task itself); it returns an ``AdaptedPolicy``.
         """
         if self.is_rl:
+            unknown = sorted(set(rl_options) - {"trajectories", "family", "seed"})
+            if unknown:
+                raise TypeError(f"unknown adapt_to_new_task options {unknown} for a policy; "
+                                "valid: ['family', 'seed', 'trajectories']")
             return self._adapt_policy(support_data, 1 if steps is None else steps,
                                       **rl_options)
         if rl_options:
             raise TypeError(f"unknown adapt_to_new_task options {sorted(rl_options)}")
         inputs, targets = _check_pair("support_data", support_data)
-        fast = inner_adapt(
-            self.model, self.params, self.loss_fn,
-            (inputs.to(self.device), targets.to(self.device)),
-            self.config.inner_steps if steps is None else steps,
-            self._detached_inner_lr(), first_order=True,
-            adapt_names=self.adapt_names, forward_fn=self.forward_fn,
-        )
+        support = _check_pair("support_data", (inputs.to(self.device), targets.to(self.device)),
+                              finite=True, **self._data_checks())
+        steps = self.config.inner_steps if steps is None else check_int("steps", steps, 0,
+                                                                        hint=STEPS_HINT)
+        fast = _adapt(self.model, self.params, self.loss_fn, support, steps,
+                      self._detached_inner_lr(), True, self.adapt_names, self.forward_fn,
+                      "autograd")
         return {name: value.detach() for name, value in fast.items()}
 
     def _adapt_policy(self, new_task_data: Any, steps: int, *, trajectories: int = 20,
@@ -827,6 +1057,7 @@ class MetaMAMLTrainer:
         Step size ``inner_lr``; the initialisation is left untouched.
         """
         steps = check_int("steps", steps)
+        seed = check_int("seed", seed, 0)
         trials = self.config.episodes_per_trial
         fast = {name: value.detach() for name, value in self.params.items()}
         if isinstance(new_task_data, Rollout):
@@ -845,6 +1076,7 @@ class MetaMAMLTrainer:
                 raise ValueError("adapting to a task needs its family: pass family=... (e.g. "
                                  "NavigationTasks()) or meta-train first")
             task = new_task_data
+        check_family(family, self.model)
         task = family.check_task(task, "new_task_data")
         if trials > 1 and getattr(family, "goal_tolerance", None) is not None:
             raise ValueError(f"episodes_per_trial={trials} needs fixed-length episodes; the "
@@ -870,20 +1102,45 @@ class MetaMAMLTrainer:
 
     def predict(self, inputs: torch.Tensor, fast_params: Params | None = None) -> torch.Tensor:
         """Prediction (K, ...) of the meta-learned model, or of ``fast_params`` if given."""
+        self._regression_only("predict", "act with trainer.adapt_to_new_task(...), an "
+                              "AdaptedPolicy")
         check_tensor("inputs", inputs)
+        params = self.params if fast_params is None else _check_model_params(
+            self.model, fast_params, self.forward_fn, "fast_params")
+        inputs = inputs.to(self.device)
+        checks = self._data_checks()
+        if checks["like"] is not None:
+            check_like("inputs", inputs, checks["like"])
+        width = _io_widths(self.model)[0] if checks["model"] is not None else None
+        if width is not None and (inputs.ndim == 0 or inputs.shape[-1] != width):
+            raise ValueError(f"inputs must have {width} features in its last dimension (the "
+                             f"model's input width), got shape {tuple(inputs.shape)}")
         with torch.no_grad():
-            return predict(self.model, fast_params or self.params, inputs.to(self.device),
-                           self.forward_fn)
+            return predict(self.model, params, inputs, self.forward_fn)
+
+    def _data_checks(self) -> dict[str, Any]:
+        """``model``/``like`` for :func:`_check_pair`: none with a ``forward_fn``."""
+        if self.forward_fn is not None:
+            return {"model": None, "like": None}
+        like = next((value for value in self.params.values() if value.is_floating_point()), None)
+        return {"model": self.model, "like": like}
 
     def adaptation_curve(
         self, tasks: Any, k_shot: int, max_steps: int, **kwargs: Any
     ) -> tuple[np.ndarray, np.ndarray]:
         """:func:`adaptation_curve` with this trainer's model, rates and adapted names."""
+        self._regression_only("adaptation_curve", "score a policy with "
+                              "ssm_metarl.meta_rl.evaluate_maml_rl")
         return adaptation_curve(
             self.model, self.params, tasks, k_shot, max_steps, self._detached_inner_lr(),
             loss_fn=self.loss_fn, adapt_names=self.adapt_names, forward_fn=self.forward_fn,
             **kwargs,
         )
+
+    def _regression_only(self, method: str, instead: str) -> None:
+        if self.is_rl:
+            raise NotImplementedError(f"MetaMAMLTrainer.{method} covers regression models, not "
+                                      f"the policy {type(self.model).__name__}; {instead}")
 
     def _detached_inner_lr(self) -> InnerLR:
         rate = self.inner_lr
@@ -901,6 +1158,11 @@ class MetaMAMLTrainer:
         if self.is_rl:
             raise NotImplementedError("MetaMAMLTrainer.save covers regression models; save a "
                                       "meta-trained policy with ssm_metarl.system.save_policy")
+        check_instance("path", path, (str, os.PathLike))
+        folder = os.path.dirname(os.fspath(path)) or "."
+        if not os.path.isdir(folder):
+            raise FileNotFoundError(f"path {os.fspath(path)!r}: the folder {folder!r} does not "
+                                    "exist")
         save_checkpoint(path, _TRAINER_FORMAT, dataclasses.asdict(self.config), self.model, {
             "alpha": self.meta_sgd.alpha if self.meta_sgd is not None else None,
             "optimizer": self.optimizer.state_dict(),
@@ -913,6 +1175,8 @@ class MetaMAMLTrainer:
         forward_fn: ForwardFn | None = None,
     ) -> MetaMAMLTrainer:
         """Rebuild a trainer saved by :meth:`save` around ``model`` (same architecture)."""
+        check_instance("path", path, (str, os.PathLike))
+        _check_model(model)
         try:
             checkpoint = load_checkpoint(path, _TRAINER_FORMAT, map_location="cpu")
             missing = sorted({"alpha", "optimizer", "meta_losses"} - set(checkpoint))

@@ -77,6 +77,7 @@ from ._validate import (
     check_float,
     check_instance,
     check_int,
+    check_tensor,
     raise_if_diverged,
     training_step,
 )
@@ -154,6 +155,25 @@ def _stop_names_iteration(what: str, iteration: int) -> Iterator[None]:
         raise FloatingPointError(f"{what} stopped at iteration {iteration}: {error}") from None
 
 
+def _check_unit(name: str, value: Any, *, open_interval: bool = False) -> float:
+    """``value`` a number in [0, 1] (``(0, 1)`` if ``open_interval``); NumPy scalars too."""
+    number = not isinstance(value, bool) and isinstance(value, (int, float, np.integer,
+                                                                 np.floating))
+    inside = number and ((0 < value < 1) if open_interval else (0 <= value <= 1))
+    if not inside:
+        raise ValueError(f"{name} must be in {'(0, 1)' if open_interval else '[0, 1]'}, "
+                         f"got {value!r}")
+    return float(value)
+
+
+def _check_sizes(name: str, sizes: Any) -> tuple[int, ...]:
+    """``sizes`` a sequence of positive ints (hidden layer widths)."""
+    if isinstance(sizes, (str, bytes)) or not isinstance(sizes, (Sequence, np.ndarray)):
+        raise TypeError(f"{name} must be a tuple of positive ints (layer widths), got "
+                        f"{type(sizes).__name__} {sizes!r:.40}")
+    return tuple(check_int(f"{name}[{i}]", width) for i, width in enumerate(sizes))
+
+
 # ============================================================================= MAML-RL
 
 
@@ -197,11 +217,13 @@ class MAMLRLConfig:
         _check_trials(self.episodes_per_trial, self.goal_tolerance)
         for name in ("inner_lr", "meta_lr", "action_scale"):
             check_float(name, getattr(self, name), minimum=0, strict=True)
-        if not 0 <= self.gamma <= 1:
-            raise ValueError(f"gamma must be in [0, 1], got {self.gamma}")
-        if not 0 < self.clip < 1:
-            raise ValueError(f"clip must be in (0, 1), got {self.clip}")
-        self.hidden_sizes = tuple(self.hidden_sizes)
+        _check_unit("gamma", self.gamma)
+        _check_unit("clip", self.clip, open_interval=True)
+        check_float("baseline_reg", self.baseline_reg, minimum=0)
+        if self.goal_tolerance is not None:
+            check_float("goal_tolerance", self.goal_tolerance, minimum=0, strict=True)
+        check_int("seed", self.seed, 0)
+        self.hidden_sizes = _check_sizes("hidden_sizes", self.hidden_sizes)
 
 
 OUTER_STEPS = ("adam", "trpo")
@@ -267,12 +289,13 @@ class PolicyMAMLConfig:
             check_float(name, getattr(self, name), minimum=0, strict=True)
         check_float("gamma", self.gamma, minimum=0, maximum=1)
         check_float("baseline_reg", self.baseline_reg, minimum=0)
-        if not isinstance(self.clip, (int, float)) or not 0 < self.clip < 1:
-            raise ValueError(f"clip must be in (0, 1), got {self.clip!r}")
+        _check_unit("clip", self.clip, open_interval=True)
+        check_int("seed", self.seed, 0)
 
 
 def make_maml_rl_policy(config: MAMLRLConfig) -> MLPPolicy:
     """The navigation policy ``MLPPolicy(2, 2, hidden_sizes)``, initialised from the seed."""
+    check_instance("config", config, MAMLRLConfig)
     seed_everything(config.seed)
     return MLPPolicy(2, 2, config.hidden_sizes, device=config.device)
 
@@ -282,7 +305,18 @@ _POLICY_FORMAT = "ssm_metarl.MAMLRLPolicy/1"
 
 def save_maml_rl_policy(policy: MLPPolicy, config: MAMLRLConfig, path: str | os.PathLike) -> None:
     """Write the navigation policy and its training config (see :func:`load_maml_rl_policy`)."""
+    check_instance("policy", policy, MLPPolicy)
+    check_instance("config", config, MAMLRLConfig)
+    folder = os.path.dirname(os.fspath(_check_path(path))) or "."
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"path {path}: the folder {folder} does not exist")
     save_checkpoint(path, _POLICY_FORMAT, asdict(config), policy)
+
+
+def _check_path(path: Any) -> str | os.PathLike:
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
+    return path
 
 
 def load_maml_rl_policy(
@@ -293,7 +327,7 @@ def load_maml_rl_policy(
     ``torch.load(..., weights_only=True)``; a missing, corrupt or foreign file,
     an invalid config or weights that do not fit it raise errors naming ``path``.
     """
-    payload = load_checkpoint(path, _POLICY_FORMAT, map_location)
+    payload = load_checkpoint(_check_path(path), _POLICY_FORMAT, map_location)
     try:
         config = MAMLRLConfig(**payload["config"])
     except (TypeError, ValueError) as exc:
@@ -321,6 +355,9 @@ def policy_gradient_advantages(
     credits exploration in an earlier one). ``all_episodes`` alone: every
     valid row counts, R_t stops at each episode's end.
     """
+    check_instance("rollout", rollout, Rollout)
+    num_tasks = check_int("num_tasks", num_tasks)
+    check_float("baseline_reg", baseline_reg, minimum=0)
     if all_episodes and not whole_trial:
         mask = rollout.valid
         returns = discounted_returns(rollout.rewards, rollout.dones, gamma)
@@ -332,7 +369,6 @@ def policy_gradient_advantages(
     else:
         mask = first_episode_mask(rollout.dones, rollout.valid)
         returns = discounted_returns(rollout.rewards, rollout.dones, gamma)
-    num_tasks = check_int("num_tasks", num_tasks)
     per_task = rollout.num_envs // num_tasks
     trial_steps = torch.arange(rollout.num_steps, device=rollout.rewards.device)[:, None].expand(
         rollout.num_steps, per_task)
@@ -360,11 +396,29 @@ def policy_distribution(
     or SSD; batch shape (E, T), so ``batch_first`` is True), which makes the
     gradient w.r.t. the fast weights exact through the whole trial.
     """
+    _check_policy_rollout(policy, params, rollout)
     if not getattr(policy, "is_recurrent", False):
         return policy.distribution(rollout.obs, params), False
     dist, _, _ = recurrent_call(policy, params, rollout.inputs.transpose(0, 1),
                                 rollout.initial_state, rollout.starts.transpose(0, 1))
     return dist, True
+
+
+def _check_policy_rollout(policy: Any, params: Any, rollout: Any) -> None:
+    """A policy (feed-forward with ``distribution`` or recurrent), params None or a dict, a
+    Rollout that holds what the policy needs (a recurrent policy's inputs and initial state)."""
+    check_instance("policy", policy, nn.Module)
+    recurrent = getattr(policy, "is_recurrent", False)
+    if not recurrent and not callable(getattr(policy, "distribution", None)):
+        raise TypeError(f"policy must be a feed-forward policy with distribution(obs, params) "
+                        f"(MLPPolicy) or a recurrent policy, got {type(policy).__name__}")
+    if params is not None and not isinstance(params, Mapping):
+        raise TypeError(f"params must be None or a dict name -> tensor, got "
+                        f"{type(params).__name__}")
+    check_instance("rollout", rollout, Rollout)
+    if recurrent and (rollout.inputs is None or rollout.initial_state is None):
+        raise ValueError("rollout has no inputs/initial_state, which a recurrent policy "
+                         "re-runs: collect it with a recurrent policy")
 
 
 def policy_log_probs(
@@ -388,6 +442,12 @@ def surrogate_loss(
 ) -> torch.Tensor:
     """``-mean log pi_params(a|s) A`` (clip None) or PPO's clipped surrogate against the
     rollout's own log-probs; rollout tensors (T, E, ...), advantages and mask (T, E)."""
+    check_instance("rollout", rollout, Rollout)
+    shape = tuple(rollout.rewards.shape)
+    check_tensor("advantages", advantages, 2, f"(T, E) = {shape}")
+    if tuple(advantages.shape) != shape:
+        raise ValueError(f"advantages must have shape (T, E) = {shape} (the rollout's), got "
+                         f"{tuple(advantages.shape)}")
     log_probs = policy_log_probs(policy, params, rollout)
     if clip is None:
         return -masked_mean(log_probs * advantages, mask)
@@ -401,6 +461,7 @@ def actor_names(params: Mapping[str, torch.Tensor]) -> tuple[str, ...]:
     MAML-RL's inner step uses the linear baseline instead, so it leaves the
     critic where it is.
     """
+    check_instance("params", params, Mapping)
     return tuple(name for name in params if not name.startswith("heads.critic."))
 
 
@@ -424,10 +485,16 @@ def adapt_policy(
     the rest stay as given. ``engine="func"`` takes the gradient with
     ``torch.func.grad`` so that theta' composes with ``jvp``/``vjp`` (TRPO).
     """
+    check_instance("policy", policy, nn.Module)
+    params = dict(_check_policy_params(policy, check_instance("params", params, Mapping)))
+    check_instance("rollout", rollout, Rollout)
+    if not isinstance(step_size, Mapping):
+        check_float("step_size", step_size, minimum=0)
+    check_param_names(names, params)
+
     def task_surrogate(weights: Params) -> torch.Tensor:
         return surrogate_loss(policy, weights, rollout, advantages, mask)
 
-    params = dict(params)
     names = actor_names(params) if names is None else tuple(names)
     grads = loss_gradient(task_surrogate, params, names, create_graph=create_graph,
                           engine=engine)
@@ -448,6 +515,8 @@ def _mean_return(rollout: Rollout) -> float:
 
 def rollout_length(horizon: int, episodes_per_trial: int = 1) -> int:
     """Rows of a rollout of one trial: the episodes plus one autoreset row between each."""
+    horizon = check_int("horizon", horizon)
+    episodes_per_trial = check_int("episodes_per_trial", episodes_per_trial)
     return episodes_per_trial * (horizon + 1) - 1
 
 
@@ -462,8 +531,7 @@ def _training_family(config: MAMLRLConfig, family: Any, policy: nn.Module):
     With a family, its horizon and action scale replace the config's
     ``horizon``, ``goal_tolerance`` and ``action_scale``.
     """
-    if family is None:
-        return _navigation_family(config)
+    family = _navigation_family(config) if family is None else family
     check_family(family, policy)
     return family
 
@@ -477,6 +545,10 @@ def check_family(family: Any, policy: nn.Module) -> None:
     if missing:
         raise TypeError(f"family must be a task family such as NavigationTasks() or "
                         f"MetaWorldTasks() (it lacks {missing}), got {type(family).__name__}")
+    check_instance("policy", policy, nn.Module)
+    if not all(hasattr(policy, name) for name in ("obs_dim", "action_dim", "discrete")):
+        raise TypeError(f"policy must be a policy with obs_dim, action_dim and discrete "
+                        f"(MLPPolicy, SSMMetaPolicy, GRUPolicy), got {type(policy).__name__}")
     have = (policy.obs_dim, policy.action_dim, policy.discrete)
     want = (family.obs_dim, family.action_dim, family.discrete)
     if have != want:
@@ -694,6 +766,11 @@ def _check_hook(on_iteration: Any) -> OnIteration | None:
     return on_iteration
 
 
+def _check_config(config: Any, kind: type) -> Any:
+    """``config`` (None: the defaults) must be a ``kind``."""
+    return kind() if config is None else check_instance("config", config, kind)
+
+
 def _call_hook(on_iteration: OnIteration | None, iteration: int, history: dict) -> None:
     if on_iteration is not None:
         on_iteration(iteration, history)
@@ -717,8 +794,9 @@ def train_maml_rl(
     ``FloatingPointError`` (iteration, value, hint) on a NaN/inf meta-loss.
     ``on_iteration(i, history)`` (:data:`OnIteration`) runs after iteration i.
     """
-    config, on_iteration = config or MAMLRLConfig(), _check_hook(on_iteration)
+    config, on_iteration = _check_config(config, MAMLRLConfig), _check_hook(on_iteration)
     num_tasks, per_task = config.meta_batch_size, config.trajectories_per_task
+    check_instance("policy", policy, nn.Module)
     rng, theta, optimizer, _ = _outer_loop_setup(policy, config)
     family = _training_family(config, family, policy)
     keys = ["pre_return", "post_return", "meta_loss", "policy_std"]
@@ -765,8 +843,9 @@ def train_pretrained(
     of a memoryless policy, the baseline of Meta-World's notebook. ``family``
     and ``on_iteration`` as in :func:`train_maml_rl`.
     """
-    config, on_iteration = config or MAMLRLConfig(), _check_hook(on_iteration)
+    config, on_iteration = _check_config(config, MAMLRLConfig), _check_hook(on_iteration)
     num_tasks, per_task = config.meta_batch_size, config.trajectories_per_task
+    check_instance("policy", policy, nn.Module)
     rng, theta, optimizer, clip = _outer_loop_setup(policy, config)
     family = _training_family(config, family, policy)
     history: dict[str, list[float]] = {"return": [], "loss": []}
@@ -817,6 +896,8 @@ def _finite_goals(goals: np.ndarray) -> np.ndarray:
 
 def paper_step_sizes(inner_lr: float, steps: int) -> tuple[float, ...]:
     """Evaluation step sizes: alpha, then alpha / 2 (Finn et al. 2017, Appendix A.2)."""
+    inner_lr = check_float("inner_lr", inner_lr, minimum=0)
+    steps = check_int("steps", steps, 0)
     return tuple(inner_lr if s == 0 else inner_lr / 2 for s in range(steps))
 
 
@@ -858,8 +939,8 @@ def evaluate_maml_rl(
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
         raise ValueError(f"steps must be an int >= 0, got {steps!r}")
     rounds = _goals_per_round(goals, steps)
-    step_sizes = paper_step_sizes(0.1, steps) if step_sizes is None else tuple(step_sizes)
-    if len(step_sizes) != steps or not all(math.isfinite(a) and a >= 0 for a in step_sizes):
+    step_sizes = paper_step_sizes(0.1, steps) if step_sizes is None else _step_list(step_sizes)
+    if len(step_sizes) != steps or not all(_is_rate(a) for a in step_sizes):
         raise ValueError(f"step_sizes must be {steps} finite numbers >= 0 (one per step), "
                          f"got {step_sizes}")
     family = NavigationTasks(horizon=horizon, goal_tolerance=goal_tolerance,
@@ -917,18 +998,18 @@ def adapt_online(
     round r come from weights that have seen only rounds < r.
     """
     check_instance("policy", policy, nn.Module)
-    if not all(hasattr(family, a) for a in ("make_env", "horizon", "action_scale")):
-        raise TypeError(f"family must be a task family such as NavigationTasks() (with make_env, "
-                        f"horizon, action_scale), got {type(family).__name__}")
+    _check_play_family(family)
     seed = check_int("seed", seed, 0)
     rounds = goal_array(goals)
-    step_sizes = tuple(step_sizes)
+    step_sizes = _step_list(step_sizes)
     if rounds.ndim != 3 or rounds.shape[1] != len(step_sizes) + 1 or len(rounds) == 0:
         raise ValueError(f"goals must be (G, R, D) with G >= 1 and R = len(step_sizes) + 1 = "
                          f"{len(step_sizes) + 1}, got {rounds.shape}")
     _finite_goals(rounds)
-    if not all(isinstance(a, (int, float)) and math.isfinite(a) and a >= 0 for a in step_sizes):
+    if not all(_is_rate(a) for a in step_sizes):
         raise ValueError(f"step_sizes must be finite numbers >= 0, got {step_sizes}")
+    _check_unit("gamma", gamma)
+    check_float("baseline_reg", baseline_reg, minimum=0)
     per_task = check_int("trajectories_per_task", trajectories_per_task)
     trials = check_int("episodes_per_round", episodes_per_round)
     inner_steps = check_int("inner_steps", inner_steps)
@@ -963,6 +1044,26 @@ def adapt_online(
                         for theta, task in zip(fast, tasks, strict=True)]
             update_seconds += time.perf_counter() - start
     return OnlineRun(returns, fast, act_seconds, update_seconds, decisions)
+
+
+def _check_play_family(family: Any) -> None:
+    if not all(hasattr(family, a) for a in ("make_env", "horizon", "action_scale")):
+        raise TypeError(f"family must be a task family such as NavigationTasks() (with make_env, "
+                        f"horizon, action_scale), got {type(family).__name__}")
+
+
+def _step_list(step_sizes: Any) -> tuple:
+    """``step_sizes`` as a tuple (any sequence or iterable of numbers, not one number)."""
+    if isinstance(step_sizes, (str, bytes, Mapping)) or not hasattr(step_sizes, "__iter__"):
+        raise TypeError(f"step_sizes must be a sequence of numbers (one per step), got "
+                        f"{type(step_sizes).__name__} {step_sizes!r:.40}")
+    return tuple(step_sizes)
+
+
+def _is_rate(a: Any) -> bool:
+    """A finite number >= 0 (NumPy scalars too, not bools or strings)."""
+    return not isinstance(a, bool) and isinstance(a, (int, float, np.integer, np.floating)) \
+        and math.isfinite(a) and a >= 0
 
 
 class TrialRun(NamedTuple):
@@ -1018,6 +1119,9 @@ def adapt_within_trial(
     every = None if every_steps is None else check_int("every_steps", every_steps)
     check_float("step_size", step_size, minimum=0)
     seed = check_int("seed", seed, 0)
+    _check_unit("gamma", gamma)
+    check_float("baseline_reg", baseline_reg, minimum=0)
+    _check_play_family(family)
     goals = check_goals(goals)
     _check_trials(episodes, getattr(family, "goal_tolerance", None))
     length = rollout_length(family.horizon, episodes)
@@ -1109,8 +1213,12 @@ def _masked_row_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 def check_param_names(names: Sequence[str] | None, params: Mapping[str, Any],
                       label: str = "names") -> None:
     """``names`` (None: all) must be keys of ``params``; a ValueError names ``label``."""
+    check_instance("params", params, Mapping)
     if names is None:
         return
+    if isinstance(names, (str, bytes)) or not hasattr(names, "__iter__"):
+        raise TypeError(f"{label} must be None or a list of parameter names, got "
+                        f"{type(names).__name__} {names!r:.60}")
     unknown = [name for name in names if name not in params]
     if unknown:
         raise ValueError(f"{label} holds {unknown}, which are not parameters of the policy "
@@ -1239,10 +1347,14 @@ class RL2Config:
                 f"trials_per_iteration={self.trials_per_iteration}"
             )
         for name in ("gamma", "gae_lambda"):
-            if not 0 <= getattr(self, name) <= 1:
-                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
-        if not 0 < self.clip < 1:
-            raise ValueError(f"clip must be in (0, 1), got {self.clip}")
+            _check_unit(name, getattr(self, name))
+        _check_unit("clip", self.clip, open_interval=True)
+        for name in ("value_coef", "entropy_coef"):
+            check_float(name, getattr(self, name), minimum=0)
+        for name in ("rl2_inputs", "time_feature"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise TypeError(f"{name} must be True or False, got {getattr(self, name)!r}")
+        check_int("seed", self.seed, 0)
 
 
 def make_rl2_policy(config: RL2Config) -> SSMMetaPolicy | GRUPolicy:
@@ -1252,6 +1364,7 @@ def make_rl2_policy(config: RL2Config) -> SSMMetaPolicy | GRUPolicy:
     actions. Navigation: the 2-D position plus RL^2's own inputs (previous
     action, reward, done), a Gaussian 2-D velocity.
     """
+    check_instance("config", config, RL2Config)
     seed_everything(config.seed)
     if config.env == "bandit":
         sizes = (config.k + 2 + int(config.time_feature), config.k)
@@ -1275,6 +1388,7 @@ def _rl2_env(config: RL2Config, num_envs: int) -> BatchedBernoulliBandit | Batch
 
 def trial_length(config: RL2Config) -> int:
     """Rollout rows of one trial: n pulls, or the episodes plus one autoreset row between each."""
+    check_instance("config", config, RL2Config)
     if config.env == "bandit":
         return config.n
     return config.episodes_per_trial * (config.horizon + 1) - 1
@@ -1288,6 +1402,10 @@ def trial_advantages(rollout: Rollout, gamma: float, lam: float) -> torch.Tensor
     one. The autoreset rows (``valid`` False, the same rows for every env) are
     left out of the recursion and get advantage 0.
     """
+    check_instance("rollout", rollout, Rollout)
+    if rollout.values is None:
+        raise ValueError("rollout has no values (the critic's V(h_t)): collect it with a "
+                         "recurrent policy")
     rows = rollout.valid.all(dim=1)
     if not torch.equal(rollout.valid, rows[:, None].expand_as(rollout.valid)):
         raise ValueError("trial_advantages needs envs whose episodes end on the same rows")
@@ -1342,7 +1460,7 @@ def train_rl2(
     way, it is the baseline that cannot infer the task. ``on_iteration`` as in
     :func:`train_maml_rl`.
     """
-    config, on_iteration = config or RL2Config(), _check_hook(on_iteration)
+    config, on_iteration = _check_config(config, RL2Config), _check_hook(on_iteration)
     if family is not None:
         if not getattr(policy, "is_recurrent", False):
             raise TypeError(f"policy must be a recurrent policy (SSMMetaPolicy or GRUPolicy), "
@@ -1438,6 +1556,7 @@ def evaluate_rl2_navigation(
     """
     _check_navigation_policy(policy)
     goals = check_goals(goals)
+    seed = check_int("seed", seed, 0)
     config = RL2Config(env="navigation", episodes_per_trial=episodes_per_trial, horizon=horizon,
                        action_scale=action_scale)
     env = BatchedNavigation2D(len(goals), horizon=horizon, task=goals)
@@ -1468,6 +1587,7 @@ def rl2_bandit_rewards(
     """
     time_feature = _check_bandit_policy(policy, k, n)
     check_int("num_instances", num_instances)
+    seed = check_int("seed", seed, 0)
     env = BatchedBernoulliBandit(num_instances, k=k, n=n, time_feature=time_feature)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)

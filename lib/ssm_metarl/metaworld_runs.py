@@ -59,9 +59,18 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._validate import check_int
+from ._validate import check_float, check_instance, check_int
 from .checkpoints import check_state_dict, load_checkpoint, save_checkpoint
-from .envs.metaworld import MetaWorldEnv, MetaWorldTasks, episode_successes, require_metaworld
+from .envs.metaworld import (
+    MAX_HORIZON,
+    ML1_ENVS,
+    OBS_DIM,
+    TASK_DIM,
+    MetaWorldEnv,
+    MetaWorldTasks,
+    episode_successes,
+    require_metaworld,
+)
 from .maml import MetaMAMLTrainer, TaskBatch
 from .meta_rl import (
     MAMLRLConfig,
@@ -103,10 +112,15 @@ def family(split: str = "train", name: str = TASK) -> MetaWorldTasks:
     return MetaWorldTasks(name, split, horizon=HORIZON)
 
 
-def make_policy(method: str, seed: int) -> nn.Module:
-    """The untrained policy of ``method``, initialised from ``seed``."""
+def _check_method(method: Any) -> str:
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    return method
+
+
+def make_policy(method: str, seed: int) -> nn.Module:
+    """The untrained policy of ``method``, initialised from ``seed``."""
+    _check_method(method)
     seed_everything(check_int("seed", seed, 0))
     sizes = (MetaWorldTasks.obs_dim, MetaWorldTasks.action_dim)
     if method == "rl2_ssm":
@@ -147,8 +161,7 @@ def run_config(method: str, seed: int, iterations: int
 
 def run_paths(method: str, seed: int) -> tuple[Path, Path]:
     """(weights ``.pt``, record ``.json``) of one stored run under ``data/weights/metaworld/``."""
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    _check_method(method)
     seed = check_int("seed", seed, 0)
     stem = data_dir() / "weights" / "metaworld" / f"{method}_seed{seed}"
     return stem.with_suffix(".pt"), stem.with_suffix(".json")
@@ -170,6 +183,9 @@ def train_run(method: str, seed: int, iterations: int, progress: bool = False,
     ``eval_every`` iterations, before the first and after the last.
     """
     require_metaworld()
+    _check_method(method)  # every argument before the global seed is set or a run starts
+    seed = check_int("seed", seed, 0)
+    iterations = check_int("iterations", iterations)
     eval_every = check_int("eval_every", eval_every)
     policy, config = make_policy(method, seed), run_config(method, seed, iterations)
     train = family("train")
@@ -255,8 +271,28 @@ def success_rollout(policy: nn.Module, tasks: np.ndarray, episodes: int, seed: i
     its memory across the episodes (one trial). Actions are drawn from a torch
     generator seeded with ``seed``; the global RNG state is left as it was.
     """
-    fam = split_family or family("test")
-    tasks = np.stack([fam.check_task(t, f"tasks[{i}]") for i, t in enumerate(tasks)])
+    fam = family("test") if split_family is None else check_instance(
+        "split_family", split_family, MetaWorldTasks)
+    return _success_rollout(check_instance("policy", policy, nn.Module), _check_tasks(fam, tasks),
+                            check_int("episodes", episodes), check_int("seed", seed, 0), params,
+                            check_int("per_task", per_task), fam, deterministic)
+
+
+def _check_tasks(fam: MetaWorldTasks, tasks: Any) -> np.ndarray:
+    """``tasks`` (G, D) as task vectors of ``fam``'s benchmark, G >= 1; errors name ``tasks``."""
+    try:
+        array = np.asarray(tasks, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"tasks must be a (G, {TASK_DIM}) array of Meta-World task vectors, "
+                         f"got {tasks!r:.80}") from None
+    if array.ndim != 2 or len(array) == 0:
+        raise ValueError(f"tasks must have shape (G, {TASK_DIM}) with G >= 1, got {array.shape}")
+    return np.stack([fam.check_task(t, f"tasks[{i}]") for i, t in enumerate(array)])
+
+
+def _success_rollout(policy: nn.Module, tasks: np.ndarray, episodes: int, seed: int,
+                     params: Any, per_task: int, fam: MetaWorldTasks, deterministic: bool):
+    """:func:`success_rollout` on checked arguments."""
     env = fam.make_env(len(tasks) * per_task)
     env.set_task(np.repeat(tasks, per_task, axis=0))
     rows: list[np.ndarray] = []
@@ -280,17 +316,19 @@ def evaluate_run(method: str, policy: nn.Module, tasks: np.ndarray, episodes: in
     one VPG step of :data:`INNER_LR` on each round's data before the next
     (column k: after k gradient steps). The mean over the ``per_task`` rollouts.
     """
-    episodes = check_int("episodes", episodes)
-    tasks = np.asarray(tasks, dtype=np.float64)
+    method, policy = _check_method(method), check_instance("policy", policy, nn.Module)
+    episodes, seed = check_int("episodes", episodes), check_int("seed", seed, 0)
+    per_task, fam = check_int("per_task", per_task), family("test")
+    tasks = _check_tasks(fam, tasks)
     if not method.startswith("maml"):
-        _, success = success_rollout(policy, tasks, episodes, seed, per_task=per_task)
+        _, success = _success_rollout(policy, tasks, episodes, seed, None, per_task, fam, False)
         return success.reshape(len(tasks), per_task, episodes).mean(axis=1)
     theta = dict(policy.named_parameters())
     fast = [{k: v.detach() for k, v in theta.items()}] * len(tasks)
     columns = []
     for k in range(episodes):
-        rollout, success = success_rollout(policy, tasks, 1, seed + k, params=fast,
-                                           per_task=per_task)
+        rollout, success = _success_rollout(policy, tasks, 1, seed + k, fast, per_task, fam,
+                                            False)
         columns.append(success.reshape(len(tasks), per_task).mean(axis=1))
         if k < episodes - 1:
             groups = policy_gradient_advantages(rollout, len(tasks), 0.99, 1e-5)
@@ -305,18 +343,40 @@ def oracle_action(obs: np.ndarray, goal: np.ndarray, gain: float = 20.0) -> np.n
 
     ``clip(gain * (goal - hand), -1, 1)`` for the xyz displacement, gripper 0; (4,) float32.
     """
+    return _oracle_action(_real_vector("obs", obs, OBS_DIM), _real_vector("goal", goal, 3),
+                          check_float("gain", gain, minimum=0, strict=True))
+
+
+def _real_vector(name: str, value: Any, size: int) -> np.ndarray:
+    """``value`` as a finite real array of shape (size,); TypeError/ValueError naming ``name``."""
+    array = np.asarray(value.detach().cpu() if isinstance(value, torch.Tensor) else value)
+    if not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
+        raise TypeError(f"{name} must hold real numbers, got dtype {array.dtype}")
+    if array.shape != (size,):
+        raise ValueError(f"{name} must have shape ({size},), got {array.shape}")
+    if not np.isfinite(array).all():
+        raise ValueError(f"{name} must be finite, got {array}")
+    return array
+
+
+def _oracle_action(obs: np.ndarray, goal: np.ndarray, gain: float = 20.0) -> np.ndarray:
     return np.append(np.clip(gain * (np.asarray(goal) - obs[:3]), -1, 1), 0.0).astype(np.float32)
 
 
 def oracle_success(tasks: np.ndarray, horizon: int = HORIZON, name: str = TASK) -> np.ndarray:
     """Meta-World success (G,) of :func:`oracle_action` on each task (G, D): the table's top row."""
+    if not isinstance(name, str) or name not in ML1_ENVS:
+        raise ValueError(f"name must be one of {ML1_ENVS}, got {name!r}")
+    horizon = check_int("horizon", horizon)
+    if horizon > MAX_HORIZON:
+        raise ValueError(f"horizon must be at most Meta-World's {MAX_HORIZON}, got {horizon}")
     hits = []
-    for task in np.asarray(tasks, dtype=np.float64):
+    for task in _check_tasks(family("test", name), tasks):
         env = MetaWorldEnv(name, task=task, horizon=horizon)
         obs, _ = env.reset(seed=0)
         hit = 0.0
         for _ in range(horizon):
-            obs, _, _, _, info = env.step(oracle_action(obs, task[3:]))
+            obs, _, _, _, info = env.step(_oracle_action(obs, task[3:]))
             hit = max(hit, info["success"])
         hits.append(hit)
         env.close()
@@ -324,6 +384,11 @@ def oracle_success(tasks: np.ndarray, horizon: int = HORIZON, name: str = TASK) 
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    """The command line (module docstring); ``argv`` None reads ``sys.argv``."""
+    if argv is not None and not (isinstance(argv, (list, tuple))
+                                 and all(isinstance(a, str) for a in argv)):
+        raise TypeError(f"argv must be None or a list of str (the command-line words), "
+                        f"got {argv!r}")
     train_runs_main(argv, __doc__.splitlines()[0], METHODS, 60, train_run)
 
 

@@ -80,6 +80,9 @@ def run_config(method: str, seed: int, iterations: int = 500) -> MAMLRLConfig:
 
 def run_paths(method: str, seed: int) -> tuple[Path, Path]:
     """(weights ``.pt``, record ``.json``) of one stored run under ``data/weights/``."""
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    seed = check_int("seed", seed, 0)
     stem = data_dir() / "weights" / "maml_rl_navigation" / f"{method}_seed{seed}"
     return stem.with_suffix(".pt"), stem.with_suffix(".json")
 
@@ -143,7 +146,14 @@ def evaluate_runs(
     after the first step as in the paper.
     """
     test_goals, validation_goals = check_goals(test_goals), check_goals(validation_goals)
+    seeds = _int_list("seeds", seeds)
+    grid = grid.tolist() if isinstance(grid, np.ndarray) and grid.ndim == 1 else grid
+    if isinstance(grid, (str, bytes)) or not isinstance(grid, Sequence) or not grid:
+        raise TypeError(f"grid must be a non-empty sequence of step sizes, got {grid!r}")
     grid = tuple(check_float("grid", a, minimum=0, strict=True) for a in grid)
+    steps = check_int("steps", steps, 0)
+    trajectories_per_task = check_int("trajectories_per_task", trajectories_per_task)
+    seed = check_int("seed", seed, 0)
     evaluate = dict(trajectories_per_task=trajectories_per_task, goal_tolerance=GOAL_TOLERANCE,
                     seed=seed)
     returns: dict[str, list[np.ndarray]] = {m: [] for m in (*METHODS, "random_init")}
@@ -168,6 +178,14 @@ def evaluate_runs(
             "pretrained_grid": np.asarray(tuning), "pretrained_lr": np.asarray(chosen)}
 
 
+def _int_list(name: str, values: object) -> list[int]:
+    """``values`` as a non-empty list of ints >= 0 (training seeds); TypeError naming ``name``."""
+    values = values.tolist() if isinstance(values, np.ndarray) and values.ndim == 1 else values
+    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence) or not values:
+        raise TypeError(f"{name} must be a non-empty sequence of ints >= 0, got {values!r}")
+    return [check_int(f"{name}[{i}]", v, 0) for i, v in enumerate(values)]
+
+
 def _validation_score(policy, goals, steps: int, lr: float, evaluate: dict) -> float:
     """Mean return over steps 1..S on the validation goals; NaN if the step size diverges."""
     try:
@@ -179,6 +197,11 @@ def _validation_score(policy, goals, steps: int, lr: float, evaluate: dict) -> f
 
 
 def main(argv: list[str] | None = None) -> None:
+    """The command line (module docstring); ``argv`` None reads ``sys.argv``."""
+    if argv is not None and not (isinstance(argv, (list, tuple))
+                                 and all(isinstance(a, str) for a in argv)):
+        raise TypeError(f"argv must be None or a list of str (the command-line words), "
+                        f"got {argv!r}")
     train_runs_main(argv, __doc__.splitlines()[0], METHODS, 500, train_run)
 
 

@@ -19,6 +19,7 @@ import torch
 from matplotlib.patches import Patch, Rectangle
 from matplotlib.ticker import NullFormatter
 
+from ._validate import check_int
 from .results import mean_ci
 
 
@@ -55,9 +56,17 @@ def plot_state_trajectories(
     ``t`` (T,), ``states`` (T, N) or (T,). ``labels`` names the N components.
     """
     t_np, x = _np(t, "t"), _np(states, "states")
+    if t_np.ndim != 1:
+        raise ValueError(f"t must have shape (T,), got {t_np.shape}")
     x = x[:, None] if x.ndim == 1 else x
+    if x.ndim != 2:
+        raise ValueError(f"states must have shape (T, N) or (T,), got {x.shape}")
     if x.shape[0] != t_np.shape[0]:
         raise ValueError(f"states must have T={t_np.shape[0]} rows like t, got shape {x.shape}")
+    if labels is not None and (isinstance(labels, str) or not isinstance(labels, Sequence)
+                               or len(labels) != x.shape[1]):
+        raise ValueError(f"labels must be None or a list of {x.shape[1]} names (one per state "
+                         f"component), got {labels!r:.60}")
     ax = _axes(ax)
     names = labels if labels is not None else [f"$x_{i + 1}$" for i in range(x.shape[1])]
     for i in range(x.shape[1]):
@@ -80,8 +89,11 @@ def plot_phase_portrait(
 ) -> plt.Axes:
     """Plot a 2-D state trajectory ``states`` (T, 2) in the plane, start marked by a dot."""
     x = _np(states, "states")
-    if x.ndim != 2 or x.shape[1] != 2:
-        raise ValueError(f"states must have shape (T, 2), got {x.shape}")
+    if x.ndim != 2 or x.shape[1] != 2 or x.shape[0] == 0:
+        raise ValueError(f"states must have shape (T, 2) with T >= 1, got {x.shape}")
+    if isinstance(labels, str) or not isinstance(labels, Sequence) or len(labels) != 2 \
+            or not all(isinstance(label, str) for label in labels):
+        raise TypeError(f"labels must be two axis labels (x, y) as str, got {labels!r:.60}")
     ax = _axes(ax)
     (line,) = ax.plot(x[:, 0], x[:, 1], **line_kwargs)
     ax.plot(x[0, 0], x[0, 1], "o", color=line.get_color())
@@ -123,8 +135,8 @@ def plot_adaptation_curve(
 
 def _square(name: str, matrix: Any) -> np.ndarray:
     m = _np(matrix, name)
-    if m.ndim != 2 or m.shape[0] != m.shape[1]:
-        raise ValueError(f"{name} must have shape (T, T), got {m.shape}")
+    if m.ndim != 2 or m.shape[0] != m.shape[1] or m.shape[0] == 0:
+        raise ValueError(f"{name} must have shape (T, T) with T >= 1, got {m.shape}")
     return m
 
 
@@ -165,8 +177,7 @@ def plot_chunk_blocks(
     states, never formed); blocks above it are zero (causal).
     """
     m = _square("mask", mask)
-    if not isinstance(chunk_size, int) or chunk_size < 1:
-        raise ValueError(f"chunk_size must be a positive int, got {chunk_size!r}")
+    chunk_size = check_int("chunk_size", chunk_size)
     length = m.shape[0]
     chunk = np.arange(length) // chunk_size
     diagonal = chunk[:, None] == chunk[None, :]
@@ -215,6 +226,11 @@ def plot_cost_vs_length(
     if not isinstance(timings, Mapping) or not timings:
         raise TypeError(f"timings must be a non-empty dict name -> (lengths, seconds), got "
                         f"{type(timings).__name__}")
+    for name, pair in timings.items():
+        if not (isinstance(pair, (tuple, list)) and len(pair) == 2
+                and all(isinstance(part, (Sequence, np.ndarray)) for part in pair)):
+            raise TypeError(f"timings[{name!r}] must be a pair (lengths, seconds) of sequences, "
+                            f"got {pair!r:.60}")
     ax = _axes(ax)
     for (name, (lengths, seconds)), marker in zip(timings.items(), "os^vDP*", strict=False):
         if len(lengths) != len(seconds):

@@ -71,13 +71,21 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.distributions import Categorical, Distribution, Independent, Normal
 from torch.func import functional_call, vmap
 
-from ._validate import check_device, check_dtype, check_int, check_like, check_reset
+from ._validate import (
+    check_device,
+    check_dtype,
+    check_int,
+    check_like,
+    check_reset,
+    check_tensor,
+)
 from .cores import DT_RANGE_CORES, GRUCore, SelectiveCore, make_core
 from .functional import vmap_or_loop
 from .ssm import check_dt_range
@@ -123,6 +131,26 @@ def _check_input(
     return check_like(name, x, like)
 
 
+def _check_params(name: str, params: Any, module: nn.Module, kind: str = "a dict") -> dict:
+    """``params`` must be a dict name -> tensor holding every parameter of ``module``."""
+    if not isinstance(params, Mapping):
+        raise TypeError(f"{name} must be {kind} name -> tensor (fast weights), "
+                        f"got {type(params).__name__}")
+    missing = [n for n, _ in module.named_parameters() if n not in params]
+    if missing:
+        raise ValueError(f"{name} lacks the policy parameters {missing}; expected the keys of "
+                         f"dict(policy.named_parameters())")
+    return dict(params)
+
+
+def _check_recurrent(policy: Any) -> nn.Module:
+    """``policy`` must be a recurrent policy module (``is_recurrent``: SSMMetaPolicy, GRUPolicy)."""
+    if not isinstance(policy, nn.Module) or not getattr(policy, "is_recurrent", False):
+        raise TypeError(f"policy must be a recurrent policy (SSMMetaPolicy, GRUPolicy or an "
+                        f"AdaptedPolicy of one), got {type(policy).__name__}")
+    return policy
+
+
 def _check_state(state: Any, shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
     """``state`` of ``shape`` in x's dtype (its complex version for a complex state, S4D)."""
     if not isinstance(state, torch.Tensor) or tuple(state.shape) != shape:
@@ -142,6 +170,17 @@ def action_distribution(head: torch.Tensor, log_std: torch.Tensor | None) -> Dis
     action coordinates (``Independent``, so ``log_prob`` sums them), head (..., A),
     log_std (A,) state-independent as in rllab's ``GaussianMLPPolicy``.
     """
+    check_tensor("head", head)
+    if not head.is_floating_point() or head.dim() < 1:
+        raise TypeError(f"head must be a floating tensor (..., A), got dtype {head.dtype} and "
+                        f"shape {tuple(head.shape)}")
+    if log_std is not None:
+        check_tensor("log_std", log_std)
+        if log_std.dtype != head.dtype or log_std.dim() < 1 \
+                or log_std.shape[-1] != head.shape[-1] or log_std.dim() > head.dim():
+            raise ValueError(f"log_std must be a {head.dtype} tensor (A,) with A = "
+                             f"{head.shape[-1]} (head's last size), got dtype {log_std.dtype} "
+                             f"and shape {tuple(log_std.shape)}")
     if log_std is None:
         return Categorical(logits=head, validate_args=False)
     std = log_std.exp().expand(head.shape)
@@ -186,6 +225,10 @@ class MLPPolicy(nn.Module):
         super().__init__()
         self.obs_dim = check_int("obs_dim", obs_dim)
         self.action_dim = check_int("action_dim", action_dim)
+        if isinstance(hidden_sizes, (str, bytes)) \
+                or not isinstance(hidden_sizes, (Sequence, np.ndarray)):
+            raise TypeError(f"hidden_sizes must be a tuple of positive ints (layer widths), got "
+                            f"{type(hidden_sizes).__name__} {hidden_sizes!r:.40}")
         for i, width in enumerate(hidden_sizes):
             check_int(f"hidden_sizes[{i}]", width)
         if isinstance(init_log_std, str) or not math.isfinite(init_log_std):
@@ -200,7 +243,7 @@ class MLPPolicy(nn.Module):
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         """obs (..., O) -> the Gaussian mean (..., A), or the logits (..., A) if discrete."""
-        return self.net(obs)
+        return self.net(_check_input("obs", obs, None, self.obs_dim, self.net[0].weight))
 
     def distribution(
         self,
@@ -217,10 +260,7 @@ class MLPPolicy(nn.Module):
         obs = _check_input("obs", obs, None, self.obs_dim, self.net[0].weight)
         if params is None:
             return action_distribution(self(obs), getattr(self, "log_std", None))
-        if not isinstance(params, Mapping):
-            raise TypeError(f"params must be a dict name -> tensor (fast weights), "
-                            f"got {type(params).__name__}")
-        params = dict(params)
+        params = _check_params("params", params, self)
         if not per_task:
             head = functional_call(self, params, (obs,))
             return action_distribution(head, None if self.discrete else params["log_std"])
@@ -252,8 +292,25 @@ class MLPPolicy(nn.Module):
 
 def stack_params(params: Sequence[Mapping[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
     """G fast-weight dicts -> one dict of tensors stacked along a leading G (for ``per_task``)."""
+    if not isinstance(params, Sequence) or isinstance(params, (str, Mapping)):
+        raise TypeError(f"params must be a list of fast-weight dicts, got {type(params).__name__}")
     if len(params) == 0:
         raise ValueError("params must hold at least one fast-weight dict, got an empty list")
+    for g, task in enumerate(params):
+        if not isinstance(task, Mapping):
+            raise TypeError(f"params[{g}] must be a dict name -> tensor, got "
+                            f"{type(task).__name__}")
+        if set(task) != set(params[0]):
+            raise ValueError(f"params[{g}] must have the names of params[0] "
+                             f"{sorted(params[0])}, got {sorted(task)}")
+        for name, value in task.items():
+            first = params[0][name]
+            if not isinstance(value, torch.Tensor) or not isinstance(first, torch.Tensor) \
+                    or value.shape != first.shape or value.dtype != first.dtype:
+                got = (f"{value.dtype} {tuple(value.shape)}" if isinstance(value, torch.Tensor)
+                       else type(value).__name__)
+                raise ValueError(f"params[{g}][{name!r}] must be a tensor like "
+                                 f"params[0][{name!r}], got {got}")
     return {name: torch.stack([task[name] for task in params]) for name in params[0]}
 
 
@@ -274,12 +331,11 @@ def recurrent_call(policy: nn.Module, params: Mapping[str, torch.Tensor] | None,
     fast weights through ``torch.func.functional_call`` (the module is neither
     copied nor changed), differentiable w.r.t. them.
     """
+    _check_recurrent(policy)
     if params is None:
         return policy(x, state, reset)
-    if not isinstance(params, Mapping):
-        raise TypeError(f"params must be None or a dict name -> tensor (fast weights), "
-                        f"got {type(params).__name__}")
-    return functional_call(policy, dict(params), (x, state, reset))
+    return functional_call(policy, _check_params("params", params, policy, "None or a dict"),
+                           (x, state, reset))
 
 
 @torch.no_grad()
@@ -317,6 +373,11 @@ class AdaptedPolicy(nn.Module):
         missing = [name for name in names if name not in fast_params]
         if missing:
             raise ValueError(f"fast_params lacks the policy parameters {missing}")
+        for name, own in policy.named_parameters():
+            check_like(f"fast_params[{name!r}]", fast_params[name], own)
+            if fast_params[name].shape != own.shape:
+                raise ValueError(f"fast_params[{name!r}] must have the parameter's shape "
+                                 f"{tuple(own.shape)}, got {tuple(fast_params[name].shape)}")
         self.policy = policy
         self.fast_params = {name: fast_params[name].detach() for name in names}
         self.is_recurrent = getattr(policy, "is_recurrent", False)
@@ -330,6 +391,10 @@ class AdaptedPolicy(nn.Module):
 
     def distribution(self, obs: torch.Tensor) -> Distribution:
         """pi_fast(. | obs) of a feed-forward policy."""
+        if self.is_recurrent:
+            raise TypeError(f"distribution(obs) is for feed-forward policies; this AdaptedPolicy "
+                            f"wraps the recurrent policy {type(self.policy).__name__}: use "
+                            f"step/forward (x, state, reset) or act")
         return self.policy.distribution(obs, self.fast_params)
 
     @torch.no_grad()
@@ -348,10 +413,19 @@ class AdaptedPolicy(nn.Module):
         return self.policy.act(x, self.fast_params, bool(third) or deterministic)
 
     def init_state(self, batch_size: int) -> torch.Tensor:
-        return self.policy.init_state(batch_size)
+        """The recurrent policy's zero memory (B, ...)."""
+        return self._recurrent("init_state").init_state(batch_size)
 
     def rl2_input(self, *args: Any) -> torch.Tensor:
-        return self.policy.rl2_input(*args)
+        """The recurrent policy's RL^2 input: ``rl2_input(obs, prev_action, prev_reward,
+        prev_done)``."""
+        return self._recurrent("rl2_input").rl2_input(*args)
+
+    def _recurrent(self, method: str) -> nn.Module:
+        if not self.is_recurrent:
+            raise TypeError(f"{method} is for recurrent policies; this AdaptedPolicy wraps the "
+                            f"feed-forward policy {type(self.policy).__name__}")
+        return self.policy
 
 
 def _head_tensors(policy: nn.Module, params, x, state, reset, engine: str = "func"):
@@ -374,7 +448,20 @@ def act_with_groups(policy: nn.Module, params: Sequence[Mapping[str, torch.Tenso
     x_t (B, P), state (B, ...), reset (B,) bool; returns (action, log_prob
     (B,), value (B,), state) like :func:`act_with`.
     """
+    _check_recurrent(policy)
+    stacked = stack_params(params)
     groups = len(params)
+    check_tensor("x_t", x_t)
+    if x_t.dim() < 1 or x_t.shape[0] % groups:
+        raise ValueError(f"x_t must have shape (B, P) with B divisible by the {groups} groups "
+                         f"of params, got {tuple(x_t.shape)}")
+    check_tensor("state", state)
+    if state.dim() < 1 or state.shape[0] != x_t.shape[0]:
+        raise ValueError(f"state must have shape (B = {x_t.shape[0]}, ...) (init_state), got "
+                         f"{tuple(state.shape)}")
+    if reset is None:
+        raise TypeError(f"reset must be a bool tensor of shape ({x_t.shape[0]},), got None")
+    check_reset(reset, (x_t.shape[0],))
 
     def grouped(t: torch.Tensor) -> torch.Tensor:
         return t.reshape(groups, t.shape[0] // groups, *t.shape[1:])
@@ -382,7 +469,7 @@ def act_with_groups(policy: nn.Module, params: Sequence[Mapping[str, torch.Tenso
     def call(task_params, x, h, r, engine):
         return _head_tensors(policy, task_params, x, h, r)
 
-    heads, value, state = vmap_or_loop(call, (stack_params(params), grouped(x_t), grouped(state),
+    heads, value, state = vmap_or_loop(call, (stacked, grouped(x_t), grouped(state),
                                               grouped(reset)), model=policy, unit="group")
     heads = [h.flatten(0, 1) for h in heads]
     if len(heads) == 1:
@@ -411,6 +498,32 @@ def rl2_input(
     start of a trial the previous action, reward and done are zeros (a discrete
     previous action of -1 means "none" and encodes as all zeros).
     """
+    check_tensor("obs", obs)
+    if not obs.is_floating_point() or obs.dim() < 1:
+        raise TypeError(f"obs must be a floating tensor (..., O), got dtype {obs.dtype} and "
+                        f"shape {tuple(obs.shape)}")
+    action_dim = check_int("action_dim", action_dim)
+    if not isinstance(discrete, (bool, np.bool_)):
+        raise TypeError(f"discrete must be True or False, got {discrete!r}")
+    batch = tuple(obs.shape[:-1])
+    action_shape = batch if discrete else (*batch, action_dim)
+    for name, value, shape in (("prev_action", prev_action, action_shape),
+                               ("prev_reward", prev_reward, batch),
+                               ("prev_done", prev_done, batch)):
+        check_tensor(name, value)
+        if tuple(value.shape) != shape:
+            raise ValueError(f"{name} must have shape {shape} (obs is {tuple(obs.shape)}), got "
+                             f"{tuple(value.shape)}")
+        if value.is_complex():
+            raise TypeError(f"{name} must be real, got dtype {value.dtype}")
+    if discrete:
+        if prev_action.is_floating_point() or prev_action.dtype == torch.bool:
+            raise TypeError(f"prev_action must be an integer tensor of action indices (-1: "
+                            f"none), got dtype {prev_action.dtype}")
+        if bool(((prev_action < -1) | (prev_action >= action_dim)).any()):
+            bad = prev_action[(prev_action < -1) | (prev_action >= action_dim)][:4].tolist()
+            raise ValueError(f"prev_action must hold action indices in [-1, action_dim="
+                             f"{action_dim}), got {bad}")
     if discrete:
         prev_action = prev_action.long()
         action_features = F.one_hot(prev_action.clamp(min=0), action_dim).to(obs.dtype)
@@ -588,7 +701,7 @@ class SSMMetaPolicy(_RecurrentPolicyMixin, nn.Module):
 
     def init_state(self, batch_size: int) -> torch.Tensor:
         """Zero memory for the start of a trial: the core's ``init_state`` (B, ...)."""
-        return self.ssm.init_state(batch_size)
+        return self.ssm.init_state(check_int("batch_size", batch_size))
 
     initial_state = init_state  # the name used before the package settled on init_state
 

@@ -27,6 +27,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ._validate import check_bool
+
 PROFILES: tuple[str, ...] = ("smoke", "class", "paper")
 DEFAULT_PROFILE = "class"
 ENV_VAR = "SSM_METARL_PROFILE"
@@ -64,7 +66,7 @@ def pick(smoke: T, class_: T, paper: T, *, profile: str | None = None) -> T:
 
 
 def _validate(profile: str) -> str:
-    if profile not in PROFILES:
+    if not isinstance(profile, str) or profile not in PROFILES:
         raise ValueError(
             f"profile={profile!r} is not a run profile; expected one of {', '.join(PROFILES)}."
         )
@@ -77,8 +79,9 @@ def seed_everything(seed: int) -> torch.Generator:
     The returned ``torch.Generator`` is seeded too, for code that prefers an
     explicit generator over global state. Same seed, same machine: same numbers.
     """
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    seed = int(seed)
     random.seed(seed)
     np.random.seed(seed % 2**32)  # noqa: NPY002 - seeding the legacy global RNG is the point
     torch.manual_seed(seed)
@@ -93,6 +96,12 @@ def progress_bar(iterable: Any, desc: str, enabled: bool = True) -> tqdm:
     The notebook flavour of tqdm passes ``disable=False`` itself, which would
     override the environment variable, so the variable is read here.
     """
+    if not hasattr(iterable, "__iter__"):
+        raise TypeError(f"iterable must be something to loop over (e.g. range(n)), got "
+                        f"{type(iterable).__name__} {iterable!r:.40}")
+    if not isinstance(desc, str):
+        raise TypeError(f"desc must be a str (the bar's label), got {type(desc).__name__}")
+    check_bool("enabled", enabled)
     flag = os.environ.get("TQDM_DISABLE", "").strip().lower()
     hidden = not enabled or flag not in ("", "0", "false")
     return tqdm(iterable, desc=desc, disable=hidden)

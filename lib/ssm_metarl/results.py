@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from . import __version__
+from ._validate import check_callable, check_int
 from .profiles import PROFILES
 
 RESULT_KEYS = ("name", "command", "seeds", "profile", "library_version", "torch_version",
@@ -58,6 +59,7 @@ def load_reference(name: str) -> list[dict[str, Any]]:
     >>> [r["mse"] for r in rows if r["method"] == "MAML"]
     [0.67, 0.38, 0.35]
     """
+    _check_file_stem(name, "data/reference/")
     path = data_dir() / "reference" / f"{name}.csv"
     if not path.exists():
         raise ValueError(
@@ -89,9 +91,16 @@ def save_result(
     profile: str,
 ) -> Path:
     """Write ``data/results/<name>.json`` with the provenance every stored number needs."""
-    if not metrics:
-        raise ValueError("metrics must be a non-empty dict of measured numbers")
+    if not isinstance(metrics, Mapping) or not metrics:
+        raise ValueError(f"metrics must be a non-empty dict of measured numbers, got "
+                         f"{type(metrics).__name__} {metrics!r:.40}")
     _check_result_name(name)
+    if not isinstance(command, str):
+        raise TypeError(f"command must be a str (how to rerun this result), got "
+                        f"{type(command).__name__}")
+    if isinstance(seeds, (str, bytes)) or not isinstance(seeds, (Sequence, np.ndarray)):
+        raise TypeError(f"seeds must be a list of ints, got {type(seeds).__name__} {seeds!r:.40}")
+    seeds = [check_int(f"seeds[{i}]", seed, 0) for i, seed in enumerate(seeds)]
     if profile not in PROFILES:
         raise ValueError(f"profile={profile!r} is not a run profile; expected one of "
                          f"{', '.join(PROFILES)}")
@@ -100,7 +109,7 @@ def save_result(
     payload = {
         "name": name,
         "command": command,
-        "seeds": [int(s) for s in seeds],
+        "seeds": seeds,
         "profile": profile,
         **provenance(),
         "machine": (f"{platform.machine()}, {os.cpu_count()} cores, "
@@ -134,6 +143,16 @@ def train_runs_main(argv: Sequence[str] | None, description: str, methods: Seque
     import argparse
     import time
 
+    if argv is not None and (isinstance(argv, str) or not isinstance(argv, Sequence)
+                             or not all(isinstance(a, str) for a in argv)):
+        raise TypeError(f"argv must be None (sys.argv) or a list of str, got {argv!r:.60}")
+    if not isinstance(description, str):
+        raise TypeError(f"description must be a str, got {type(description).__name__}")
+    if isinstance(methods, str) or not isinstance(methods, Sequence) or not methods or not all(
+            isinstance(m, str) for m in methods):
+        raise TypeError(f"methods must be a non-empty list of str, got {methods!r:.60}")
+    iterations = check_int("iterations", iterations)
+    check_callable("train", train, what="train(method, seed, iterations)")
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("method", choices=methods)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -148,10 +167,15 @@ def train_runs_main(argv: Sequence[str] | None, description: str, methods: Seque
 
 def _check_result_name(name: Any) -> None:
     """``name`` must be a plain file stem, so the result stays inside ``data/results/``."""
+    _check_file_stem(name, "data/results/")
+
+
+def _check_file_stem(name: Any, folder: str) -> None:
+    """``name`` must be a plain file stem, so the file stays inside ``folder``."""
     if not isinstance(name, str) or not name or name != Path(name).name or name.startswith(".") \
             or "\\" in name:
         raise ValueError(f"name must be a plain file name (no folders, not starting with '.'), "
-                         f"so the result stays in data/results/, got {name!r}")
+                         f"so the result stays in {folder}, got {name!r}")
 
 
 def _check_finite_metrics(where: str, value: Any) -> None:
@@ -187,6 +211,7 @@ def result_names() -> list[str]:
 
 def load_result(name: str) -> dict[str, Any]:
     """Load ``data/results/<name>.json`` and check it carries every provenance key."""
+    _check_file_stem(name, "data/results/")
     path = data_dir() / "results" / f"{name}.json"
     if not path.exists():
         raise ValueError(
@@ -203,6 +228,17 @@ def load_result(name: str) -> dict[str, Any]:
     return payload
 
 
+def _numbers(name: str, values: Any) -> np.ndarray:
+    """``values`` (an array, tensor or nested list of numbers) as a float array."""
+    if isinstance(values, torch.Tensor):
+        values = values.detach().cpu().double().numpy()
+    try:
+        return np.asarray(values, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be an array of numbers, got {type(values).__name__} "
+                         f"{values!r:.40}") from None
+
+
 # Two-sided 97.5% quantiles of Student's t for small samples (df = 1..30).
 _T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179,
          2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064,
@@ -216,7 +252,11 @@ def mean_ci(values: Any, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
     returns ``(mean, half_width)`` each of shape ``(...)``, so the interval is
     ``mean +- half_width``.
     """
-    arr = np.asarray(values, dtype=float)
+    arr = _numbers("values", values)
+    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)) \
+            or not -arr.ndim <= axis < arr.ndim:
+        raise ValueError(f"axis must be an int in [{-arr.ndim}, {arr.ndim}) for values of shape "
+                         f"{arr.shape}, got {axis!r}")
     n = arr.shape[axis]
     if n < 2:
         raise ValueError(f"values needs at least 2 samples along axis {axis}, got {n}")
@@ -235,7 +275,7 @@ def seeds_tasks_ci(values: Any) -> dict[str, np.ndarray]:
     seed-averaged results (how much the choice of test tasks moves it).
     Each of shape ``(...)``.
     """
-    arr = np.asarray(values, dtype=float)
+    arr = _numbers("values", values)
     if arr.ndim < 2:
         raise ValueError(f"values must have shape (seeds, tasks, ...), got {arr.shape}")
     mean, ci_seeds = mean_ci(arr.mean(axis=1), axis=0)

@@ -45,6 +45,8 @@ from ._validate import (
     check_binary,
     check_finite,
     check_float,
+    check_instance,
+    check_int,
     check_tensor,
     raise_if_diverged,
 )
@@ -100,6 +102,18 @@ class Rollout:
     last_value: torch.Tensor | None = None
     initial_state: torch.Tensor | None = None
 
+    def __post_init__(self) -> None:
+        """Every field a tensor (the four optional ones may be None); rewards (T, E); flags bool."""
+        check_tensor("rewards", self.rewards, 2, "(T, E)")
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if value is None and f.name in ("inputs", "values", "last_value", "initial_state"):
+                continue
+            check_tensor(f.name, value)
+            if f.name in ("terminated", "truncated", "valid", "starts") \
+                    and value.dtype != torch.bool:
+                raise TypeError(f"{f.name} must be a bool tensor (T, E), got dtype {value.dtype}")
+
     @property
     def dones(self) -> torch.Tensor:
         """(T, E) bool: the episode ended at row t (terminated or truncated)."""
@@ -115,6 +129,24 @@ class Rollout:
 
     def columns(self, index: slice | torch.Tensor) -> Rollout:
         """The rollout of the environments ``index`` (a slice or index tensor over E)."""
+        if isinstance(index, (list, tuple)) and all(
+                isinstance(i, (int, np.integer)) and not isinstance(i, bool) for i in index):
+            index = torch.tensor([int(i) for i in index], dtype=torch.long)
+        if isinstance(index, torch.Tensor) and index.dtype == torch.bool:
+            if tuple(index.shape) != (self.num_envs,):
+                raise ValueError(f"index must be a slice, an index tensor or a bool tensor of "
+                                 f"shape (E = {self.num_envs},), got shape {tuple(index.shape)}")
+        elif isinstance(index, torch.Tensor) and not index.is_floating_point() \
+                and not index.is_complex():
+            if index.dim() > 1 or bool(((index < -self.num_envs) | (index >= self.num_envs))
+                                       .any()):
+                raise ValueError(f"index must hold env indices in [-E, E) with E = "
+                                 f"{self.num_envs} (a 1-D tensor), got {index.tolist()!r:.80}")
+        elif not isinstance(index, slice):
+            got = index.dtype if isinstance(index, torch.Tensor) else type(index).__name__
+            raise TypeError(f"index must be a slice or an integer or bool index tensor over the "
+                            f"E envs, got {got}")
+
         def pick(name: str, value: torch.Tensor | None):
             if value is None:
                 return None
@@ -126,6 +158,7 @@ class Rollout:
 
     def split(self, num_groups: int) -> list[Rollout]:
         """Split the E columns into ``num_groups`` equal consecutive groups (one per task)."""
+        num_groups = check_int("num_groups", num_groups)
         if self.num_envs % num_groups:
             raise ValueError(
                 f"num_groups={num_groups} must divide the number of envs E={self.num_envs}"
@@ -386,6 +419,18 @@ def first_episode_mask(dones: torch.Tensor, valid: torch.Tensor | None = None) -
 
     Row t counts while no earlier valid row ended an episode (dones (T, E) bool).
     """
+    check_tensor("dones", dones)
+    if dones.dim() < 1:
+        raise ValueError(f"dones must have shape (T, ...), got {tuple(dones.shape)}")
+    check_binary("dones", dones)
+    if valid is not None:
+        if not isinstance(valid, torch.Tensor) or valid.dtype != torch.bool:
+            got = valid.dtype if isinstance(valid, torch.Tensor) else type(valid).__name__
+            raise TypeError(f"valid must be None or a bool tensor of dones' shape, got {got}")
+        if valid.shape != dones.shape:
+            raise ValueError(f"valid must have dones' shape {tuple(dones.shape)}, got "
+                             f"{tuple(valid.shape)}")
+        dones = dones.bool()
     ended = dones if valid is None else dones & valid
     ended_before = torch.cumsum(ended.long(), dim=0) - ended.long()
     mask = ended_before == 0
@@ -394,6 +439,7 @@ def first_episode_mask(dones: torch.Tensor, valid: torch.Tensor | None = None) -
 
 def episode_returns(rollout: Rollout) -> torch.Tensor:
     """Undiscounted return sum_t r_t of each env's first episode in ``rollout``, (E,)."""
+    check_instance("rollout", rollout, Rollout)
     mask = first_episode_mask(rollout.dones, rollout.valid)
     return (rollout.rewards * mask).sum(0)
 
@@ -404,8 +450,8 @@ def per_episode_returns(rollout: Rollout, num_episodes: int) -> torch.Tensor:
     Episode e of an env is the valid rows after its e-th finished episode;
     an episode the rollout never reached counts 0.
     """
-    if isinstance(num_episodes, bool) or not isinstance(num_episodes, int) or num_episodes < 1:
-        raise ValueError(f"num_episodes must be an int >= 1, got {num_episodes!r}")
+    check_instance("rollout", rollout, Rollout)
+    num_episodes = check_int("num_episodes", num_episodes)
     ended = (rollout.dones & rollout.valid).long()
     episode = torch.cumsum(ended, dim=0) - ended
     returns = torch.zeros(rollout.num_envs, num_episodes, dtype=rollout.rewards.dtype,
@@ -452,7 +498,8 @@ def _check_last_value(last_value: Any, rewards: torch.Tensor) -> torch.Tensor:
 
 
 def _check_discount(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+            or not 0 <= value <= 1:
         raise ValueError(f"{name} must be a float in [0, 1], got {value!r}")
     return float(value)
 
@@ -515,6 +562,17 @@ def gae(
 
 def masked_mean(x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
     """Mean of ``x`` over the entries where ``mask`` (same shape, bool) holds; all if None."""
+    _check_real("x", x)
+    return _masked_mean(x, mask)
+
+
+def _check_real(name: str, x: Any) -> torch.Tensor:
+    if not check_tensor(name, x).is_floating_point():
+        raise TypeError(f"{name} must be a real floating tensor, got dtype {x.dtype}")
+    return x
+
+
+def _masked_mean(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
     if mask is None:
         return x.mean()
     if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool:
@@ -530,8 +588,10 @@ def normalize_advantages(
     advantages: torch.Tensor, mask: torch.Tensor | None = None, eps: float = 1e-8
 ) -> torch.Tensor:
     """``(A - mean A) / (std A + eps)`` over the masked entries (rllab's ``center_adv``)."""
-    mean = masked_mean(advantages, mask)
-    std = masked_mean((advantages - mean) ** 2, mask).sqrt()
+    _check_real("advantages", advantages)
+    eps = check_float("eps", eps, minimum=0, strict=True)
+    mean = _masked_mean(advantages, mask)
+    std = _masked_mean((advantages - mean) ** 2, mask).sqrt()
     return (advantages - mean) / (std + eps)
 
 
@@ -599,8 +659,10 @@ class LinearFeatureBaseline:
     @staticmethod
     def features(obs: torch.Tensor, time_steps: torch.Tensor) -> torch.Tensor:
         """phi: obs (..., O), time_steps (...) -> features (..., 2 O + 4)."""
-        check_tensor("obs", obs)
+        _check_real("obs", obs)
         check_tensor("time_steps", time_steps)
+        if time_steps.is_complex():
+            raise TypeError(f"time_steps must be real, got dtype {time_steps.dtype}")
         if obs.dim() < 1 or obs.shape[:-1] != time_steps.shape:
             raise ValueError(
                 f"time_steps must have shape obs.shape[:-1] = {tuple(obs.shape[:-1])}, "
@@ -648,6 +710,10 @@ class LinearFeatureBaseline:
     def predict(self, obs: torch.Tensor, time_steps: torch.Tensor) -> torch.Tensor:
         """Baseline b(s, t) = phi(s, t) . w, (...) in obs's dtype; zeros before any fit."""
         phi = self.features(obs, time_steps)
+        if self.weights is not None and phi.shape[-1] != self.weights.shape[0]:
+            width = (self.weights.shape[0] - 4) // 2
+            raise ValueError(f"obs must have {width} features (the width the baseline was "
+                             f"fitted on), got shape {tuple(obs.shape)}")
         if self.weights is None:
             return torch.zeros(phi.shape[:-1], dtype=obs.dtype, device=obs.device)
         return (phi.double() @ self.weights).to(obs.dtype)

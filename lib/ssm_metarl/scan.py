@@ -86,7 +86,7 @@ from contextlib import contextmanager
 import torch
 from torch import Tensor
 
-from ._validate import check_int, check_tensor
+from ._validate import check_int, check_reset, check_tensor
 
 __all__ = [
     "associative_combine",
@@ -109,6 +109,17 @@ def zero_where_reset(reset: Tensor | None, state: Tensor) -> Tensor:
     The one-step form of every reset in the package: a trial starts from zero
     memory. ``reset=None`` returns ``state`` unchanged.
     """
+    state = check_tensor("state", state, shape_text="(B, ...)")
+    if state.ndim == 0:
+        raise ValueError("state must have shape (B, ...) with the batch first, got a 0-d tensor")
+    reset = check_reset(reset, tuple(state.shape[:1]))
+    if reset is not None and reset.device != state.device:
+        raise ValueError(f"reset must be on state's device {state.device}, got {reset.device}")
+    return _zero_rows(reset, state)
+
+
+def _zero_rows(reset: Tensor | None, state: Tensor) -> Tensor:
+    """:func:`zero_where_reset` on checked inputs (the form the models call every step)."""
     if reset is None:
         return state
     return torch.where(reset.view(-1, *[1] * (state.dim() - 1)), torch.zeros_like(state), state)
@@ -214,8 +225,41 @@ def associative_combine(
     Applying step ``h -> a1 h + b1`` and then ``h -> a2 h + b2`` is the single
     step ``h -> (a2 a1) h + (a2 b1 + b2)``. The operator is associative, which
     is what lets a scan regroup the L steps (Blelloch 1990, Sec. 1.4).
-    Shapes: any, broadcast element-wise.
+    Shapes: any, broadcast element-wise; one dtype and device for all four.
     """
+    steps = [_check_step(name, step) for name, step in (("earlier", earlier), ("later", later))]
+    (a1, b1), (a2, b2) = steps
+    for name, value in (("earlier[1]", b1), ("later[0]", a2), ("later[1]", b2)):
+        if value.dtype != a1.dtype or value.device != a1.device:
+            raise TypeError(f"{name} must have the dtype and device of earlier[0] ({a1.dtype} "
+                            f"on {a1.device}), got {value.dtype} on {value.device}")
+    try:
+        torch.broadcast_shapes(a1.shape, b1.shape, a2.shape, b2.shape)
+    except RuntimeError:
+        raise ValueError(f"earlier and later must broadcast element-wise, got shapes "
+                         f"{[tuple(v.shape) for v in (a1, b1, a2, b2)]}") from None
+    return _combine(*steps)
+
+
+def _check_step(name: str, step: object) -> tuple[Tensor, Tensor]:
+    """``step`` must be a pair (a, b) of floating or complex tensors."""
+    if not isinstance(step, (tuple, list)) or len(step) != 2:
+        got = f"a {type(step).__name__}" if not isinstance(step, (tuple, list)) \
+            else f"{len(step)} items"
+        raise TypeError(f"{name} must be a pair (a, b) of tensors (the step h -> a h + b), "
+                        f"got {got}")
+    for index, value in enumerate(step):
+        check_tensor(f"{name}[{index}]", value)
+        if not (value.is_floating_point() or value.is_complex()):
+            raise TypeError(f"{name}[{index}] must be a floating or complex tensor, "
+                            f"got dtype {value.dtype}")
+    return step[0], step[1]
+
+
+def _combine(
+    earlier: tuple[Tensor, Tensor], later: tuple[Tensor, Tensor]
+) -> tuple[Tensor, Tensor]:
+    """:func:`associative_combine` on checked steps."""
     a1, b1 = earlier
     a2, b2 = later
     return a1 * a2, a2 * b1 + b2
@@ -245,7 +289,7 @@ def scan_doubling(
     offset = 1
     while offset < a.shape[1]:
         earlier = (_shift_later(a, offset, 1.0), _shift_later(b, offset, 0.0))
-        a, b = associative_combine(earlier, (a, b))
+        a, b = _combine(earlier, (a, b))
         offset *= 2
     return b
 
@@ -261,7 +305,8 @@ def default_chunk_size(length: int) -> int:
     Phases 1 and 3 take T steps each and phase 2 takes L / T, so T near
     sqrt(L) minimises the number of Python-level steps.
     """
-    exponent = round(math.log2(max(length, 1)) / 2)
+    length = check_int("length", length, hint="time steps L")
+    exponent = round(math.log2(length) / 2)
     return int(min(max(2**exponent, 16), 256))
 
 

@@ -77,7 +77,7 @@ import torch
 from torch import Tensor
 
 from ._validate import check_int, check_tensor
-from .scan import zero_where_reset
+from .scan import _zero_rows
 
 __all__ = [
     "segment_sum",
@@ -160,7 +160,7 @@ def _per_head(matrix: Tensor, heads: int) -> Tensor:
 
 def _step(x_t, log_a_t, B_t, C_t, state, reset_t):
     """One unchecked step: x_t (B, H, P), log_a_t (B, H), B_t, C_t (B, H, N), state (B, H, P, N)"""
-    state = zero_where_reset(reset_t, state)
+    state = _zero_rows(reset_t, state)
     decay = log_a_t.exp()[..., None, None]                               # (B, H, 1, 1)
     state = decay * state + x_t.unsqueeze(-1) * B_t.unsqueeze(-2)         # (B, H, P, N)
     y_t = (state @ C_t.unsqueeze(-1)).squeeze(-1)                         # (B, H, P)
@@ -226,6 +226,16 @@ def segment_sum(log_a: Tensor) -> Tensor:
     window (a cumulative sum down the masked columns), so no difference of
     two long cumulative sums loses precision. exp of it is L[t, s] (s <= t).
     """
+    log_a = check_tensor("log_a", log_a, shape_text="(..., T)")
+    if not log_a.is_floating_point():
+        raise TypeError(f"log_a must be a real floating tensor, got dtype {log_a.dtype}")
+    if log_a.ndim == 0 or log_a.shape[-1] == 0:
+        raise ValueError(f"log_a must have shape (..., T) with T >= 1, got {tuple(log_a.shape)}")
+    return _segment_sum(log_a)
+
+
+def _segment_sum(log_a: Tensor) -> Tensor:
+    """:func:`segment_sum` on a checked ``log_a``."""
     length = log_a.shape[-1]
     later = torch.ones(length, length, dtype=torch.bool, device=log_a.device).tril(-1)  # r > s
     windows = torch.where(later, log_a.unsqueeze(-1), 0.0)    # (..., T, T): [r, s] = log_a_r
@@ -253,7 +263,7 @@ def _mask(log_a_heads: Tensor, reset: Tensor | None) -> Tensor:
     """The mask L (B, H, T, T) from log_a (B, H, T) and reset (B, T); no checks."""
     heads_reset = None if reset is None else reset.unsqueeze(1)          # (B, 1, T)
     valid = _same_segment(heads_reset, log_a_heads.shape[-1], log_a_heads.device)
-    return _masked_exp(segment_sum(log_a_heads), valid)
+    return _masked_exp(_segment_sum(log_a_heads), valid)
 
 
 def semiseparable_mask(log_a: Tensor, reset: Tensor | None = None) -> Tensor:
@@ -274,6 +284,9 @@ def semiseparable_mask(log_a: Tensor, reset: Tensor | None = None) -> Tensor:
         reset = _check_shape("reset", reset, ("B", "L"), sizes)
         if reset.dtype != torch.bool:
             raise TypeError(f"reset must be a bool tensor, got dtype {reset.dtype}")
+        reset = reset.to(log_a.device)
+    if log_a.shape[1] == 0:
+        raise ValueError("log_a must have at least one time step (L >= 1), got L = 0")
     return _mask(log_a.transpose(1, 2), reset)
 
 
@@ -360,7 +373,7 @@ def _pass_states(chunk_states: Tensor, chunk_log_decay: Tensor, chunk_reset: Ten
     if reset is not None:
         reset = reset[:, None, None]                                       # (B, 1, 1, C_+1)
     valid = _same_segment(reset, log_decay.shape[-1], log_decay.device)
-    chunk_mask = _masked_exp(segment_sum(log_decay), valid)                # (B, G, R, C_+1, C_+1)
+    chunk_mask = _masked_exp(_segment_sum(log_decay), valid)                # (B, G, R, C_+1, C_+1)
     states = torch.cat([h0.unsqueeze(1), chunk_states], dim=1)            # (B, C_+1, G, R, P, N)
     ends = torch.einsum("bgrij,bjgrpn->bigrpn", chunk_mask, states)       # (B, C_+1, G, R, P, N)
     return ends[:, :-1], ends[:, -1]
@@ -436,10 +449,11 @@ def ssd(x: Tensor, log_a: Tensor, Bm: Tensor, C: Tensor, *, state: Tensor | None
         y (B, L, H, P) and the final state (B, H, P, N); the three methods
         agree to rounding in values and gradients.
     """
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    chunk_size = check_int("chunk_size", chunk_size, hint="chunk length Q")
     if method == "chunked":
         return ssd_chunked(x, log_a, Bm, C, state=state, reset=reset, chunk_size=chunk_size)
     if method == "quadratic":
         return ssd_quadratic(x, log_a, Bm, C, state=state, reset=reset)
-    if method == "recurrence":
-        return ssd_recurrence(x, log_a, Bm, C, state=state, reset=reset)
-    raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    return ssd_recurrence(x, log_a, Bm, C, state=state, reset=reset)

@@ -39,6 +39,7 @@ import math
 from collections.abc import Sequence
 from typing import NamedTuple
 
+import numpy as np
 import torch
 
 from ._sampling import (
@@ -50,7 +51,16 @@ from ._sampling import (
     input_signals,
     uniform,
 )
-from ._validate import check_float, check_int, check_tensor
+from ._validate import (
+    check_device,
+    check_dtype,
+    check_finite,
+    check_float,
+    check_instance,
+    check_int,
+    check_sized,
+    check_tensor,
+)
 from .dynamics import (
     discretize_exact,
     oscillator_matrices,
@@ -106,6 +116,9 @@ class SwitchingSample(NamedTuple):
 
     def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None):
         """Move every tensor (floating tensors also to ``dtype``); returns a new sample."""
+        check_device("device", device)
+        if dtype is not None:
+            check_dtype("dtype", dtype)
 
         def move(t: torch.Tensor) -> torch.Tensor:
             return t.to(device=device, dtype=dtype if t.is_floating_point() else None)
@@ -114,7 +127,12 @@ class SwitchingSample(NamedTuple):
 
     def sequence(self, index: int) -> SwitchingSample:
         """Sequence ``index`` alone, keeping a leading dimension of size 1."""
-        pick = slice(index, index + 1)
+        count = self.num_sequences
+        if isinstance(index, bool) or not isinstance(index, (int, np.integer)) \
+                or not 0 <= index < count:
+            raise ValueError(f"index must be an int in [0, {count}) for this sample of "
+                             f"{count} sequences, got {index!r}")
+        pick = slice(int(index), int(index) + 1)
         return SwitchingSample(*(t[pick] for t in self[:5]), self.param_names)
 
 
@@ -138,19 +156,30 @@ def _check_switch_rule(
                 f"num_switches={num_switches} segments of at least min_segment={min_segment} "
                 f"steps need length >= {(num_switches + 1) * min_segment}, got length={length}"
             )
-    elif isinstance(switch_prob, bool) or not isinstance(switch_prob, (int, float)) or not (
-        0 <= switch_prob <= 1
-    ):
+    elif isinstance(switch_prob, bool) or not isinstance(
+            switch_prob, (int, float, np.integer, np.floating)) or not 0 <= switch_prob <= 1:
         raise ValueError(f"switch_prob must be a probability in [0, 1], got {switch_prob!r}")
+    elif switch_prob > 0 and 2 * min_segment > length:
+        raise ValueError(f"switch_prob={switch_prob} can never switch: a switch needs "
+                         f"min_segment={min_segment} steps on both sides, so length >= "
+                         f"{2 * min_segment}, got length={length}")
 
 
-def _check_min_jump(min_jump: float) -> float:
-    if check_float("min_jump", min_jump, minimum=0) > 0.5:
+def _check_min_jump(min_jump: float, name: str = "min_jump") -> float:
+    if check_float(name, min_jump, minimum=0) > 0.5:
         raise ValueError(
-            f"min_jump is a fraction of the parameter range and must lie in [0, 0.5], "
+            f"{name} is a fraction of the parameter range and must lie in [0, 0.5], "
             f"got {min_jump!r}"
         )
     return float(min_jump)
+
+
+def _check_generator(generator: object) -> torch.Generator:
+    """The explicit ``torch.Generator`` every draw here comes from (never global state)."""
+    if not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator (e.g. "
+                        f"torch.Generator().manual_seed(0)), got {type(generator).__name__}")
+    return generator
 
 
 # ----------------------------------------------------------------------------- switch times
@@ -174,6 +203,9 @@ def sample_switch_mask(
     previous switch (or the start) and before the last ``min_segment`` steps
     switches with probability ``p``.
     """
+    _check_generator(generator)
+    batch = check_int("batch", batch, 0)
+    length = check_int("length", length)
     _check_switch_rule(num_switches, switch_prob, min_segment, length)
     mask = torch.zeros(batch, length, dtype=torch.bool)
     if num_switches is not None:
@@ -203,7 +235,20 @@ def jump_uniform(
     Distances are measured on that circle, so a jump can wrap from one end of
     the range to the other. ``min_jump = 0`` is a fresh uniform draw.
     """
-    min_jump = _check_min_jump(min_jump)
+    _check_generator(generator)
+    old = check_tensor("old", old)
+    if not old.is_floating_point():
+        raise TypeError(f"old must be a floating tensor (e.g. float64), got {old.dtype}")
+    lo, hi = check_range("bounds", bounds)
+    if old.numel() and not bool(((old >= lo) & (old <= hi)).all()):
+        raise ValueError(f"old must lie in bounds [{lo}, {hi}], got values from "
+                         f"{old.min().item():.4g} to {old.max().item():.4g}")
+    return _jump(generator, old, (lo, hi), _check_min_jump(min_jump))
+
+
+def _jump(generator: torch.Generator, old: torch.Tensor, bounds: tuple, min_jump: float
+          ) -> torch.Tensor:
+    """:func:`jump_uniform` on checked arguments."""
     lo, hi = bounds
     width = hi - lo
     if width == 0:
@@ -224,6 +269,20 @@ def piecewise_constant_params(
     :func:`jump_uniform` with ``min_jumps[m]`` (0 redraws it freely; ``None``
     keeps it at its first draw for the whole sequence). ``switch_mask`` (B, L) bool.
     """
+    _check_generator(generator)
+    switch_mask = check_tensor("switch_mask", switch_mask, 2, "(B, L)")
+    if switch_mask.dtype != torch.bool:
+        raise TypeError(f"switch_mask must be a bool tensor (B, L), got {switch_mask.dtype}")
+    if isinstance(bounds, (str, bytes)) or not isinstance(bounds, Sequence) or not bounds:
+        raise TypeError(f"bounds must be a non-empty list of (low, high) pairs, one per "
+                        f"parameter, got {bounds!r:.60}")
+    if isinstance(min_jumps, (str, bytes)) or not isinstance(min_jumps, Sequence) \
+            or len(min_jumps) != len(bounds):
+        raise ValueError(f"min_jumps must be a list with one entry (a fraction or None) per "
+                         f"pair of bounds ({len(bounds)}), got {min_jumps!r:.60}")
+    bounds = [check_range(f"bounds[{m}]", pair) for m, pair in enumerate(bounds)]
+    min_jumps = [None if jump is None else _check_min_jump(jump, f"min_jumps[{m}]")
+                 for m, jump in enumerate(min_jumps)]
     batch = switch_mask.shape[0]
     segment = torch.cumsum(switch_mask.long(), dim=1)  # (B, L) index of the current segment
     num_segments = int(segment.max()) + 1 if segment.numel() else 1
@@ -232,7 +291,7 @@ def piecewise_constant_params(
         values = [uniform(generator, (batch,), param_bounds, torch.float64)]
         for _ in range(1, num_segments):
             values.append(values[-1] if min_jump is None else
-                          jump_uniform(generator, values[-1], param_bounds, min_jump))
+                          _jump(generator, values[-1], param_bounds, min_jump))
         columns.append(torch.gather(torch.stack(values, dim=1), 1, segment))
     return torch.stack(columns, dim=-1)
 
@@ -305,8 +364,9 @@ class SwitchingOscillatorTasks:
         self.min_jump = _check_min_jump(min_jump)
         self.noise_std = check_float("noise_std", noise_std, minimum=0)
         self.initial_std = check_float("initial_std", initial_std, minimum=0)
-        self.device, self.dtype = torch.device(device), dtype
-        self.generator = torch.Generator().manual_seed(seed)
+        self.device = torch.device(check_device("device", device))
+        self.dtype = check_dtype("dtype", dtype)
+        self.generator = torch.Generator().manual_seed(self.seed)
 
     def switch_mask(self, batch: int) -> torch.Tensor:
         """Switch times of ``batch`` sequences as a (B, L) bool mask."""
@@ -318,6 +378,11 @@ class SwitchingOscillatorTasks:
     def discretize(self, params: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Exact ZOH matrices per step: ``params`` (B, L, 2) = (omega, zeta) ->
         ``A_bar`` (B, L, 2, 2), ``B_bar`` (B, L, 2, 1)."""
+        params = check_tensor("params", params, 3, "(B, L, 2)")
+        if params.shape[-1] != 2 or not params.is_floating_point():
+            raise ValueError(f"params must be a floating tensor of shape (B, L, 2) = (omega, "
+                             f"zeta) per step, got {params.dtype} {tuple(params.shape)}")
+        check_finite("params", params)
         A, B = oscillator_matrices(params[..., 0].flatten(), params[..., 1].flatten())
         A_bar, B_bar = discretize_exact(A, B, self.dt)
         return A_bar.reshape(*params.shape[:2], 2, 2), B_bar.reshape(*params.shape[:2], 2, 1)
@@ -347,6 +412,10 @@ class SwitchingOscillatorTasks:
         forecaster can reach: the "oracle" row of a switch-aligned table.
         Prediction ``t = 0`` uses only the prior ``N(0, initial_std^2 I)``.
         """
+        check_instance("sample", sample, SwitchingSample)
+        if tuple(sample.param_names) != ("omega", "zeta"):
+            raise ValueError(f"sample must come from a SwitchingOscillatorTasks (params omega, "
+                             f"zeta), got one with params {sample.param_names}")
         params, u, y = (t.to(torch.float64) for t in (sample.params, sample.u, sample.y))
         A_bar, B_bar = self.discretize(params)
         batch = y.shape[0]
@@ -438,14 +507,23 @@ class SwitchingPendulumTasks:
         self.initial_angle = check_float("initial_angle", initial_angle, minimum=0)
         self.noise_std = check_float("noise_std", noise_std, minimum=0)
         self.substeps = check_int("substeps", substeps)
-        self.device, self.dtype = torch.device(device), dtype
-        self.generator = torch.Generator().manual_seed(seed)
+        self.device = torch.device(check_device("device", device))
+        self.dtype = check_dtype("dtype", dtype)
+        self.generator = torch.Generator().manual_seed(self.seed)
 
     def simulate(
         self, params: torch.Tensor, u: torch.Tensor, initial_state: torch.Tensor
     ) -> torch.Tensor:
         """States (B, L, 2) from ``params`` (B, L, 2) = (mass, length), torques ``u``
         (B, L, 1) and ``initial_state`` (B, 2) = ``s_{-1}``; float64 RK4."""
+        sizes: dict = {}
+        params = check_sized("params", params, ("B", "L", "M=2"), sizes)
+        check_sized("u", u, ("B", "L", "P=1"), sizes, params, "params")
+        check_sized("initial_state", initial_state, ("B", "S=2"), sizes, params, "params")
+        if params.shape[-1] != 2 or u.shape[-1] != 1 or initial_state.shape[-1] != 2:
+            raise ValueError(f"params, u and initial_state must have shapes (B, L, 2), "
+                             f"(B, L, 1) and (B, 2), got {tuple(params.shape)}, "
+                             f"{tuple(u.shape)} and {tuple(initial_state.shape)}")
         state, states = initial_state, []
         for k in range(u.shape[1]):
             state = pendulum_step(state, u[:, k, 0], params[:, k, 0], params[:, k, 1], self.dt,
@@ -497,6 +575,14 @@ class NextStepData(NamedTuple):
         The first ``history`` steps have no prediction and hold NaN, so errors
         line up with the switch times of the raw sequence.
         """
+        values = check_tensor("values", values)
+        batch, examples = self.targets.shape[:2]
+        if values.ndim < 2 or tuple(values.shape[:2]) != (batch, examples):
+            raise ValueError(f"values must have shape (B, N, ...) = ({batch}, {examples}, ...) "
+                             f"(one entry per example), got {tuple(values.shape)}")
+        if not (values.is_floating_point() or values.is_complex()):
+            raise TypeError(f"values must be a floating tensor (the first history steps are "
+                            f"NaN), got {values.dtype}")
         pad = values.new_full((values.shape[0], self.history, *values.shape[2:]), math.nan)
         return torch.cat([pad, values], dim=1)
 
@@ -512,6 +598,11 @@ def next_step_data(y: torch.Tensor, u: torch.Tensor, history: int) -> NextStepDa
     u = check_tensor("u", u, 3, "(B, L, P)")
     if y.shape[:2] != u.shape[:2]:
         raise ValueError(f"y and u must share (B, L), got {tuple(y.shape)} and {tuple(u.shape)}")
+    if not y.is_floating_point():
+        raise TypeError(f"y must be a floating tensor, got {y.dtype}")
+    if (u.dtype, u.device) != (y.dtype, y.device):
+        raise TypeError(f"u must have the dtype and device of y ({y.dtype} on {y.device}), "
+                        f"got {u.dtype} on {u.device}")
     length = y.shape[1]
     if check_int("history", history) >= length:
         raise ValueError(f"history must be < the sequence length {length}, got {history}")
@@ -545,8 +636,16 @@ class TransitionWindowTasks:
         if not callable(getattr(systems, "sample", None)):
             raise TypeError(f"systems must have a sample(batch) method, got "
                             f"{type(systems).__name__}")
+        length = getattr(systems, "length", None)
+        if isinstance(length, bool) or not isinstance(length, int):
+            raise TypeError(f"systems must have an int length (steps per sequence), got "
+                            f"{type(systems).__name__} with length={length!r}")
         self.systems, self.history = systems, check_int("history", history)
         self.past, self.future = check_int("past", past), check_int("future", future)
+        seed = check_int("seed", seed, 0)
+        if history >= length:
+            raise ValueError(f"history must be < the sequence length systems.length = {length}, "
+                             f"got {history}")
         examples = systems.length - history
         if past + future > examples:
             raise ValueError(f"past + future = {past + future} transitions do not fit in the "
@@ -558,7 +657,13 @@ class TransitionWindowTasks:
                k_query: int | None = None) -> TaskSample:
         """``num_tasks`` windows; ``k_support``/``k_query`` are ignored (``past``/``future``
         fix them), so that :class:`~ssm_metarl.maml.TaskBatch` can call this unchanged."""
+        for name, value in (("k_support", k_support), ("k_query", k_query)):
+            if value is not None:
+                check_int(name, value)
         sequences = self.systems.sample(check_int("num_tasks", num_tasks))
+        if not isinstance(sequences, SwitchingSample):
+            raise TypeError(f"systems.sample(batch) must return a SwitchingSample, got "
+                            f"{type(sequences).__name__}")
         data = next_step_data(sequences.y, sequences.u, self.history)
         span = self.past + self.future
         start = torch.randint(0, data.inputs.shape[1] - span + 1, (num_tasks,),

@@ -44,21 +44,26 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
-from ._validate import check_float, check_instance, check_int
+from ._validate import check_bool, check_callable, check_float, check_instance, check_int
 from .checkpoints import check_state_dict, load_checkpoint, save_checkpoint
 from .cores import CORE_NAMES
 from .envs.families import NavigationTasks
 from .maml import MetaMAMLTrainer, TaskBatch
 from .meta_rl import (
     RL2Config,
+    check_family,
+    check_goals,
     evaluate_maml_rl,
     evaluate_rl2_navigation,
+    goal_array,
     rollout_length,
     train_rl2,
 )
@@ -136,6 +141,10 @@ class SystemConfig:
                      "trajectories_per_task"):
             check_int(name, getattr(self, name))
         check_int("seed", self.seed, 0)
+        if self.trials_per_iteration % RL2Config.num_minibatches:
+            raise ValueError(f"trials_per_iteration={self.trials_per_iteration} must be a multiple "
+                             f"of {RL2Config.num_minibatches} (the PPO minibatches of RL^2, modes "
+                             "none and state)")
         if self.trajectories_per_task % self.episodes_per_trial:
             raise ValueError(f"episodes_per_trial={self.episodes_per_trial} must divide "
                              f"trajectories_per_task={self.trajectories_per_task} (the episodes "
@@ -161,13 +170,18 @@ class SystemConfig:
 
 
 def _check_mode(mode: Any) -> str:
-    if mode not in MODES:
+    if not isinstance(mode, str) or mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     return mode
 
 
+def _check_config(config: Any) -> SystemConfig:
+    return check_instance("config", config, SystemConfig)
+
+
 def make_system_policy(config: SystemConfig) -> SSMMetaPolicy:
     """The navigation ``SSMMetaPolicy`` of ``config``, seeded: one initialisation for all modes."""
+    _check_config(config)
     seed_everything(config.seed)
     return SSMMetaPolicy(2, 2, discrete=False, core=config.core, hidden_dim=config.hidden_dim,
                          ssm_state_dim=config.ssm_state_dim)
@@ -184,6 +198,7 @@ def _trials_per_task(mode: str, config: SystemConfig) -> int:
 
 def steps_per_iteration(mode: str, config: SystemConfig) -> int:
     """Env steps one meta-training iteration of ``mode`` takes (the autoreset rows excluded)."""
+    _check_config(config)
     episodes = _trials(_check_mode(mode), config)
     if mode in ("none", "state"):
         return config.trials_per_iteration * episodes * config.horizon
@@ -192,6 +207,7 @@ def steps_per_iteration(mode: str, config: SystemConfig) -> int:
 
 def meta_iterations(mode: str, config: SystemConfig) -> int:
     """Iterations of ``mode`` that fit in ``budget_steps`` (at least one)."""
+    _check_config(config)
     return max(1, config.budget_steps // steps_per_iteration(mode, config))
 
 
@@ -232,6 +248,10 @@ class core_time:
     """
 
     def __init__(self, policy: SSMMetaPolicy) -> None:
+        if not isinstance(policy, nn.Module) or not isinstance(getattr(policy, "ssm", None),
+                                                                nn.Module):
+            raise TypeError(f"policy must be an SSMMetaPolicy (its core policy.ssm is timed), "
+                            f"got {type(policy).__name__}")
         self.policy, self.seconds, self._start = policy, 0.0, 0.0
 
     def _before(self, *_: Any) -> None:
@@ -334,14 +354,18 @@ def evaluate_mode(
     goal that moves).
     """
     mode = _check_mode(mode)
-    per_task = trajectories_per_task or config.trajectories_per_task
-    common = {"horizon": config.horizon, "seed": seed}
+    check_instance("policy", policy, nn.Module)
+    config = _check_config(config)
+    per_task = config.trajectories_per_task if trajectories_per_task is None else check_int(
+        "trajectories_per_task", trajectories_per_task)
+    episodes, steps = check_int("episodes", episodes), check_int("steps", steps, 0)
+    common = {"horizon": config.horizon, "seed": check_int("seed", seed, 0)}
     if mode == "state":
-        returns = evaluate_rl2_navigation(policy, goals, check_int("episodes", episodes), **common)
+        returns = evaluate_rl2_navigation(policy, goals, episodes, **common)
         seen = np.arange(returns.shape[1])
         return AdaptationCurve(mode, seen, np.zeros_like(seen), returns)
     trials = _trials(mode, config)
-    steps = 0 if mode == "none" else check_int("steps", steps, 0)
+    steps = 0 if mode == "none" else steps
     if per_task % trials:
         raise ValueError(f"trajectories_per_task={per_task} must be a multiple of the "
                          f"episodes per trial ({trials})")
@@ -355,6 +379,7 @@ def evaluate_mode(
 
 def save_policy(trained: TrainedMode, path: str | os.PathLike) -> None:
     """Write a meta-trained policy with its mode, config and training record."""
+    check_instance("trained", trained, TrainedMode)
     config = {**asdict(trained.config), "mode": trained.mode}
     save_checkpoint(path, _FORMAT, config, trained.policy, {
         "history": trained.history, "seconds": trained.seconds,
@@ -387,22 +412,99 @@ def train_all(config: SystemConfig, seeds: Any, directory: str | os.PathLike, *,
 
     Files are ``<directory>/<filename>`` with ``{mode}`` and ``{seed}``
     filled in (:func:`save_policy`); ``log`` gets one line per trained policy
-    (mode, seed, steps, seconds).
+    (mode, seed, steps, seconds). Every argument is checked before any training starts.
     """
+    config = _check_config(config)
+    seeds, modes = _check_seeds(seeds), _check_modes(modes)
+    progress = check_bool("progress", progress)
+    check_callable("log", log, what="(line: str)")
+    if not isinstance(directory, (str, os.PathLike)) or not os.fspath(directory):
+        raise TypeError(f"directory must be a non-empty str or os.PathLike (a folder), got "
+                        f"{directory!r:.60}")
+    if os.path.exists(directory) and not os.path.isdir(directory):
+        raise ValueError(f"directory {directory} exists and is not a folder")
+    names = _file_names(filename, modes, seeds)
+    configs = {seed: SystemConfig(**{**asdict(config), "seed": seed}) for seed in seeds}
     os.makedirs(directory, exist_ok=True)
     trained = []
     for seed in seeds:
         for mode in modes:
-            seeded = SystemConfig(**{**asdict(config), "seed": int(seed)})
+            seeded = configs[seed]
             result = train_mode(mode, seeded, progress=progress)
-            save_policy(result, os.path.join(directory, filename.format(mode=mode, seed=seed)))
+            save_policy(result, os.path.join(directory, names[mode, seed]))
             log(f"{mode} seed {seed}: {result.env_steps} env steps in {result.seconds:.0f} s, "
                 f"last return {np.mean(result.history['return'][-10:]):.1f}")
             trained.append(result)
     return trained
 
 
+def _check_seeds(seeds: Any) -> list[int]:
+    """``seeds``: a non-empty list of distinct ints >= 0 (NumPy ints too)."""
+    if isinstance(seeds, (str, bytes)) or not isinstance(seeds, Iterable):
+        raise TypeError(f"seeds must be a list of ints >= 0, got {type(seeds).__name__} "
+                        f"{seeds!r:.40}")
+    checked = [check_int(f"seeds[{i}]", seed, 0) for i, seed in enumerate(seeds)]
+    if not checked or len(set(checked)) != len(checked):
+        raise ValueError(f"seeds must be a non-empty list of distinct ints >= 0, got {checked}")
+    return checked
+
+
+def _check_modes(modes: Any) -> list[str]:
+    """``modes``: a non-empty list of distinct names of :data:`MODES`."""
+    if isinstance(modes, (str, bytes)) or not isinstance(modes, Iterable):
+        raise TypeError(f"modes must be a list of modes from {MODES} (e.g. ['state']), got "
+                        f"{modes!r:.40}")
+    checked = list(modes)
+    for mode in checked:
+        if not isinstance(mode, str) or mode not in MODES:
+            raise ValueError(f"modes must hold modes from {MODES}, got {mode!r}")
+    if not checked or len(set(checked)) != len(checked):
+        raise ValueError(f"modes must be a non-empty list of distinct modes, got {checked}")
+    return checked
+
+
+def _file_names(filename: Any, modes: list[str], seeds: list[int]) -> dict:
+    """``filename`` with ``{mode}`` and ``{seed}`` filled in: one distinct name per policy."""
+    if not isinstance(filename, str) or not filename:
+        raise TypeError(f"filename must be a non-empty str such as '{{mode}}_seed{{seed}}.pt', "
+                        f"got {filename!r:.40}")
+    try:
+        names = {(mode, seed): filename.format(mode=mode, seed=seed)
+                 for mode in modes for seed in seeds}
+    except (KeyError, IndexError, ValueError, AttributeError) as error:
+        raise ValueError(f"filename {filename!r} must use only the fields {{mode}} and {{seed}}: "
+                         f"{type(error).__name__}: {error}") from None
+    if len(set(names.values())) != len(names):
+        raise ValueError(f"filename {filename!r} gives several policies the same file; use "
+                         "{mode} and {seed} in it")
+    return names
+
+
 # ----------------------------------------------------------------------------- what the state holds
+
+
+def _check_recurrent(name: str, policy: Any) -> nn.Module:
+    """``policy`` must be a recurrent policy module (SSMMetaPolicy, GRUPolicy)."""
+    if not isinstance(policy, nn.Module) or not getattr(policy, "is_recurrent", False):
+        raise TypeError(f"{name} must be a recurrent policy (SSMMetaPolicy or GRUPolicy), got "
+                        f"{type(policy).__name__}")
+    return policy
+
+
+def _finite_array(name: str, value: Any, ndim: int, shape_text: str) -> np.ndarray:
+    """``value`` as a finite float64 array of shape ``shape_text`` (``ndim`` dims)."""
+    try:
+        array = np.asarray(value.detach().cpu() if isinstance(value, torch.Tensor) else value,
+                           dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be an array of numbers {shape_text}, got "
+                         f"{type(value).__name__} {value!r:.40}") from None
+    if array.ndim != ndim:
+        raise ValueError(f"{name} must have shape {shape_text}, got {array.shape}")
+    if not np.isfinite(array).all():
+        raise ValueError(f"{name} must be finite, got {int((~np.isfinite(array)).sum())} NaN/inf "
+                         f"entries of {array.size}")
+    return array
 
 
 @torch.no_grad()
@@ -418,8 +520,16 @@ def trial_states(policy: SSMMetaPolicy, goals: np.ndarray, episodes: int, *, hor
     ``family``: another task family (``goals`` are then its tasks (G, D), and
     its horizon and action scale replace ``horizon`` and 0.1).
     """
-    family = family or NavigationTasks(horizon=horizon)
-    goals = np.asarray(goals, dtype=np.float64)
+    _check_recurrent("policy", policy)
+    episodes, seed = check_int("episodes", episodes), check_int("seed", seed, 0)
+    if family is None:
+        family, goals = NavigationTasks(horizon=horizon), check_goals(goals)
+    else:
+        goals = goal_array(goals)
+        if goals.ndim != 2 or len(goals) == 0 or not np.isfinite(goals).all():
+            raise ValueError(f"goals must be finite tasks (G, D) of the family with G >= 1, got "
+                             f"shape {goals.shape}")
+    check_family(family, policy)
     env = family.make_env(len(goals))
     env.set_task(goals)
     with torch.random.fork_rng(devices=[]):
@@ -448,7 +558,12 @@ def linear_probe_error(states: np.ndarray, goals: np.ndarray, *, train_fraction:
     state that holds the goal gives a small error; one that does not gives
     about the spread of the goals around their mean.
     """
-    states, goals = np.asarray(states, dtype=np.float64), np.asarray(goals, dtype=np.float64)
+    states = _finite_array("states", states, 3, "(G, T, F)")
+    goals = _finite_array("goals", goals, 2, "(G, D)")
+    if len(states) != len(goals):
+        raise ValueError(f"states (G, T, F) and goals (G, D) must hold the same trials G, got "
+                         f"{states.shape} and {goals.shape}")
+    ridge = check_float("ridge", ridge, minimum=0)
     split = int(round(len(goals) * check_float("train_fraction", train_fraction, minimum=0,
                                                strict=True, maximum=1)))
     if not 2 <= split < len(goals):
@@ -475,7 +590,22 @@ def ucb_choice(counts: np.ndarray, means: np.ndarray, t: int, scale: float) -> i
     return, ``t`` trials played so far; ``scale`` puts the bonus in return
     units (UCB1's bound assumes rewards in [0, 1]; returns here span tens).
     """
-    counts, means = np.asarray(counts), np.asarray(means, dtype=np.float64)
+    counts = _finite_array("counts", counts, 1, "(P,)")
+    means = _finite_array("means", means, 1, "(P,)")
+    if counts.shape != means.shape or counts.size == 0:
+        raise ValueError(f"counts and means must have one entry per policy (P,) with P >= 1, "
+                         f"got {counts.shape} and {means.shape}")
+    if (counts < 0).any():
+        raise ValueError(f"counts must be >= 0 (trials each policy played), got {counts}")
+    t = check_int("t", t, 0)
+    scale = check_float("scale", scale, minimum=0)
+    if t < 1 and not (counts == 0).any():
+        raise ValueError(f"t must be >= 1 once every policy has played (ln t), got {t}")
+    return _ucb(counts, means, t, scale)
+
+
+def _ucb(counts: np.ndarray, means: np.ndarray, t: int, scale: float) -> int:
+    """:func:`ucb_choice` on checked arguments."""
     untried = np.flatnonzero(counts == 0)
     if untried.size:
         return int(untried[0])
@@ -494,8 +624,17 @@ def choose_by_ucb(population: list[SSMMetaPolicy], goals: np.ndarray, trials: in
     Returns ``returns`` (G, trials) (mean return per episode of each trial)
     and ``choices`` (G, trials).
     """
-    goals = np.asarray(goals, dtype=np.float64)
+    if isinstance(population, nn.Module) or not isinstance(population, (list, tuple)) \
+            or not population:
+        raise TypeError(f"population must be a non-empty list of recurrent policies, got "
+                        f"{type(population).__name__}")
+    for i, policy in enumerate(population):
+        _check_recurrent(f"population[{i}]", policy)
+    goals = check_goals(goals)
     trials = check_int("trials", trials)
+    episodes_per_trial = check_int("episodes_per_trial", episodes_per_trial)
+    scale = check_float("scale", scale, minimum=0)
+    horizon, seed = check_int("horizon", horizon), check_int("seed", seed, 0)
     per_policy = np.stack([  # every policy's trial returns on every goal, trial seeds shared
         np.stack([evaluate_rl2_navigation(policy, goals, episodes_per_trial, seed + 1000 * j,
                                           horizon=horizon).mean(axis=1)
@@ -505,7 +644,7 @@ def choose_by_ucb(population: list[SSMMetaPolicy], goals: np.ndarray, trials: in
     for g in range(len(goals)):
         counts, sums = np.zeros(len(population)), np.zeros(len(population))
         for j in range(trials):
-            pick = ucb_choice(counts, sums / np.maximum(counts, 1), j, scale)
+            pick = _ucb(counts, sums / np.maximum(counts, 1), j, scale)
             returns[g, j], choices[g, j] = per_policy[pick, g, j], pick
             counts[pick] += 1
             sums[pick] += returns[g, j]

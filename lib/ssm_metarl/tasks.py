@@ -49,7 +49,16 @@ from ._sampling import (
     input_signals,
     uniform,
 )
-from ._validate import check_int
+from ._validate import (
+    check_bool,
+    check_device,
+    check_dtype,
+    check_finite,
+    check_int,
+    check_positive,
+    check_sized,
+    check_tensor,
+)
 from .dynamics import (
     discretize_exact,
     oscillator_matrices,
@@ -103,6 +112,13 @@ __all__ = [
 
 def sinusoid(x: torch.Tensor, amplitude: torch.Tensor, phase: torch.Tensor) -> torch.Tensor:
     """``y = A sin(x - phi)``; ``x`` (T, K, 1), ``amplitude``/``phase`` (T,) -> (T, K, 1)."""
+    sizes: dict = {}
+    x = check_sized("x", x, ("T", "K", "1"), sizes)
+    if x.shape[-1] != 1 or not x.is_floating_point():
+        raise ValueError(f"x must be a floating tensor of shape (T, K, 1), got {x.dtype} "
+                         f"{tuple(x.shape)}")
+    check_sized("amplitude", amplitude, ("T",), sizes, x, "x")
+    check_sized("phase", phase, ("T",), sizes, x, "x")
     return amplitude[:, None, None] * torch.sin(x - phase[:, None, None])
 
 
@@ -133,8 +149,9 @@ class SinusoidTasks:
         if self.x_range[0] == self.x_range[1]:
             raise ValueError(f"x_range must have low < high, got {self.x_range}")
         self.seed = check_int("seed", seed, minimum=0)
-        self.device, self.dtype = torch.device(device), dtype
-        self.generator = torch.Generator().manual_seed(seed)
+        self.device = torch.device(check_device("device", device))
+        self.dtype = check_dtype("dtype", dtype)
+        self.generator = torch.Generator().manual_seed(self.seed)
 
     def sample_task_params(self, num_tasks: int) -> dict[str, torch.Tensor]:
         """Draw ``amplitude`` and ``phase`` for ``num_tasks`` tasks, each (T,)."""
@@ -155,6 +172,7 @@ class SinusoidTasks:
         """
         check_int("k_support", k_support)
         check_int("k_query", k_query)
+        check_bool("query_grid", query_grid)
         task = self.sample_task_params(num_tasks)
         support_x = uniform(self.generator, (num_tasks, k_support, 1), self.x_range, self.dtype)
         if query_grid:
@@ -210,8 +228,9 @@ class DampedOscillatorTasks:
         self.dt, self.length = check_dt(dt), check_int("length", length)
         self.input_kind = check_input_kind(input_kind)
         self.seed = check_int("seed", seed, minimum=0)
-        self.device, self.dtype = torch.device(device), dtype
-        self.generator = torch.Generator().manual_seed(seed)
+        self.device = torch.device(check_device("device", device))
+        self.dtype = check_dtype("dtype", dtype)
+        self.generator = torch.Generator().manual_seed(self.seed)
 
     def sample_task_params(self, num_tasks: int) -> dict[str, torch.Tensor]:
         """Draw ``omega`` (rad/s) and ``zeta`` for ``num_tasks`` oscillators, each (T,)."""
@@ -224,6 +243,10 @@ class DampedOscillatorTasks:
         self, shape: tuple[int, ...], length: int | None = None, kind: str | None = None
     ) -> torch.Tensor:
         """Draw input sequences ``u`` of shape (*shape, L, 1) in float64 (``input_kind``)."""
+        if not isinstance(shape, (tuple, list)):
+            raise TypeError(f"shape must be a tuple of sizes, e.g. (T, K), got "
+                            f"{type(shape).__name__} {shape!r:.40}")
+        shape = tuple(check_int(f"shape[{i}]", size, 0) for i, size in enumerate(shape))
         length = self.length if length is None else check_int("length", length)
         kind = self.input_kind if kind is None else check_input_kind(kind)
         return input_signals(self.generator, shape, length, self.dt, kind)
@@ -242,6 +265,19 @@ class DampedOscillatorTasks:
         (T, K, L, 2) = (position, velocity) at times ``dt, 2 dt, ..., L dt``.
         Computed in float64 and returned in the input's dtype.
         """
+        for name, value in (("omega", omega), ("zeta", zeta), ("u", u)):
+            check_tensor(name, value)
+            if not value.is_floating_point():
+                raise TypeError(f"{name} must be a floating tensor, got {value.dtype}")
+        check_positive("omega", omega)
+        check_finite("zeta", zeta)
+        if omega.ndim != 1:
+            raise ValueError(f"omega must have shape (T,), got {tuple(omega.shape)}")
+        if initial_state is not None:
+            check_tensor("initial_state", initial_state, 3, "(T, K, 2)")
+            if tuple(initial_state.shape) != (*u.shape[:2], 2):
+                raise ValueError(f"initial_state must have shape (T, K, 2) = "
+                                 f"{(*u.shape[:2], 2)}, got {tuple(initial_state.shape)}")
         if u.ndim != 4 or u.shape[-1] != 1 or u.shape[0] != omega.shape[0]:
             raise ValueError(
                 f"u must have shape (T, K, L, 1) with T = len(omega) = {omega.shape[0]}, "
@@ -283,7 +319,13 @@ class DampedOscillatorTasks:
 
 def unit_power(u: torch.Tensor) -> torch.Tensor:
     """Scale every input sequence to unit mean power: (..., L, 1) -> same, ``mean_t u_t^2 = 1``."""
-    return u / u.pow(2).mean(dim=-2, keepdim=True).sqrt()
+    u = check_tensor("u", u)
+    if u.ndim < 2 or not u.is_floating_point():
+        raise ValueError(f"u must be a floating tensor of shape (..., L, 1), got {u.dtype} "
+                         f"{tuple(u.shape)}")
+    power = u.pow(2).mean(dim=-2, keepdim=True)
+    check_positive("u (mean power of every sequence)", power)
+    return u / power.sqrt()
 
 
 class OscillatorIdentification:

@@ -50,8 +50,16 @@ from typing import Any, NamedTuple
 import torch
 from torch.distributions import Categorical, Distribution, Independent, Normal
 
-from ._validate import Params, check_float, check_instance, check_int
-from .functional import loss_gradient
+from ._validate import (
+    Params,
+    check_callable,
+    check_finite,
+    check_float,
+    check_instance,
+    check_int,
+    check_tensor,
+)
+from .functional import check_params, loss_gradient
 
 __all__ = [
     "TRPOConfig",
@@ -121,21 +129,66 @@ class TRPOStep(NamedTuple):
 # ----------------------------------------------------------------------------- vectors
 
 
+def _check_dict(name: str, params: Any) -> Params:
+    """A non-empty dict of tensors of one dtype (they are flattened into one vector)."""
+    params = check_params(params, name)
+    dtypes = sorted({str(value.dtype) for value in params.values()})
+    if len(dtypes) > 1:
+        raise TypeError(f"{name} must hold tensors of one dtype, got {dtypes}")
+    return params
+
+
+def _check_like(name: str, value: Any, like: Params, like_name: str) -> Params:
+    """``value``: a dict with the names, shapes and dtype of ``like``."""
+    value = check_params(value, name)
+    if set(value) != set(like):
+        raise ValueError(f"{name} must have the names of {like_name} {list(like)}, "
+                         f"got {list(value)}")
+    for key, tensor in like.items():
+        if (value[key].shape, value[key].dtype) != (tensor.shape, tensor.dtype):
+            raise ValueError(f"{name}[{key!r}] must have the shape and dtype of "
+                             f"{like_name}[{key!r}] ({tuple(tensor.shape)}, {tensor.dtype}), got "
+                             f"({tuple(value[key].shape)}, {value[key].dtype})")
+    return value
+
+
 def flatten(params: Params, names: tuple[str, ...] | None = None) -> torch.Tensor:
     """The tensors of ``params`` (in ``names`` order, default: the dict's) as one vector (P,)."""
+    params = _check_dict("params", params)
+    if names is not None:
+        if isinstance(names, str) or not isinstance(names, (tuple, list)) or not names:
+            raise TypeError(f"names must be None or a non-empty tuple of parameter names, got "
+                            f"{names!r:.60}")
+        unknown = [name for name in names if name not in params]
+        if unknown:
+            raise ValueError(f"names {unknown} are not in params {list(params)}")
+    return _flatten(params, names)
+
+
+def _flatten(params: Params, names: tuple[str, ...] | None = None) -> torch.Tensor:
     names = tuple(params) if names is None else names
     return torch.cat([params[name].reshape(-1) for name in names])
 
 
 def unflatten(vector: torch.Tensor, like: Params) -> Params:
     """The inverse of :func:`flatten`: ``vector`` (P,) cut into tensors shaped like ``like``."""
+    like = _check_dict("like", like)
+    vector = check_tensor("vector", vector, 1, "(P,)")
+    size = sum(tensor.numel() for tensor in like.values())
+    if vector.numel() != size:
+        raise ValueError(f"vector must have {size} entries (the parameters of like), "
+                         f"got {vector.numel()}")
+    dtype = next(iter(like.values())).dtype
+    if vector.dtype != dtype:
+        raise TypeError(f"vector must have the dtype of like ({dtype}), got {vector.dtype}")
+    return _unflatten(vector, like)
+
+
+def _unflatten(vector: torch.Tensor, like: Params) -> Params:
     out, start = {}, 0
     for name, tensor in like.items():
         out[name] = vector[start:start + tensor.numel()].view_as(tensor)
         start += tensor.numel()
-    if start != vector.numel():
-        raise ValueError(f"vector must have {start} entries (the parameters of like), "
-                         f"got {vector.numel()}")
     return out
 
 
@@ -157,6 +210,7 @@ def conjugate_gradient(
     if not isinstance(b, torch.Tensor) or b.dim() != 1 or not b.is_floating_point():
         raise TypeError(f"b must be a 1-D floating torch.Tensor, got "
                         f"{type(b).__name__} {tuple(getattr(b, 'shape', ()))}")
+    check_finite("b", b)
     x = torch.zeros_like(b)
     residual = b.clone()
     direction = b.clone()
@@ -165,6 +219,10 @@ def conjugate_gradient(
         if residual_sq <= tolerance:
             break
         a_direction = matvec(direction)
+        if not isinstance(a_direction, torch.Tensor) or a_direction.shape != b.shape:
+            raise TypeError(f"matvec must return a tensor of the shape of b {tuple(b.shape)}, "
+                            f"got {type(a_direction).__name__} "
+                            f"{tuple(getattr(a_direction, 'shape', ()))}")
         curvature = direction @ a_direction
         if curvature <= 0:
             raise ValueError(f"matvec is not positive definite: d^T A d = {curvature.item():.3g}")
@@ -193,7 +251,12 @@ def distribution_tensors(dist: Distribution) -> tuple[torch.Tensor, ...]:
 
 def distribution_from(eta: tuple[torch.Tensor, ...], like: Distribution) -> Distribution:
     """The distribution of the same kind as ``like`` with tensors ``eta`` (inverse of the above)."""
-    distribution_tensors(like)  # same kinds only
+    count = len(distribution_tensors(like))  # same kinds only
+    if not isinstance(eta, (tuple, list)) or len(eta) != count or not all(
+            isinstance(t, torch.Tensor) for t in eta):
+        raise TypeError(f"eta must be a tuple of {count} tensor(s) "
+                        f"({'logits' if count == 1 else 'mean, std'}) for a "
+                        f"{type(like).__name__}, got {type(eta).__name__} {eta!r:.60}")
     if isinstance(like, Categorical):
         return Categorical(logits=eta[0], validate_args=False)
     normal = Normal(eta[0], eta[1], validate_args=False)
@@ -219,6 +282,10 @@ def fisher_vector_product(
     product and one ``vjp``. For many products at one point use
     :func:`trpo_step`, which builds the ``vjp`` once.
     """
+    check_callable("outputs", outputs, what="outputs(params) -> eta")
+    check_callable("kl", kl, what="kl(eta_old, eta) -> mean KL")
+    params = _check_dict("params", params)
+    vector = _check_like("vector", vector, params, "params")
     return _fisher_operator(outputs, kl, params)(vector)
 
 
@@ -255,13 +322,23 @@ def line_search(
     fraction); if no point qualifies, ``(params, loss_before, 0.0, 0.0)``
     unchanged (rllab's and TRPO's rule: better no step than a bad one).
     """
+    check_callable("evaluate", evaluate, what="evaluate(params) -> (loss, kl)")
+    check_params(params)  # returned unchanged (the same dict) when no step qualifies
+    _check_like("full_step", full_step, params, "params")
+    if isinstance(loss_before, torch.Tensor) and loss_before.numel() == 1:
+        loss_before = loss_before.item()
+    loss_before = check_float("loss_before", loss_before)
     check_float("max_kl", max_kl, minimum=0, strict=True)
     if not isinstance(backtrack_ratio, (int, float)) or not 0 < backtrack_ratio < 1:
         raise ValueError(f"backtrack_ratio must be in (0, 1), got {backtrack_ratio!r}")
     fraction = 1.0
     for _ in range(check_int("steps", steps)):
         candidate = {name: p + fraction * full_step[name] for name, p in params.items()}
-        loss, kl = evaluate(candidate)
+        result = evaluate(candidate)
+        if not isinstance(result, (tuple, list)) or len(result) != 2:
+            raise TypeError(f"evaluate must return a pair (loss, kl) of numbers, got "
+                            f"{type(result).__name__}")
+        loss, kl = result
         if math.isfinite(loss) and math.isfinite(kl) and loss < loss_before and kl <= max_kl:
             return candidate, loss, kl, fraction
         fraction *= backtrack_ratio
@@ -292,6 +369,12 @@ def trpo_step(
     if not isinstance(params, Mapping) or not all(
             isinstance(p, torch.Tensor) for p in params.values()):
         raise TypeError(f"params must be a dict name -> tensor, got {type(params).__name__}")
+    params = _check_dict("params", params)
+    check_callable("evaluate", evaluate, what="evaluate(params) -> (loss, eta)")
+    check_callable("kl", kl, what="kl(eta_old, eta) -> mean KL")
+    check_callable("fisher_outputs", fisher_outputs, optional=True,
+                   what="fisher_outputs(params) -> eta")
+    check_callable("fisher_kl", fisher_kl, optional=True, what="fisher_kl(eta_old, eta)")
     theta = {name: p.detach() for name, p in params.items()}
     loss_before, gradient = _loss_and_gradient(evaluate, theta)
     if not math.isfinite(loss_before) or not torch.isfinite(gradient).all():
@@ -302,13 +385,13 @@ def trpo_step(
     damping = config.cg_damping
 
     def matvec(v: torch.Tensor) -> torch.Tensor:
-        return flatten(fisher(unflatten(v, theta))) + damping * v
+        return _flatten(fisher(_unflatten(v, theta))) + damping * v
 
     direction = conjugate_gradient(matvec, gradient, config.cg_iterations)
     curvature = direction @ matvec(direction)
     if not torch.isfinite(curvature) or curvature <= 0:
         return TRPOStep(theta, loss_before, loss_before, 0.0, 0.0)
-    full_step = unflatten(-torch.sqrt(2 * config.max_kl / curvature) * direction, theta)
+    full_step = _unflatten(-torch.sqrt(2 * config.max_kl / curvature) * direction, theta)
     eta_old = torch.utils._pytree.tree_map(torch.Tensor.detach, evaluate(theta)[1])
 
     @torch.no_grad()
@@ -327,8 +410,13 @@ def _loss_and_gradient(evaluate, theta: Params) -> tuple[float, torch.Tensor]:
     losses = []
 
     def loss_of(params: Params) -> torch.Tensor:
-        losses.append(evaluate(params)[0])
+        result = evaluate(params)
+        if not (isinstance(result, (tuple, list)) and len(result) == 2
+                and isinstance(result[0], torch.Tensor) and result[0].numel() == 1):
+            raise TypeError(f"evaluate must return (loss, eta): a scalar tensor and the "
+                            f"distribution tensors, got {type(result).__name__} {result!r:.60}")
+        losses.append(result[0])
         return losses[-1]
 
     grads = loss_gradient(loss_of, theta, tuple(theta), create_graph=False)
-    return losses[0].item(), flatten(grads)
+    return losses[0].item(), _flatten(grads)

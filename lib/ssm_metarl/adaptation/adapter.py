@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -39,10 +39,23 @@ import numpy as np
 import torch
 from torch import nn
 
-from .._validate import Params, check_float, check_int, check_tensor, raise_if_diverged
+from .._validate import (
+    Params,
+    check_bool,
+    check_callable,
+    check_finite,
+    check_float,
+    check_instance,
+    check_int,
+    check_like,
+    check_sized,
+    check_tensor,
+    raise_if_diverged,
+)
 from ..functional import (
     ForwardFn,
     LossFn,
+    check_params,
     check_rates,
     clip_gradient_norm,
     mse_loss,
@@ -74,11 +87,28 @@ def resolve_param_names(params: Mapping[str, torch.Tensor], selection: Any) -> t
 
     :func:`ssm_metarl.functional.select_params` under the name ``params_to_adapt``.
     """
+    check_instance("params", params, Mapping)
     if selection is not None and not isinstance(selection, str):
+        if not isinstance(selection, Iterable):
+            raise TypeError(f"params_to_adapt must be None, a name or a list of names/prefixes, "
+                            f"got {type(selection).__name__} {selection!r:.40}")
         selection = list(selection)
         if not selection:
             raise ValueError(f"params_to_adapt must not be empty; valid names: {list(params)}")
     return select_params(params, selection, name="params_to_adapt")
+
+
+def _check_params_fit(model: nn.Module, params: Params) -> None:
+    """``params`` may only hold names of ``model``'s parameters and buffers, in their shapes."""
+    own = {**dict(model.named_parameters()), **dict(model.named_buffers())}
+    unknown = [name for name in params if name not in own]
+    if unknown:
+        raise ValueError(f"params holds names that {type(model).__name__} does not have: "
+                         f"{unknown[:4]}; its names: {list(own)[:8]}")
+    for name, value in params.items():
+        if value.shape != own[name].shape:
+            raise ValueError(f"params[{name!r}] must have the model's shape "
+                             f"{tuple(own[name].shape)}, got {tuple(value.shape)}")
 
 
 # ----------------------------------------------------------------------------- state and trace
@@ -187,16 +217,24 @@ class TestTimeAdapter:
         eps: float = 1e-8,
         vmap: bool = True,
     ) -> None:
-        if not isinstance(model, nn.Module):
-            raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        check_instance("model", model, nn.Module)
         if optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {optimizer!r}")
         if not callable(loss_fn):
             raise TypeError(f"loss_fn must be callable (prediction, target) -> scalar, "
                             f"got {type(loss_fn).__name__}")
+        check_callable("forward_fn", forward_fn, optional=True, what="(model, params, x)")
         self.model, self.loss_fn, self.forward_fn = model, loss_fn, forward_fn
         self.optimizer = optimizer
-        source = dict(model.named_parameters()) if params is None else dict(params)
+        if params is None:
+            source = dict(model.named_parameters())
+            if not source:
+                raise ValueError(f"model {type(model).__name__} has no parameters to adapt; "
+                                 "pass params (a dict name -> tensor)")
+        else:
+            source = check_params(params)
+            if forward_fn is None:
+                _check_params_fit(model, source)
         self.init_params = {name: p.detach().clone() for name, p in source.items()}
         self.adapt_names = resolve_param_names(self.init_params, params_to_adapt)
         self.lr = self._check_lr(lr)
@@ -204,11 +242,19 @@ class TestTimeAdapter:
         self.grad_clip = None if grad_clip is None else check_float(
             "grad_clip", grad_clip, minimum=0, strict=True)
         self.window = check_int("window", window)
-        if len(betas) != 2 or not all(0 <= beta < 1 for beta in betas):
+        if not (isinstance(betas, (tuple, list)) and len(betas) == 2 and all(
+                isinstance(beta, (int, float, np.integer, np.floating))
+                and not isinstance(beta, bool) and 0 <= beta < 1 for beta in betas)):
             raise ValueError(f"betas must be two numbers in [0, 1), got {betas!r}")
-        self.reset_to_init, self.betas = bool(reset_to_init), tuple(betas)
+        self.reset_to_init = check_bool("reset_to_init", reset_to_init)
+        self.betas = tuple(betas)
         self.eps = check_float("eps", eps, minimum=0, strict=True)
-        self.vmap = vmap
+        self.vmap = check_bool("vmap", vmap)
+        self._like = next((p for p in self.init_params.values() if p.is_floating_point()),
+                          next(iter(self.init_params.values())))
+        widths = (getattr(model, "in_features", None), getattr(model, "out_features", None))
+        self._widths = tuple(w if isinstance(w, int) and forward_fn is None else None
+                             for w in widths)
 
     def _check_lr(self, lr: Any) -> float | Params:
         """A float >= 0, or per adapted parameter a rate tensor (detached, in its dtype)."""
@@ -282,14 +328,50 @@ class TestTimeAdapter:
     def init_state(self, batch: int, feature_dim: int, target_dim: int) -> AdapterState:
         """Fresh state for ``batch`` sequences: initial weights and an empty window."""
         check_int("batch", batch)
+        for name, size, width, what in (("feature_dim", feature_dim, self._widths[0], "in"),
+                                        ("target_dim", target_dim, self._widths[1], "out")):
+            if check_int(name, size) != (size if width is None else width):
+                raise ValueError(f"{name} must be the model's {what}_features = {width}, "
+                                 f"got {size}")
+        return self._init_state(int(batch), int(feature_dim), int(target_dim))
+
+    def _init_state(self, batch: int, feature_dim: int, target_dim: int) -> AdapterState:
         fast, moments = self._initial_fast(batch)
         like = next(iter(self.init_params.values()))
         empty = like.new_zeros(batch, 0, feature_dim)
         return AdapterState(fast, moments, empty, like.new_zeros(batch, 0, target_dim),
                             like.new_full((batch,), math.nan))
 
+    def _check_state(self, state: Any) -> AdapterState:
+        """``state`` must be an :class:`AdapterState` of this adapter (its adapted names)."""
+        check_instance("state", state, AdapterState)
+        if not isinstance(state.fast, Mapping) or set(state.fast) != set(self.adapt_names):
+            got = list(state.fast) if isinstance(state.fast, Mapping) else type(state.fast)
+            raise ValueError(f"state must come from this adapter's init_state (fast weights "
+                             f"{list(self.adapt_names)}), got fast weights {got}")
+        return state
+
+    def _check_data(self, name: str, value: Any, letters: tuple[str, ...],
+                    sizes: dict) -> torch.Tensor:
+        """A (B, ..., F) or (B, ..., Q) tensor agreeing with ``sizes``; the params' dtype and
+        device unless a ``forward_fn`` takes the inputs; finite."""
+        value = check_sized(name, value, letters, sizes)
+        if self.forward_fn is None:
+            check_like(name, value, self._like)
+        return check_finite(name, value)
+
+    def _step_sizes(self, state: AdapterState) -> dict:
+        batch, _, features = state.window_x.shape
+        return {"B": (batch, "state"), "F": (features, "state"),
+                "Q": (state.window_y.shape[2], "state")}
+
     def predict(self, state: AdapterState, x: torch.Tensor) -> torch.Tensor:
         """Step (1): predictions (B, Q) for features ``x`` (B, F) with the current weights."""
+        state = self._check_state(state)
+        x = self._check_data("x", x, ("B", "F"), self._step_sizes(state))
+        return self._predict(state, x)
+
+    def _predict(self, state: AdapterState, x: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
             return self._per_sequence(self._predict_one, state.fast, x)
 
@@ -299,6 +381,13 @@ class TestTimeAdapter:
         The window keeps the last ``window`` revealed transitions. Raises
         ``FloatingPointError`` (step, loss, likely cause) on a NaN/inf window loss.
         """
+        state = self._check_state(state)
+        sizes = self._step_sizes(state)
+        x = self._check_data("x", x, ("B", "F"), sizes)
+        y = self._check_data("y", y, ("B", "Q"), sizes)
+        return self._observe(state, x, y)
+
+    def _observe(self, state: AdapterState, x: torch.Tensor, y: torch.Tensor) -> AdapterState:
         window_x = torch.cat([state.window_x, x[:, None]], dim=1)[:, -self.window:]
         window_y = torch.cat([state.window_y, y[:, None]], dim=1)[:, -self.window:]
         fast, moments, first_loss = state.fast, state.moments, state.last_loss
@@ -326,6 +415,9 @@ class TestTimeAdapter:
 
     def weight_drift(self, state: AdapterState) -> torch.Tensor:
         """``||theta - theta_0||`` (B,) over the adapted parameters."""
+        return self._weight_drift(self._check_state(state))
+
+    def _weight_drift(self, state: AdapterState) -> torch.Tensor:
         squares = [((w - self.init_params[n]) ** 2).flatten(1).sum(1)
                    for n, w in state.fast.items()]
         return torch.sqrt(sum(squares))
@@ -342,21 +434,30 @@ class TestTimeAdapter:
         index ``t`` is ever passed on, so prediction ``t`` cannot depend on
         ``targets[:, t:]``. Returns an :class:`AdaptationTrace`.
         """
+        record_weights = check_bool("record_weights", record_weights)
+        sizes = {"F": (self._widths[0], "the model's in_features"),
+                 "Q": (self._widths[1], "the model's out_features")}
+        sizes = {letter: size for letter, size in sizes.items() if size[0] is not None}
         inputs = check_tensor("inputs", inputs, 3, "(B, N, F)")
         targets = check_tensor("targets", targets, 3, "(B, N, Q)")
         if inputs.shape[:2] != targets.shape[:2]:
             raise ValueError(f"inputs and targets must share (B, N), got {tuple(inputs.shape)} "
                              f"and {tuple(targets.shape)}")
-        state = self.init_state(inputs.shape[0], inputs.shape[2], targets.shape[2])
+        inputs = self._check_data("inputs", inputs, ("B", "N", "F"), sizes)
+        targets = self._check_data("targets", targets, ("B", "N", "Q"), sizes)
+        if inputs.shape[0] == 0 or inputs.shape[1] == 0:
+            raise ValueError(f"inputs and targets must hold at least one sequence and one step, "
+                             f"got inputs of shape {tuple(inputs.shape)}")
+        state = self._init_state(inputs.shape[0], inputs.shape[2], targets.shape[2])
         records: dict[str, list] = {"pred": [], "loss": [], "drift": [], "seconds": []}
         weights: dict[str, list] = {n: [] for n in self.adapt_names}
         for t in range(inputs.shape[1]):
             start = time.perf_counter()
-            records["pred"].append(self.predict(state, inputs[:, t]))
-            records["drift"].append(self.weight_drift(state))
+            records["pred"].append(self._predict(state, inputs[:, t]))
+            records["drift"].append(self._weight_drift(state))
             for name in weights if record_weights else ():
                 weights[name].append(state.fast[name])
-            state = self.observe(state, inputs[:, t], targets[:, t])
+            state = self._observe(state, inputs[:, t], targets[:, t])
             records["loss"].append(state.last_loss)
             records["seconds"].append(time.perf_counter() - start)
         predictions = torch.stack(records["pred"], dim=1)

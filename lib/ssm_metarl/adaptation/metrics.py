@@ -24,13 +24,13 @@ K     offsets from the switch of an aligned curve
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
 import torch
 
-from .._validate import check_int
+from .._validate import check_float, check_instance, check_int
 from ..functional import to_numpy
 from ..results import mean_ci
 
@@ -53,15 +53,49 @@ WINDOWS: tuple[str, ...] = ("before", "shock", "recovery", "steady")
 # ----------------------------------------------------------------------------- switch events
 
 
+def _array(name: str, value: Any, ndim: int) -> np.ndarray:
+    """``value`` (array, tensor or nested list of numbers) as a float64 array of ``ndim`` dims."""
+    try:
+        array = to_numpy(value, name, dtype=float)
+    except (TypeError, ValueError, RuntimeError):
+        raise ValueError(f"{name} must be an array of numbers with {ndim} dimensions, got "
+                         f"{type(value).__name__} {value!r:.60}") from None
+    if array.ndim != ndim:
+        raise ValueError(f"{name} must have {ndim} dimensions, got shape {array.shape}")
+    return array
+
+
+def _step_lists(switch_times: Any, name: str = "switch_times",
+                mask_ok: bool = True) -> list[list[int]]:
+    """One list of integer switch steps per sequence (NumPy integers and whole floats too)."""
+    kind = f"{name} must be {'a (B, L) bool mask or ' if mask_ok else ''}one list of switch " \
+           "steps per sequence"
+    if isinstance(switch_times, (str, bytes)) or not isinstance(switch_times, Iterable):
+        raise TypeError(f"{kind}, got {type(switch_times).__name__}")
+    lists = []
+    for b, row in enumerate(switch_times):
+        if isinstance(row, (str, bytes)) or not isinstance(row, Iterable):
+            raise TypeError(f"{kind}; {name}[{b}] is a {type(row).__name__}, not a list")
+        steps = []
+        for tau in row:
+            whole = isinstance(tau, (int, np.integer)) or (
+                isinstance(tau, (float, np.floating)) and float(tau).is_integer())
+            if isinstance(tau, (bool, np.bool_)) or not whole:
+                raise ValueError(f"{name}[{b}] must hold integer time steps, got {tau!r}")
+            steps.append(int(tau))
+        lists.append(steps)
+    return lists
+
+
 def _switch_lists(switch_times: Any, batch: int, length: int) -> list[list[int]]:
     """Accept a (B, L) bool mask or one list of switch steps per sequence."""
     if isinstance(switch_times, (torch.Tensor, np.ndarray)):
-        mask = to_numpy(switch_times, "switch_times", 2, dtype=float).astype(bool)
+        mask = _array("switch_times", switch_times, 2).astype(bool)
         if mask.shape != (batch, length):
             raise ValueError(f"switch_times mask must have shape {(batch, length)} like the "
                              f"errors, got {mask.shape}")
         return [np.flatnonzero(row).tolist() for row in mask]
-    lists = [list(map(int, row)) for row in switch_times]
+    lists = _step_lists(switch_times)
     if len(lists) != batch:
         raise ValueError(f"switch_times must hold one list per sequence ({batch}), "
                          f"got {len(lists)}")
@@ -74,9 +108,8 @@ def window_offsets(before: int, shock: int, recovery: int, steady: int) -> dict[
     ``before = [-before, 0)``, ``shock = [0, shock)``,
     ``recovery = [shock, shock + recovery)``, ``steady`` the next ``steady`` steps.
     """
-    for name, value in (("before", before), ("shock", shock), ("recovery", recovery),
-                        ("steady", steady)):
-        check_int(name, value)
+    before, shock, recovery, steady = (check_int(name, value) for name, value in (
+        ("before", before), ("shock", shock), ("recovery", recovery), ("steady", steady)))
     end_recovery = shock + recovery
     return {"before": (-before, 0), "shock": (0, shock), "recovery": (shock, end_recovery),
             "steady": (end_recovery, end_recovery + steady)}
@@ -84,7 +117,18 @@ def window_offsets(before: int, shock: int, recovery: int, steady: int) -> dict[
 
 def switch_events(switch_lists: list[list[int]], length: int, before: int, after: int):
     """The ``(sequence, tau)`` pairs whose window ``[tau - before, tau + after)`` fits in
-    the sequence and contains no other switch (so each window sees one system change)."""
+    the sequence and contains no other switch (so each window sees one system change).
+
+    ``switch_lists``: one list of integer steps per sequence; ``length``,
+    ``before``, ``after``: ints >= 0.
+    """
+    switch_lists = _step_lists(switch_lists, "switch_lists", mask_ok=False)
+    length, before, after = (check_int(name, value, 0) for name, value in (
+        ("length", length), ("before", before), ("after", after)))
+    return _switch_events(switch_lists, length, before, after)
+
+
+def _switch_events(switch_lists: list[list[int]], length: int, before: int, after: int):
     events = []
     for b, taus in enumerate(switch_lists):
         for tau in taus:
@@ -95,7 +139,14 @@ def switch_events(switch_lists: list[list[int]], length: int, before: int, after
 
 
 def smoothed_errors(errors: np.ndarray, smoothing: int) -> np.ndarray:
-    """Trailing mean over at most ``smoothing`` steps: ``s_k = mean(e_{max(0, k-w+1)..k})``."""
+    """Trailing mean over at most ``smoothing`` steps: ``s_k = mean(e_{max(0, k-w+1)..k})``.
+
+    ``errors`` (L,) (NaN entries are skipped), ``smoothing`` a positive int.
+    """
+    return _smoothed(_array("errors", errors, 1), check_int("smoothing", smoothing))
+
+
+def _smoothed(errors: np.ndarray, smoothing: int) -> np.ndarray:
     out = np.empty_like(errors, dtype=float)
     for k in range(len(errors)):
         out[k] = np.nanmean(errors[max(0, k - smoothing + 1) : k + 1])
@@ -126,20 +177,30 @@ def recovery_time(
     that reference's own ``s_k`` at the same ``k``. NaN if never within the horizon.
     A recovery time of 0 means the switch never pushed the error above the bar.
     """
-    errors = to_numpy(errors, "errors", 1, dtype=float)
-    check_int("switch_time", switch_time, 0)
-    if switch_time - check_int("before", before) < 0 or \
-            switch_time + check_int("horizon", horizon) > len(errors):
+    errors = _array("errors", errors, 1)
+    switch_time = check_int("switch_time", switch_time, 0)
+    before, horizon = check_int("before", before), check_int("horizon", horizon)
+    if switch_time - before < 0 or switch_time + horizon > len(errors):
         raise ValueError(f"the window [switch_time - before, switch_time + horizon) = "
                          f"[{switch_time - before}, {switch_time + horizon}) must lie in "
                          f"[0, {len(errors)})")
-    after = smoothed_errors(errors[switch_time : switch_time + horizon],
-                            check_int("smoothing", smoothing))
+    factor = check_float("factor", factor, minimum=0, strict=True)
+    smoothing = check_int("smoothing", smoothing)
+    if reference is not None:
+        reference = _array("reference", reference, 1)
+        if reference.shape != errors.shape:
+            raise ValueError(f"reference must have the shape of errors {errors.shape}, got "
+                             f"{reference.shape}")
+    return _recovery_time(errors, switch_time, before, horizon, factor, smoothing, reference)
+
+
+def _recovery_time(errors: np.ndarray, switch_time: int, before: int, horizon: int,
+                   factor: float, smoothing: int, reference: np.ndarray | None) -> float:
+    after = _smoothed(errors[switch_time : switch_time + horizon], smoothing)
     if reference is None:
         threshold = factor * np.nanmean(errors[switch_time - before : switch_time])
     else:
-        ref = to_numpy(reference, "reference", 1, dtype=float)
-        threshold = factor * smoothed_errors(ref[switch_time : switch_time + horizon], smoothing)
+        threshold = factor * _smoothed(reference[switch_time : switch_time + horizon], smoothing)
     below = np.flatnonzero(after <= threshold)
     return float(below[0]) if below.size else math.nan
 
@@ -153,8 +214,8 @@ def _window_means(array: np.ndarray, events: list, span: tuple[int, int]) -> np.
 def _events_and_offsets(shape: tuple[int, int], switch_times: Any, windows: dict):
     """Usable events (the whole ``before .. steady`` span fits) and the window offsets."""
     offsets = window_offsets(**windows)
-    events = switch_events(_switch_lists(switch_times, *shape), shape[1], windows["before"],
-                           offsets["steady"][1])
+    events = _switch_events(_switch_lists(switch_times, *shape), shape[1],
+                            -offsets["before"][0], offsets["steady"][1])
     return events, offsets
 
 
@@ -171,7 +232,7 @@ def event_window_means(
     """
     if window not in WINDOWS:
         raise ValueError(f"window must be one of {WINDOWS}, got {window!r}")
-    array = to_numpy(errors, "errors", 2, dtype=float)
+    array = _array("errors", errors, 2)
     events, offsets = _events_and_offsets(
         array.shape, switch_times,
         dict(before=before, shock=shock, recovery=recovery, steady=steady))
@@ -191,8 +252,12 @@ def paired_window_gain(
     a small gain can be resolved where the two rows' CIs of
     :func:`switch_aligned_metrics` overlap. ``windows``: the window sizes.
     """
-    method = to_numpy(errors, "errors", 2, dtype=float)
-    baseline = to_numpy(baseline_errors, "baseline_errors", 2, dtype=float)
+    unknown = sorted(set(windows) - {"before", "shock", "recovery", "steady"})
+    if unknown:
+        raise TypeError(f"paired_window_gain got unknown window sizes {unknown}; the windows are "
+                        f"before, shock, recovery and steady")
+    method = _array("errors", errors, 2)
+    baseline = _array("baseline_errors", baseline_errors, 2)
     if method.shape != baseline.shape:
         raise ValueError(f"errors and baseline_errors must have the same shape (B, L), got "
                          f"{method.shape} and {baseline.shape}")
@@ -238,7 +303,11 @@ def switch_aligned_metrics(
     ``recovered_fraction`` says how many did, ``events`` how many were used.
     """
     named = dict(errors) if isinstance(errors, Mapping) else {"model": errors}
-    arrays = {name: to_numpy(e, f"errors[{name!r}]", 2, dtype=float) for name, e in named.items()}
+    if not named:
+        raise ValueError("errors must name at least one method (a dict name -> (B, L) errors)")
+    arrays = {name: _array(f"errors[{name!r}]", e, 2) for name, e in named.items()}
+    factor = check_float("factor", factor, minimum=0, strict=True)
+    smoothing = check_int("smoothing", smoothing)
     shapes = {a.shape for a in arrays.values()}
     if len(shapes) != 1:
         raise ValueError(f"every error array must have the same shape (B, L), got {shapes}")
@@ -253,9 +322,9 @@ def switch_aligned_metrics(
         row: dict[str, float] = {}
         for window, span in offsets.items():
             row[window], row[f"{window}_ci"] = _mean_and_ci(_window_means(array, events, span))
-        times = np.array([recovery_time(
-            array[b], tau, before=before, horizon=horizon, factor=factor, smoothing=smoothing,
-            reference=None if recovery_reference is None else arrays[recovery_reference][b],
+        times = np.array([_recovery_time(
+            array[b], tau, -offsets["before"][0], horizon, factor, smoothing,
+            None if recovery_reference is None else arrays[recovery_reference][b],
         ) for b, tau in events])
         row["recovery_time"], row["recovery_time_ci"] = _mean_and_ci(times)
         row["recovered_fraction"] = float(np.isfinite(times).mean()) if events else math.nan
@@ -277,15 +346,17 @@ def switch_aligned_curve(
     and after the switch so that no point mixes the two regimes; mean and CI are
     then over these smoothed per-event curves.
     """
-    array = to_numpy(errors, "errors", 2, dtype=float)
-    events = switch_events(_switch_lists(switch_times, *array.shape), array.shape[1],
-                           check_int("before", before), check_int("after", after))
+    array = _array("errors", errors, 2)
+    before, after = check_int("before", before), check_int("after", after)
+    smoothing = check_int("smoothing", smoothing)
+    events = _switch_events(_switch_lists(switch_times, *array.shape), array.shape[1],
+                            before, after)
     if len(events) < 2:
         raise ValueError(f"need at least 2 usable switch events for a CI, found {len(events)}")
     aligned = np.stack([array[b, tau - before : tau + after] for b, tau in events])
-    if check_int("smoothing", smoothing) > 1:
-        aligned = np.stack([np.concatenate([smoothed_errors(row[:before], smoothing),
-                                            smoothed_errors(row[before:], smoothing)])
+    if smoothing > 1:
+        aligned = np.stack([np.concatenate([_smoothed(row[:before], smoothing),
+                                            _smoothed(row[before:], smoothing)])
                             for row in aligned])
     mean, half = mean_ci(aligned)
     return np.arange(-before, after), mean, half
@@ -294,13 +365,20 @@ def switch_aligned_curve(
 def format_metrics_table(table: Mapping[str, Mapping[str, float]], digits: int = 4) -> str:
     """The dict of :func:`switch_aligned_metrics` as aligned text, ``mean +- CI`` per window."""
     columns = [*WINDOWS, "recovery_time"]
+    check_instance("table", table, Mapping)
     check_int("digits", digits)
     needed = [*columns, *(c + "_ci" for c in columns), "recovered_fraction"]
     for name, row in table.items():
+        check_instance(f"table[{name!r}]", row, Mapping)
         missing = [key for key in needed if key not in row]
         if missing:
             raise ValueError(f"table[{name!r}] must be a row of switch_aligned_metrics, "
                              f"missing {missing[:3]}")
+        for key in needed:
+            if isinstance(row[key], bool) or not isinstance(row[key], (int, float, np.integer,
+                                                                         np.floating)):
+                raise TypeError(f"table[{name!r}][{key!r}] must be a number, got "
+                                f"{row[key]!r:.40}")
     header = f"{'method':<22}" + "".join(f"{c:>22}" for c in columns) + f"{'recovered':>11}"
     lines = [header]
     for name, row in table.items():

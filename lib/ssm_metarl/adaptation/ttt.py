@@ -45,36 +45,48 @@ __all__ = [
 def _flatten_batch(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor):
     """Check ``q``, ``k`` (..., L, Dk) and ``v`` (..., L, Dv); flatten ``...`` to one dim."""
     for name, t in (("q", q), ("k", k), ("v", v)):
-        if not isinstance(t, torch.Tensor) or t.ndim < 2:
+        if not isinstance(t, torch.Tensor):
+            raise TypeError(f"{name} must be a tensor of shape (..., L, D), got "
+                            f"{type(t).__name__}")
+        if t.ndim < 2:
             raise ValueError(f"{name} must be a tensor of shape (..., L, D), got "
-                             f"{getattr(t, 'shape', type(t).__name__)}")
+                             f"{tuple(t.shape)}")
+    for t in (q, k, v):
+        if t.dtype != k.dtype or t.device != k.device or not t.is_floating_point():
+            raise TypeError(f"q, k and v must share one floating dtype and device, got q "
+                            f"{q.dtype}, k {k.dtype}, v {v.dtype} on {q.device}, {k.device}, "
+                            f"{v.device}")
     if q.shape != k.shape or v.shape[:-1] != k.shape[:-1]:
         raise ValueError(f"q and k must have the same shape (..., L, Dk) and v (..., L, Dv), "
                          f"got q {tuple(q.shape)}, k {tuple(k.shape)}, v {tuple(v.shape)}")
+    if q.shape[-2] == 0 or q.shape[-1] == 0 or v.shape[-1] == 0 or q.numel() == 0:
+        raise ValueError(f"q, k and v must hold at least one token and feature (L, Dk, Dv >= 1), "
+                         f"got q {tuple(q.shape)}, v {tuple(v.shape)}")
     lead = q.shape[:-2]
     return q.reshape(-1, *q.shape[-2:]), k.reshape(-1, *k.shape[-2:]), \
         v.reshape(-1, *v.shape[-2:]), lead
 
 
-def _step_size(rate: Any, like: torch.Tensor) -> torch.Tensor:
+def _step_size(rate: Any, like: torch.Tensor, name: str = "beta") -> torch.Tensor:
     """A step size (float or tensor) as a finite tensor of ``like``'s dtype, or a clear error."""
     try:
         rate = torch.as_tensor(rate, dtype=like.dtype, device=like.device)
     except (TypeError, ValueError, RuntimeError):
-        raise TypeError(f"the step size must be a float or a tensor, got "
+        raise TypeError(f"{name} (the step size) must be a float or a tensor, got "
                         f"{type(rate).__name__} {rate!r:.40}") from None
     if not torch.isfinite(rate).all():
-        raise ValueError("the step size must be finite, got NaN or inf")
+        raise ValueError(f"{name} (the step size) must be finite, got NaN or inf")
     return rate
 
 
-def _per_token_rate(rate: Any, lead: torch.Size, length: int, like: torch.Tensor):
+def _per_token_rate(rate: Any, lead: torch.Size, length: int, like: torch.Tensor,
+                    name: str = "beta"):
     """A float or a tensor broadcastable to (..., L) -> (B', L), ``...`` flattened."""
-    rate = _step_size(rate, like)
+    rate = _step_size(rate, like, name)
     try:
         return rate.expand(*lead, length).reshape(-1, length)
     except RuntimeError:
-        raise ValueError(f"the step size must be a float or broadcastable to (..., L) = "
+        raise ValueError(f"{name} (the step size) must be a float or broadcastable to (..., L) = "
                          f"{(*lead, length)}, got shape {tuple(rate.shape)}") from None
 
 
@@ -124,10 +136,19 @@ def ttt_linear_batch(
     ``initial_weights`` (Dv, Dk).
     """
     q, k, v, lead = _flatten_batch(q, k, v)
-    lr = _step_size(lr, k)
+    lr = _step_size(lr, k, "lr")
     batch, length = k.shape[:2]
     if initial_weights is None:
         initial_weights = k.new_zeros(v.shape[-1], k.shape[-1])
+    elif not isinstance(initial_weights, torch.Tensor) or initial_weights.dtype != k.dtype \
+            or initial_weights.device != k.device:
+        got = f"{initial_weights.dtype} on {initial_weights.device}" if isinstance(
+            initial_weights, torch.Tensor) else type(initial_weights).__name__
+        raise TypeError(f"initial_weights must be a tensor of k's dtype {k.dtype} on "
+                        f"{k.device}, got {got}")
+    elif initial_weights.shape != (v.shape[-1], k.shape[-1]):
+        raise ValueError(f"initial_weights must have shape (Dv, Dk) = "
+                         f"{(v.shape[-1], k.shape[-1])}, got {tuple(initial_weights.shape)}")
 
     def token_loss(weights: torch.Tensor, key: torch.Tensor, value: torch.Tensor):
         return ((weights @ key - value) ** 2).sum()
@@ -153,11 +174,40 @@ def delta_rule_step(
     for name, t in (("state", state), ("k", k), ("v", v)):
         if not isinstance(t, torch.Tensor):
             raise TypeError(f"{name} must be a tensor, got {type(t).__name__}")
+    for t in (state, k, v):
+        if t.dtype != state.dtype or t.device != state.device or not t.is_floating_point():
+            raise TypeError(f"state, k and v must share one floating dtype and device, got "
+                            f"state {state.dtype}, k {k.dtype}, v {v.dtype}")
+    if k.ndim < 1 or v.ndim < 1:
+        raise ValueError(f"k must have shape (..., Dk) and v (..., Dv), got k {tuple(k.shape)} "
+                         f"and v {tuple(v.shape)}")
     if state.ndim < 2 or state.shape[-2:] != (v.shape[-1], k.shape[-1]):
         raise ValueError(f"state must have shape (..., Dv, Dk) = (..., {v.shape[-1]}, "
                          f"{k.shape[-1]}) for v {tuple(v.shape)} and k {tuple(k.shape)}, got "
                          f"{tuple(state.shape)}")
+    lead = state.shape[:-2]
+    if k.shape[:-1] != lead or v.shape[:-1] != lead:
+        raise ValueError(f"k must have shape (..., Dk) and v (..., Dv) with ... = {tuple(lead)} "
+                         f"from state {tuple(state.shape)}, got k {tuple(k.shape)} and v "
+                         f"{tuple(v.shape)}")
     beta = _step_size(beta, state)
+    if not _broadcasts(beta.shape, lead) or torch.broadcast_shapes(beta.shape, lead) != lead:
+        raise ValueError(f"beta (the step size) must be a float or broadcastable to (...) = "
+                         f"{tuple(lead)} from state, got shape {tuple(beta.shape)}")
+    return _delta_step(state, k, v, beta)
+
+
+def _broadcasts(shape: torch.Size, lead: torch.Size) -> bool:
+    try:
+        torch.broadcast_shapes(shape, lead)
+    except RuntimeError:
+        return False
+    return True
+
+
+def _delta_step(state: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                beta: torch.Tensor) -> torch.Tensor:
+    """:func:`delta_rule_step` on checked arguments."""
     error = v - torch.einsum("...vk,...k->...v", state, k)
     return state + beta[..., None, None] * error[..., :, None] * k[..., None, :]
 
@@ -172,7 +222,7 @@ def delta_rule(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, beta: Any) -> 
     rate = _per_token_rate(beta, lead, k.shape[1], k)
     state, outputs = k.new_zeros(k.shape[0], v.shape[-1], k.shape[-1]), []
     for t in range(k.shape[1]):
-        state = delta_rule_step(state, k[:, t], v[:, t], rate[:, t])
+        state = _delta_step(state, k[:, t], v[:, t], rate[:, t])
         outputs.append(torch.einsum("bvk,bk->bv", state, q[:, t]))
     return torch.stack(outputs, dim=1).reshape(*lead, *v.shape[-2:])
 
@@ -185,7 +235,7 @@ def ttt_linear_online(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, lr: Any
     ``lr``: a float or (..., L). Shapes as in :func:`linear_attention`.
     """
     q, k, v, lead = _flatten_batch(q, k, v)
-    rate = _per_token_rate(lr, lead, k.shape[1], k)
+    rate = _per_token_rate(lr, lead, k.shape[1], k, "lr")
 
     def token_loss(weights: torch.Tensor, key: torch.Tensor, value: torch.Tensor):
         return 0.5 * ((weights @ key - value) ** 2).sum()

@@ -38,6 +38,14 @@ def to_numpy(value: Any) -> np.ndarray:
     return np.asarray(value)
 
 
+def real_array(name: str, value: Any) -> np.ndarray:
+    """``value`` as a NumPy array of ints or floats (tensors too); else TypeError naming it."""
+    array = to_numpy(value)
+    if not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
+        raise TypeError(f"{name} must hold real numbers, got dtype {array.dtype}")
+    return array
+
+
 def per_env_seeds(seed: SeedArg, num_envs: int) -> list[int | None]:
     """Map a vector-env seed to one seed per environment, as ``SyncVectorEnv.reset`` does.
 
@@ -65,6 +73,15 @@ def per_env_seeds(seed: SeedArg, num_envs: int) -> list[int | None]:
             f"got a sequence of length {len(seeds)}"
         )
     return seeds
+
+
+def check_seed(seed: Any) -> int | None:
+    """A single env's ``reset`` seed: None or an int >= 0, as a Python int (gymnasium's need)."""
+    if seed is None:
+        return None
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be None or a non-negative int, got {seed!r}")
+    return int(seed)
 
 
 def check_reset_options(options: dict[str, Any] | None) -> dict[str, Any]:
@@ -240,6 +257,7 @@ class TaskEnv(gym.Env):
 
     def _begin_reset(self, seed: int | None, options: dict[str, Any] | None) -> None:
         """Seed, apply ``options`` (a ``task`` pins it) and draw a task if the rule says so."""
+        seed = check_seed(seed)
         super().reset(seed=seed)
         options = check_reset_options(options)
         if "task" in options:

@@ -53,14 +53,19 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
-from .._validate import check_int
+from .._validate import check_int, check_rng
 from ._common import (
     BatchedTaskEnv,
     SeedArg,
     TaskEnv,
     per_env_seeds,
+    real_array,
     to_numpy,
 )
+
+__all__ = ["BatchedBernoulliBandit", "BernoulliBandit", "sample_arm_probabilities"]
+"""The env API; the helpers below (``draw_arm_probabilities``, ``check_arms``, ...) are this
+module's building blocks, called with checked values."""
 
 
 def draw_arm_probabilities(rng: np.random.Generator, k: int) -> np.ndarray:
@@ -73,8 +78,7 @@ def sample_arm_probabilities(
 ) -> np.ndarray:
     """``num_tasks`` bandits, (T, K) float64; ``rng`` is a Generator or a seed."""
     num_tasks = check_int("num_tasks", num_tasks)
-    rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
-    return rng.random((num_tasks, check_int("k", k)))
+    return check_rng("rng", rng).random((num_tasks, check_int("k", k)))
 
 
 def draw_reward_uniforms(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -94,7 +98,7 @@ def check_arm_probabilities(task: Any, k: int, name: str = "task") -> np.ndarray
         raise ValueError(
             f"{name} must hold one probability per arm, shape ({k},), got shape {task.shape}"
         )
-    task = task.astype(np.float64)
+    task = real_array(name, task).astype(np.float64)
     if not np.all((task >= 0.0) & (task <= 1.0)):
         raise ValueError(f"{name} must be arm probabilities in [0, 1], got {task}")
     return task

@@ -61,14 +61,58 @@ from typing import Any
 
 import numpy as np
 
-from .._validate import check_float, check_int
+from .._validate import check_float, check_int, check_rng
 from .bandit import BatchedBernoulliBandit
 
 ArmSelector = Callable[..., np.ndarray]
 
 
+def _check_table(name: str, value: Any, allow_inf: bool = False) -> np.ndarray:
+    """``value`` as a (B, K) array of real numbers (finite unless ``allow_inf``: no NaN), K >= 1.
+
+    ``TypeError``/``ValueError`` naming ``name``.
+    """
+    array = np.asarray(value)
+    if array.dtype == object or not (np.issubdtype(array.dtype, np.integer)
+                                     or np.issubdtype(array.dtype, np.floating)):
+        raise TypeError(f"{name} must be a (B, K) array of real numbers, got dtype {array.dtype}")
+    if array.ndim != 2 or array.shape[1] == 0:
+        raise ValueError(f"{name} must have shape (B, K) with K >= 1 arms, got {array.shape}")
+    bad = np.isnan(array) if allow_inf else ~np.isfinite(array)
+    if bad.any():
+        kind = "free of NaN" if allow_inf else "finite"
+        raise ValueError(f"{name} must be {kind}, got {int(bad.sum())} NaN/inf "
+                         f"entries of {array.size}")
+    return array
+
+
+def _check_stats(counts: Any, successes: Any, t: Any, rng: Any, *, whole: bool = False
+                 ) -> tuple[np.ndarray, np.ndarray, int, np.random.Generator]:
+    """The arguments every selector shares, checked once at its entry (module docstring).
+
+    ``counts`` and ``successes`` (B, K) with ``0 <= successes <= counts``
+    (whole numbers when ``whole``: the index tables are looked up by them),
+    ``t`` an int >= 0 and ``rng`` a Generator (or a seed).
+    """
+    counts, successes = _check_table("counts", counts), _check_table("successes", successes)
+    if successes.shape != counts.shape:
+        raise ValueError(f"successes must have the shape of counts {counts.shape}, "
+                         f"got {successes.shape}")
+    if (counts < 0).any() or (successes < 0).any() or (successes > counts).any():
+        raise ValueError("counts and successes must satisfy 0 <= successes <= counts per arm "
+                         "(pulls, and rewards of 1 among them)")
+    if whole and ((counts != np.rint(counts)).any() or (successes != np.rint(successes)).any()):
+        raise ValueError("counts and successes must be whole numbers for this index policy")
+    return counts, successes, check_int("t", t, 0, hint="pulls made so far"), check_rng("rng", rng)
+
+
 def argmax_random_ties(scores: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Row-wise argmax of ``scores`` (B, K) -> (B,), ties broken uniformly at random."""
+    scores = _check_table("scores", scores, allow_inf=True)
+    return _argmax_random_ties(scores, check_rng("rng", rng))
+
+
+def _argmax_random_ties(scores: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     is_best = scores == scores.max(axis=1, keepdims=True)
     tie_breaker = np.where(is_best, rng.random(scores.shape), -1.0)
     return tie_breaker.argmax(axis=1)
@@ -76,6 +120,7 @@ def argmax_random_ties(scores: np.ndarray, rng: np.random.Generator) -> np.ndarr
 
 def select_random(counts: np.ndarray, successes: np.ndarray, t: int, rng: np.random.Generator):
     """A uniformly random arm per instance, (B, K) -> (B,)."""
+    counts, successes, t, rng = _check_stats(counts, successes, t, rng)
     return rng.integers(counts.shape[1], size=counts.shape[0])
 
 
@@ -90,18 +135,21 @@ def select_ucb1(
 
     ``t`` is the number of pulls made so far (Auer et al. 2002, Figure 1).
     """
+    counts, successes, t, rng = _check_stats(counts, successes, t, rng)
+    c = check_float("c", c, minimum=0)
     pulled = np.maximum(counts, 1)
     bonus = c * np.sqrt(math.log(max(t, 1)) / pulled)
     scores = np.where(counts > 0, successes / pulled + bonus, np.inf)
-    return argmax_random_ties(scores, rng)
+    return _argmax_random_ties(scores, rng)
 
 
 def select_thompson(
     counts: np.ndarray, successes: np.ndarray, t: int, rng: np.random.Generator
 ) -> np.ndarray:
     """Thompson sampling, Beta(1, 1) prior: ``argmax theta``, ``theta ~ Beta(1+S, 1+N-S)``."""
+    counts, successes, t, rng = _check_stats(counts, successes, t, rng)
     theta = rng.beta(1.0 + successes, 1.0 + counts - successes)
-    return argmax_random_ties(theta, rng)
+    return _argmax_random_ties(theta, rng)
 
 
 def select_greedy(
@@ -115,7 +163,8 @@ def select_greedy(
     row), and valuing unpulled arms at 0 sticks to the first lucky arm; this
     rule comes closest to the paper's Greedy column.
     """
-    return argmax_random_ties((successes + 1.0) / (counts + 2.0), rng)
+    counts, successes, t, rng = _check_stats(counts, successes, t, rng)
+    return _argmax_random_ties((successes + 1.0) / (counts + 2.0), rng)
 
 
 def select_ucb_mean(
@@ -131,8 +180,10 @@ def select_ucb_mean(
     rule of :func:`select_greedy` plus an optimism bonus that shrinks with the
     pulls of the arm; ``c = 0`` is greedy. No arm is forced first.
     """
+    counts, successes, t, rng = _check_stats(counts, successes, t, rng)
+    c = check_float("c", c, minimum=0)
     bonus = c * np.sqrt(math.log(t + 1.0) / (counts + 1.0))
-    return argmax_random_ties((successes + 1.0) / (counts + 2.0) + bonus, rng)
+    return _argmax_random_ties((successes + 1.0) / (counts + 2.0) + bonus, rng)
 
 
 # ---------------------------------------------------------------- Gittins indices
@@ -334,9 +385,10 @@ def select_gittins(
     discounted reward ``sum_t g^t r_t`` (Gittins 1979), not for the total
     reward of ``n`` pulls that Table 1 scores. Identical arms tie exactly.
     """
+    counts, successes, t, rng = _check_stats(counts, successes, t, rng, whole=True)
     discount, _, _ = _check_index_args(discount, None, _SELECTOR_TOL)
     table = _index_table(int(counts.max()), discount, None, _SELECTOR_TOL)
-    return argmax_random_ties(_table_scores(table, counts, successes), rng)
+    return _argmax_random_ties(_table_scores(table, counts, successes), rng)
 
 
 def select_fh_gittins(
@@ -354,11 +406,12 @@ def select_fh_gittins(
     FH-Gittins, the natural index for Table 1's total reward (the paper's
     "Gittins" column). The last pull is greedy on the posterior mean.
     """
+    counts, successes, t, rng = _check_stats(counts, successes, t, rng, whole=True)
     n = check_int("n", n)
     if not 0 <= t < n:
         raise ValueError(f"t must be a pull index in [0, n) = [0, {n}), got {t!r}")
     table = _index_table(int(counts.max()), 1.0, n - t, _SELECTOR_TOL)
-    return argmax_random_ties(_table_scores(table, counts, successes), rng)
+    return _argmax_random_ties(_table_scores(table, counts, successes), rng)
 
 
 
@@ -470,6 +523,7 @@ def select_bayes_optimal(
     1e-12 tie (identical arms tie exactly). Feasible while the DP is (n of
     about 20 at k=5).
     """
+    counts, successes, t, rng = _check_stats(counts, successes, t, rng, whole=True)
     n = check_int("n", n)
     if not 0 <= t < n:
         raise ValueError(f"t must be a pull index in [0, n) = [0, {n}), got {t!r}")
@@ -485,7 +539,7 @@ def select_bayes_optimal(
             _solve_bayes(n - t, pairs, 2_000_000, f"n={n}, k={k}")
         q = _arm_q_values(n - t, pairs)
         scores[row] = [q[arm] for arm in arms]
-    return argmax_random_ties(np.round(scores, 12), rng)
+    return _argmax_random_ties(np.round(scores, 12), rng)
 
 
 bayes_optimal_policy = select_bayes_optimal
@@ -524,8 +578,7 @@ def baseline_rewards(
     and of ``ucb_mean``; ``discount`` that of ``gittins`` (default 0.9).
     """
     select = _selector(policy_name, ucb_c, discount, n)
-    env = BatchedBernoulliBandit(num_instances, k=k, n=n, time_feature=False)
-    env.reset(seed=seed)
+    env, seed = _bandits(k, n, num_instances, seed)
     policy_rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(1)[0])
     counts = np.zeros((env.num_envs, env.k))
     successes = np.zeros((env.num_envs, env.k))
@@ -546,9 +599,17 @@ def best_arm_means(k: int, n: int, num_instances: int, seed: int) -> np.ndarray:
     (Lai and Robbins 1985); with the realised rewards it is the pseudo-regret
     plotted in notebook 03.
     """
+    return _bandits(k, n, num_instances, seed)[0].tasks.max(axis=1)
+
+
+def _bandits(k: Any, n: Any, num_instances: Any, seed: Any
+             ) -> tuple[BatchedBernoulliBandit, int]:
+    """The ``num_instances`` bandits of ``seed`` (reset) and the seed, checked by name."""
+    num_instances = check_int("num_instances", num_instances, hint="bandits played")
+    seed = check_int("seed", seed, 0)
     env = BatchedBernoulliBandit(num_instances, k=k, n=n, time_feature=False)
     env.reset(seed=seed)
-    return env.tasks.max(axis=1)
+    return env, seed
 
 
 def run_bandit_baseline(
@@ -577,15 +638,14 @@ def _selector(
 
     ``fh_gittins`` and ``bayes_optimal`` get the trial length ``n`` bound.
     """
-    if policy_name not in BANDIT_BASELINES:
+    if not isinstance(policy_name, str) or policy_name not in BANDIT_BASELINES:
         raise ValueError(
             f"policy_name must be one of {sorted(BANDIT_BASELINES)}, got {policy_name!r}"
         )
     rule = BANDIT_BASELINES[policy_name]
     options: dict[str, Any] = {}
     if ucb_c is not None:
-        if not (isinstance(ucb_c, (int, float)) and math.isfinite(ucb_c) and ucb_c >= 0):
-            raise ValueError(f"ucb_c must be a finite non-negative float, got {ucb_c}")
+        ucb_c = check_float("ucb_c", ucb_c, minimum=0)
         if policy_name not in ("ucb1", "ucb_mean"):
             raise ValueError(
                 f"ucb_c applies to 'ucb1' and 'ucb_mean' only, got policy_name={policy_name!r}"

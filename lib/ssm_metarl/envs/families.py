@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from .._validate import check_float, check_int, check_rng
+from .._validate import check_device, check_float, check_int, check_rng
 from .navigation import HORIZON, BatchedNavigation2D, check_goal, sample_goals
 
 __all__ = ["NavigationTasks", "RLTaskSample"]
@@ -56,6 +56,7 @@ class RLTaskSample:
 
     def to(self, device: Any) -> RLTaskSample:
         """The same sample (tasks live in NumPy; rollouts land on the policy's device)."""
+        check_device("device", device)
         return self
 
 

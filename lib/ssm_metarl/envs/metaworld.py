@@ -54,7 +54,15 @@ import numpy as np
 from gymnasium import spaces
 
 from .._validate import check_float, check_int, check_rng
-from ._common import BatchedTaskEnv, SeedArg, check_reset_options, per_env_seeds, to_numpy
+from ._common import (
+    BatchedTaskEnv,
+    SeedArg,
+    check_reset_options,
+    check_seed,
+    per_env_seeds,
+    real_array,
+    to_numpy,
+)
 from .families import RLTaskSample
 
 __all__ = [
@@ -114,6 +122,21 @@ def _check_split(split: Any) -> str:
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     return split
+
+
+def _check_actions(actions: Any, shape: tuple[int, ...], name: str) -> np.ndarray:
+    """``actions`` as float32 of ``shape``, real and finite (values outside [-1, 1] are clipped
+    later); ``TypeError``/``ValueError`` naming ``name``."""
+    array = real_array(name, actions)
+    if array.shape != shape:
+        raise ValueError(f"{name} must have shape {shape}, got shape {array.shape}")
+    with np.errstate(over="ignore"):  # a float64 beyond float32's range becomes inf: refused
+        array = array.astype(np.float32)
+    if not np.isfinite(array).all():
+        bad = int((~np.isfinite(array)).sum())
+        raise ValueError(f"{name} must be finite (in float32), got {bad} NaN/inf entries of "
+                         f"{array.size}")
+    return array
 
 
 def _task_vector(task: Any) -> np.ndarray:
@@ -230,6 +253,7 @@ class MetaWorldEnv(gym.Env):
             self._task = vector
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        seed = check_seed(seed)
         super().reset(seed=seed)
         if seed is not None:
             self.action_space.seed(seed)
@@ -243,10 +267,7 @@ class MetaWorldEnv(gym.Env):
     def step(self, action: Any):
         if self._needs_reset:
             raise RuntimeError("call reset() before step() (the episode ended or never began)")
-        action = np.asarray(to_numpy(action), dtype=np.float32)
-        if action.shape != (ACTION_DIM,) or not np.isfinite(action).all():
-            raise ValueError(f"action must be {ACTION_DIM} finite floats, got shape "
-                             f"{action.shape}")
+        action = _check_actions(action, (ACTION_DIM,), "action")
         obs, reward, _, _, info = self._env.step(np.clip(action, -1.0, 1.0))
         self._steps += 1
         truncated = self._steps >= self.horizon
@@ -272,11 +293,22 @@ def render_frame(task: Any, name: str = "reach-v3", actions: Any = None,
     off-screen rendering is unavailable (no OSMesa or EGL: install Debian's
     ``libosmesa6``; the notebook then skips the picture).
     """
-    try:
+    benchmark = _Benchmark.get(_check_name(name), check_int("benchmark_seed", benchmark_seed, 0))
+    task = benchmark.check_task(task, "task")
+    if actions is not None:
+        actions = to_numpy(actions)
+        if actions.ndim != 2:
+            raise ValueError(f"actions must be None or of shape (N, {ACTION_DIM}), got shape "
+                             f"{actions.shape}")
+        actions = _check_actions(actions, (len(actions), ACTION_DIM), "actions")
+        if len(actions) > MAX_HORIZON:
+            raise ValueError(f"actions must be at most Meta-World's {MAX_HORIZON} steps, got "
+                             f"{len(actions)}")
+    try:  # only rendering itself may fail from here on
         env = MetaWorldEnv(name, task=task, horizon=MAX_HORIZON, render_mode="rgb_array",
                            benchmark_seed=benchmark_seed)
         env.reset(seed=0)
-        for action in [] if actions is None else np.asarray(actions, dtype=np.float32):
+        for action in [] if actions is None else actions:
             env.step(action)
         frame = np.ascontiguousarray(env.render()[::-1])  # MuJoCo's rows run bottom-up
         env.close()
@@ -307,6 +339,8 @@ class BatchedMetaWorld(BatchedTaskEnv):
         if envs is None:
             envs = [MetaWorldEnv(name, horizon=horizon, reward_scale=reward_scale,
                                  benchmark_seed=benchmark_seed) for _ in range(num_envs)]
+        else:
+            _check_envs(envs, num_envs, name, horizon, reward_scale, benchmark_seed)
         self.envs = list(envs[:num_envs])
         for env in self.envs:  # the envs now belong to this batch (see MetaWorldTasks.make_env)
             env._lease = self
@@ -347,10 +381,7 @@ class BatchedMetaWorld(BatchedTaskEnv):
 
     def step(self, actions: Any):
         self._check_started()
-        actions = np.asarray(to_numpy(actions), dtype=np.float32)
-        if actions.shape != (self.num_envs, ACTION_DIM):
-            raise ValueError(f"actions must have shape ({self.num_envs}, {ACTION_DIM}), got "
-                             f"{actions.shape}")
+        actions = _check_actions(actions, (self.num_envs, ACTION_DIM), "actions")
         obs = np.zeros((self.num_envs, OBS_DIM))
         rewards, success = np.zeros(self.num_envs), np.zeros(self.num_envs)
         truncated = np.zeros(self.num_envs, dtype=bool)
@@ -367,6 +398,25 @@ class BatchedMetaWorld(BatchedTaskEnv):
     def close_extras(self, **kwargs: Any) -> None:
         for env in self.envs:
             env.close()
+
+
+def _check_envs(envs: Any, num_envs: int, name: Any, horizon: Any, reward_scale: Any,
+                benchmark_seed: Any) -> None:
+    """``envs``: a list of at least ``num_envs`` MetaWorldEnv built with the other arguments."""
+    if not isinstance(envs, (list, tuple)) or not all(isinstance(e, MetaWorldEnv) for e in envs):
+        raise TypeError(f"envs must be None or a list of MetaWorldEnv, got "
+                        f"{type(envs).__name__} {envs!r:.80}")
+    if len(envs) < num_envs:
+        raise ValueError(f"envs must hold at least num_envs={num_envs} MetaWorldEnv, got "
+                         f"{len(envs)}")
+    wanted = (name, horizon, reward_scale, benchmark_seed)
+    for i, env in enumerate(envs[:num_envs]):
+        if (env.name, env.horizon, env.reward_scale, env._benchmark.seed) != wanted:
+            raise ValueError(f"envs[{i}] is a {env.name!r} env with horizon={env.horizon}, "
+                             f"reward_scale={env.reward_scale}, benchmark_seed="
+                             f"{env._benchmark.seed}; this batch was asked for name={name!r}, "
+                             f"horizon={horizon}, reward_scale={reward_scale}, "
+                             f"benchmark_seed={benchmark_seed}")
 
 
 class MetaWorldTasks:
@@ -406,11 +456,14 @@ class MetaWorldTasks:
         if task_indices is None:
             self.task_indices = tuple(range(size))
         else:
+            if isinstance(task_indices, np.ndarray) and task_indices.ndim == 1:
+                task_indices = task_indices.tolist()
             if isinstance(task_indices, (str, bytes)) or not isinstance(task_indices, Sequence) \
                     or not task_indices:
                 raise TypeError(f"task_indices must be None or a non-empty list of ints, got "
                                 f"{task_indices!r}")
-            self.task_indices = tuple(check_int("task_indices[i]", i, 0) for i in task_indices)
+            self.task_indices = tuple(check_int(f"task_indices[{k}]", i, 0)
+                                      for k, i in enumerate(task_indices))
             if max(self.task_indices) >= size:
                 raise ValueError(f"task_indices must lie in [0, {size}), got "
                                  f"{list(self.task_indices)}")
@@ -428,7 +481,7 @@ class MetaWorldTasks:
 
     def tasks(self, split: str | None = None) -> np.ndarray:
         """All 50 task vectors of ``split`` (default: the family's), (50, D) float64 (a copy)."""
-        return self._benchmark.vectors[_check_split(split or self.split)].copy()
+        return self._benchmark.vectors[self.split if split is None else _check_split(split)].copy()
 
     def goals(self, split: str | None = None) -> np.ndarray:
         """The goal positions (50, 3) of ``split``: the last three numbers of each task vector."""
@@ -493,6 +546,16 @@ def episode_successes(success_rows: np.ndarray, valid: np.ndarray, dones: np.nda
     if not success_rows.shape == valid.shape == dones.shape or success_rows.ndim != 2:
         raise ValueError(f"success_rows, valid and dones must share one shape (T, E), got "
                          f"{success_rows.shape}, {valid.shape}, {dones.shape}")
+    for what, array in (("success_rows", success_rows), ("valid", valid), ("dones", dones)):
+        if array.dtype != bool and not (np.issubdtype(array.dtype, np.integer)
+                                        or np.issubdtype(array.dtype, np.floating)):
+            raise TypeError(f"{what} must hold bools or numbers, got dtype {array.dtype}")
+    if not np.isfinite(success_rows.astype(np.float64)).all():
+        raise ValueError("success_rows must be finite (Meta-World's success flags, 0 or 1)")
+    for what, array in (("valid", valid), ("dones", dones)):
+        if array.dtype != bool and not np.isin(array, (0, 1)).all():
+            raise ValueError(f"{what} must be bool or hold only 0 and 1, got values "
+                             f"{np.unique(array[~np.isin(array, (0, 1))])[:4].tolist()}")
     ended = (dones.astype(bool) & valid.astype(bool)).astype(np.int64)
     episode = np.cumsum(ended, axis=0) - ended
     hit = (success_rows > 0) & valid.astype(bool)

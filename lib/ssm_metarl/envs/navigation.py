@@ -45,14 +45,19 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
-from .._validate import check_int, check_rng
+from .._validate import check_float, check_int, check_rng
 from ._common import (
     BatchedTaskEnv,
     SeedArg,
     TaskEnv,
     per_env_seeds,
+    real_array,
     to_numpy,
 )
+
+__all__ = ["BatchedNavigation2D", "Navigation2D", "sample_goals"]
+"""The env API; the helpers below (``draw_goal``, ``check_velocity``, ...) are this
+module's and the families' building blocks, called with checked values."""
 
 MAX_SPEED = 0.1
 GOAL_LOW, GOAL_HIGH = -0.5, 0.5
@@ -79,7 +84,7 @@ def check_goal(goal: Any, name: str = "task") -> np.ndarray:
     goal = to_numpy(goal)
     if goal.shape != (2,):
         raise ValueError(f"{name} must be a goal of shape (2,), got shape {goal.shape}")
-    goal = goal.astype(np.float64)
+    goal = real_array(name, goal).astype(np.float64)
     if not np.all(np.isfinite(goal)):
         raise ValueError(f"{name} must be finite, got {goal}")
     return goal
@@ -126,9 +131,7 @@ def reached_goal(position: np.ndarray, goal: np.ndarray, tolerance: float | None
 def _check_tolerance(goal_tolerance: float | None) -> float | None:
     if goal_tolerance is None:
         return None
-    if not np.isfinite(goal_tolerance) or goal_tolerance <= 0:
-        raise ValueError(f"goal_tolerance must be None or a positive float, got {goal_tolerance}")
-    return float(goal_tolerance)
+    return check_float("goal_tolerance", goal_tolerance, minimum=0, strict=True)
 
 
 def _observation_space(horizon: int) -> spaces.Box:

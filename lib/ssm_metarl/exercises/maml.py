@@ -18,6 +18,9 @@ import torch
 
 from .. import maml
 from .._validate import Params
+
+# maml._adapt is the inner loop under inner_adapt, maml_loss, adapt_tasks and
+# adaptation_curve: forbidding it refuses a solution that reaches it by any of them.
 from ..tasks import SinusoidTasks
 from ._core import ExerciseCheckFailed, assert_close, call_student, exercise_check, passed
 
@@ -49,7 +52,7 @@ def _assert_dicts_close(
         assert_close(f"{name}[{key!r}]", got[key], value, atol=atol, rtol=1e-6, hint=hint)
 
 
-@exercise_check(forbid=(maml.inner_adapt, maml.maml_loss))
+@exercise_check(forbid=(maml.inner_adapt, maml.maml_loss, maml._adapt))
 def check_inner_step(inner_step: Callable[..., Params]) -> None:
     """Check ``inner_step(model, params, x, y, inner_lr) -> fast_params``.
 
@@ -89,7 +92,7 @@ def check_inner_step(inner_step: Callable[..., Params]) -> None:
     passed("inner_step", "fast weights and second-order meta-gradient match on a seeded MLP")
 
 
-@exercise_check(forbid=(maml.inner_adapt, maml.maml_loss))
+@exercise_check(forbid=(maml.inner_adapt, maml.maml_loss, maml._adapt))
 def check_first_order_meta_grad(first_order_meta_grad: Callable[..., Params]) -> None:
     """Check ``first_order_meta_grad(model, params, support, query, inner_lr) -> grads``.
 
@@ -150,7 +153,7 @@ MULTI_STEP_HINT = ("each inner step takes the gradient at the CURRENT fast weigh
                    "functional_call(model, theta_s, (x,)); the steps must stay differentiable.")
 
 
-@exercise_check(forbid=(maml.inner_adapt, maml.maml_loss), bug_hunt=True)
+@exercise_check(forbid=(maml.inner_adapt, maml.maml_loss, maml._adapt), bug_hunt=True)
 def check_multi_step_adapt(multi_step_adapt: Callable[..., Params]) -> None:
     """Find the bug: check ``multi_step_adapt(model, params, x, y, inner_lr, steps) -> fast``.
 
@@ -201,7 +204,7 @@ def _post_adaptation_mse(model, params: Params, sample, inner_lr: float) -> floa
     return sum(fast_losses) / len(fast_losses)
 
 
-@exercise_check(forbid=(maml.inner_adapt, maml.maml_loss, maml.MetaMAMLTrainer))
+@exercise_check(forbid=(maml.inner_adapt, maml.maml_loss, maml._adapt, maml.MetaMAMLTrainer))
 def check_maml_meta_gradient(maml_meta_gradient: Callable[..., Params]) -> None:
     """Larger exercise: check ``maml_meta_gradient(model, params, tasks, inner_lr) -> grads``.
 
