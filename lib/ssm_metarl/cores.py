@@ -56,14 +56,14 @@ from torch import nn
 from ._validate import check_device, check_dtype, check_int, check_like, check_reset, check_tensor
 from .scan import _zero_rows, scan
 from .ssd import ssd, ssd_step
-from .ssm import (
+from .ssm import (  # _zoh, _zoh_decay: the unchecked bodies, for the per-forward hot path
     S4D_INITS,
     LinearSSM,
+    _zoh,
+    _zoh_decay,
     check_dt_range,
-    discretize_zoh,
     init_dt_bias,
     s4d_init,
-    zoh_decay,
 )
 
 __all__ = [
@@ -210,7 +210,7 @@ class SelectiveCore(nn.Module):
 
     def _coefficients(self, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         dt = F.softplus(self.dt_proj(u))
-        a = zoh_decay(dt, self.A_log)
+        a = _zoh_decay(dt, self.A_log)
         # B_bar u = dt u B (Euler), as in ssm.selective_discretize; spelled out so that
         # B_proj runs after dt * u, the autograd order every stored RL^2 run was trained in.
         b = (dt * u).unsqueeze(-1) * self.B_proj(u).unsqueeze(-2)
@@ -417,7 +417,7 @@ class S4DCore(nn.Module):
         if self.is_complex:
             A = torch.complex(A, self.A_imag)
         dt = torch.exp(self.log_dt)[:, None]
-        A_bar, B_bar = discretize_zoh(A, torch.ones_like(A).unsqueeze(-1), dt, diagonal=True)
+        A_bar, B_bar = _zoh(A, torch.ones_like(A).unsqueeze(-1), dt, True)
         return A_bar, B_bar.squeeze(-1)
 
     def readout(self, x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:

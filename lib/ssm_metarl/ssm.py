@@ -38,20 +38,52 @@ import math
 import os
 from typing import Any, NamedTuple
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ._validate import (
+    check_bool,
     check_device,
     check_dtype,
+    check_finite,
     check_float,
+    check_instance,
     check_int,
     check_like,
     check_reset,
 )
 from .checkpoints import check_config, check_state_dict, load_checkpoint, save_checkpoint
-from .scan import scan, zero_where_reset
+from .scan import _zero_rows, scan
+
+__all__ = [
+    "LINEAR_SSM_INITS",
+    "METHODS",
+    "MODES",
+    "S4D_INITS",
+    "LinearSSM",
+    "S4DLayer",
+    "SelectiveSSM",
+    "SelectiveState",
+    "SelectiveTrace",
+    "causal_conv",
+    "check_dt_range",
+    "discretize",
+    "discretize_bilinear",
+    "discretize_euler",
+    "discretize_zoh",
+    "hippo_legs",
+    "hippo_legs_memory",
+    "init_dt_bias",
+    "legendre_basis",
+    "legendre_reconstruct",
+    "random_stable_matrix",
+    "s4d_init",
+    "selective_discretize",
+    "ssm_kernel",
+    "zoh_decay",
+]
 
 METHODS = ("zoh", "bilinear", "euler")
 S4D_INITS = ("lin", "inv", "real")
@@ -69,27 +101,33 @@ def _require_tensor(name: str, value: Any) -> torch.Tensor:
     return value
 
 
-def _is_diagonal(A: torch.Tensor, diagonal: bool | None) -> bool:
+def _is_diagonal(A: torch.Tensor, diagonal: Any, name: str = "A") -> bool:
     """Decide dense vs diagonal: 1-D A is diagonal, 2-D square A is dense.
 
     A batch of diagonal systems (..., N) can look like a square matrix, so it
-    must be asked for with ``diagonal=True`` rather than guessed.
+    must be asked for with ``diagonal=True`` rather than guessed. ``diagonal``
+    must be None, True or False (a string such as ``"no"`` would count as True).
     """
     if diagonal is not None:
-        return bool(diagonal)
+        return check_bool("diagonal", diagonal)
     if A.ndim == 1:
         return True
     if A.ndim == 2 and A.shape[0] == A.shape[1]:
         return False
     raise ValueError(
-        f"A must be a dense (N, N) matrix or a diagonal (N,) vector, got shape "
+        f"{name} must be a dense (N, N) matrix or a diagonal (N,) vector, got shape "
         f"{tuple(A.shape)}; pass diagonal=True for a batch of diagonal systems (..., N) or "
         "diagonal=False for a batch of dense systems (..., N, N)."
     )
 
 
 def _positive_dt(dt: Any, like: torch.Tensor) -> torch.Tensor:
-    """Return dt as a real tensor on A's device; refuse dt <= 0, NaN or inf."""
+    """Return dt as a real tensor of A's real dtype on A's device; refuse dt <= 0, NaN or inf.
+
+    A number, a NumPy scalar or array, or an integer tensor is converted; a
+    floating tensor must already have A's real dtype (no silent change of the
+    result's precision), a 0-d one may sit on the CPU.
+    """
     real_dtype = like.dtype.to_real()
     if not isinstance(dt, torch.Tensor):
         if isinstance(dt, (bool, str, bytes)):
@@ -99,6 +137,8 @@ def _positive_dt(dt: Any, like: torch.Tensor) -> torch.Tensor:
         except (TypeError, ValueError, RuntimeError):
             raise TypeError(f"dt must be a positive number or a real tensor, got "
                             f"{type(dt).__name__}") from None
+    if dt.dtype == torch.bool:
+        raise TypeError("dt must be a positive number or a real tensor, got a bool tensor")
     if dt.is_complex():
         raise ValueError(f"dt must be real and positive, got complex dtype {dt.dtype}")
     if dt.numel() == 0:
@@ -108,22 +148,40 @@ def _positive_dt(dt: Any, like: torch.Tensor) -> torch.Tensor:
     except RuntimeError:
         # Under torch.func.vmap/grad (MAML over a layer's learnable log-dt) values
         # cannot be read; the layers' dt = exp(log_dt) is positive by construction.
-        return dt
+        invalid = False
     if invalid:
         shown = dt.detach().flatten()[:4].tolist()
         raise ValueError(f"dt must be finite and > 0 everywhere, got {shown}")
+    if not dt.is_floating_point():
+        dt = dt.to(real_dtype)  # an integer step typed in by hand
+    elif dt.dtype != real_dtype:
+        raise TypeError(f"dt must have the real dtype of A and B ({real_dtype}), got "
+                        f"{dt.dtype}; convert with dt.to({real_dtype})")
+    if dt.device != like.device:
+        if dt.ndim != 0:
+            raise ValueError(f"dt must be on the device of A and B ({like.device}), "
+                             f"got {dt.device}")
+        dt = dt.to(like.device)
     return dt
 
 
 def _validate_system(
     A: torch.Tensor, B: torch.Tensor, dt: Any, diagonal: bool | None
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, bool]:
-    """Check shapes of (A, B, dt) and bring A and B to one dtype."""
+    """Check types, shapes and values of (A, B, dt) and bring A and B to one dtype."""
     A, B = _require_tensor("A", A), _require_tensor("B", B)
+    for name, value in (("A", A), ("B", B)):
+        if value.dtype == torch.bool:
+            raise TypeError(f"{name} must be a real or complex tensor, got dtype torch.bool")
+    if A.device != B.device:
+        raise ValueError(f"A and B must be on one device, got A on {A.device} and B on "
+                         f"{B.device}")
     diagonal = _is_diagonal(A, diagonal)
     if A.ndim < 1 or (not diagonal and (A.ndim < 2 or A.shape[-1] != A.shape[-2])):
         raise ValueError(f"A must be a square (..., N, N) matrix, got shape {tuple(A.shape)}")
     N = A.shape[-1]
+    if N == 0:
+        raise ValueError(f"A must have N >= 1 states, got shape {tuple(A.shape)}")
     if B.ndim < 2 or B.shape[-2] != N:
         expected = "(N, P)" if not diagonal and A.ndim == 2 else "(..., N, P)"
         raise ValueError(f"B must have shape {expected} with N={N}, got {tuple(B.shape)}")
@@ -131,6 +189,13 @@ def _validate_system(
     if not (dtype.is_floating_point or dtype.is_complex):
         dtype = torch.get_default_dtype()  # integer matrices typed in by hand
     A, B = A.to(dtype), B.to(dtype)
+    try:
+        finite = bool(torch.isfinite(A).all() & torch.isfinite(B).all())  # one read for both
+    except RuntimeError:
+        finite = True  # under torch.func.vmap/grad values cannot be read
+    if not finite:
+        check_finite("A", A)
+        check_finite("B", B)
     dt = _positive_dt(dt, A)
     try:
         if diagonal:
@@ -183,8 +248,17 @@ def discretize_zoh(
     Diagonal: A (..., N) real or complex, B (..., N, P), dt broadcasting against
     A -> A_bar (..., N), B_bar (..., N, P) with B_bar = (exp(dt A) - 1)/A * B
     (= dt B in the limit A -> 0).
+
+    A and B must be finite tensors (integer ones are read as the default float
+    dtype); dt a positive number or a tensor of A's real dtype.
     """
-    A, B, dt, diagonal = _validate_system(A, B, dt, diagonal)
+    return _zoh(*_validate_system(A, B, dt, diagonal))
+
+
+def _zoh(
+    A: torch.Tensor, B: torch.Tensor, dt: torch.Tensor, diagonal: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`discretize_zoh` on checked inputs (dt a tensor of A's real dtype)."""
     if diagonal:
         dtA = dt * A
         return torch.exp(dtA), (dt * _phi1(dtA)).unsqueeze(-1) * B
@@ -202,9 +276,30 @@ def discretize_bilinear(
     """Bilinear (Tustin) transform, the discretization used by S4 and HiPPO.
 
     A_bar = (I - dt/2 A)^{-1} (I + dt/2 A),  B_bar = (I - dt/2 A)^{-1} dt B
-    (S4 paper, eq. 3). Shapes as in :func:`discretize_zoh`.
+    (S4 paper, eq. 3). Shapes and checks as in :func:`discretize_zoh`; a dt
+    for which I - dt/2 A is singular (an eigenvalue of A equal to 2/dt) is a
+    ``ValueError``.
     """
     A, B, dt, diagonal = _validate_system(A, B, dt, diagonal)
+    singular = "I - dt/2 A is singular: A has an eigenvalue equal to 2/dt; use another dt"
+    if diagonal:
+        try:
+            hits = bool((1 - dt / 2 * A == 0).any())
+        except RuntimeError:
+            hits = False  # under torch.func.vmap/grad values cannot be read
+        if hits:
+            raise ValueError(f"A and dt do not fit the bilinear transform: {singular}")
+        return _bilinear(A, B, dt, diagonal)
+    try:
+        return _bilinear(A, B, dt, diagonal)
+    except torch.linalg.LinAlgError:
+        raise ValueError(f"A and dt do not fit the bilinear transform: {singular}") from None
+
+
+def _bilinear(
+    A: torch.Tensor, B: torch.Tensor, dt: torch.Tensor, diagonal: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`discretize_bilinear` on checked inputs."""
     if diagonal:
         denominator = 1 - dt / 2 * A
         return (1 + dt / 2 * A) / denominator, (dt / denominator).unsqueeze(-1) * B
@@ -221,9 +316,15 @@ def discretize_euler(
 
     First order and only conditionally stable: a stable eigenvalue lambda of A
     maps to 1 + dt lambda, which leaves the unit disc once dt is large.
-    Shapes as in :func:`discretize_zoh`.
+    Shapes and checks as in :func:`discretize_zoh`.
     """
-    A, B, dt, diagonal = _validate_system(A, B, dt, diagonal)
+    return _euler(*_validate_system(A, B, dt, diagonal))
+
+
+def _euler(
+    A: torch.Tensor, B: torch.Tensor, dt: torch.Tensor, diagonal: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`discretize_euler` on checked inputs."""
     if diagonal:
         return 1 + dt * A, dt.unsqueeze(-1) * B
     eye = torch.eye(A.shape[-1], dtype=A.dtype, device=A.device)
@@ -235,10 +336,12 @@ _DISCRETIZATIONS = {
     "bilinear": discretize_bilinear,
     "euler": discretize_euler,
 }
+# the same maths on checked inputs, for the layers that discretize their own parameters
+_DISCRETIZE_CHECKED = {"zoh": _zoh, "bilinear": _bilinear, "euler": _euler}
 
 
 def _check_method(method: Any) -> str:
-    if method not in METHODS:
+    if not isinstance(method, str) or method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
     return method
 
@@ -278,9 +381,14 @@ def hippo_legs(
     B_n = sqrt(2n+1). Returns A (N, N) lower triangular (eigenvalues -1..-N)
     and B (N, 1). ``dtype`` must be a real floating dtype.
     """
-    check_int("N", N)
+    N = check_int("N", N)
     check_dtype("dtype", dtype)
     check_device("device", device)
+    return _hippo_legs(N, dtype, device)
+
+
+def _hippo_legs(N: int, dtype: torch.dtype, device: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`hippo_legs` on checked arguments."""
     n = torch.arange(N, dtype=dtype, device=device)
     root = torch.sqrt(2 * n + 1)
     A = -torch.tril(root[:, None] * root[None, :], diagonal=-1) - torch.diag(n + 1)
@@ -298,13 +406,20 @@ def hippo_legs_memory(u: torch.Tensor, N: int) -> torch.Tensor:
     (I - A/2k) c_k = (I + A/2k) c_{k-1} + (B/k) u_k.
     u (..., L) -> coefficients c (..., L, N); c[..., k-1, :] remembers
     u_1..u_k, with sample j at relative position j/k (read it back with
-    :func:`legendre_reconstruct`).
+    :func:`legendre_reconstruct`). ``u`` is a finite float32/float64 tensor
+    (an integer one is read as float64).
     """
     u = _require_tensor("u", u)
+    N = check_int("N", N, hint="the number of Legendre coefficients")
     if u.ndim < 1 or u.shape[-1] < 1 or u.is_complex():
         raise ValueError(f"u must be real with shape (..., L), L >= 1, got {tuple(u.shape)}")
+    if u.dtype == torch.bool or (u.is_floating_point()
+                                 and u.dtype not in (torch.float32, torch.float64)):
+        raise TypeError(f"u must be a float32 or float64 tensor (an integer one is read as "
+                        f"float64), got {u.dtype}")
+    check_finite("u", u)
     dtype = u.dtype if u.is_floating_point() else torch.float64
-    A, B = hippo_legs(N, dtype=dtype, device=u.device)
+    A, B = _hippo_legs(N, dtype, u.device)
     eye = torch.eye(N, dtype=dtype, device=u.device)
     c = torch.zeros(*u.shape[:-1], N, 1, dtype=dtype, device=u.device)
     history = []
@@ -316,16 +431,39 @@ def hippo_legs_memory(u: torch.Tensor, N: int) -> torch.Tensor:
     return torch.stack(history, dim=-2)
 
 
+def _check_positions(positions: Any) -> torch.Tensor:
+    """positions (M,): a real floating tensor of fractions in [0, 1] (a few ulps of slack)."""
+    positions = _require_tensor("positions", positions)
+    if positions.ndim != 1:
+        raise ValueError(f"positions must have shape (M,), got {tuple(positions.shape)}")
+    if not positions.is_floating_point():
+        raise TypeError(f"positions must be a real floating tensor (fractions in [0, 1]), got "
+                        f"{positions.dtype}")
+    slack = 8 * torch.finfo(positions.dtype).eps
+    outside = ~((positions >= -slack) & (positions <= 1 + slack))
+    if bool(outside.any()):
+        shown = positions[outside][:4].tolist()
+        raise ValueError(f"positions must lie in [0, 1] (fractions of the elapsed time), got "
+                         f"values {shown}")
+    return positions
+
+
 def legendre_basis(N: int, positions: torch.Tensor) -> torch.Tensor:
     """Scaled Legendre basis of LegS: g_n(s) = sqrt(2n+1) P_n(2 s - 1).
 
-    ``positions`` (M,) are fractions s = (time) / (elapsed time) in [0, 1];
-    returns (M, N). The g_n are orthonormal for the uniform measure on [0, 1].
+    ``positions`` (M,) are fractions s = (time) / (elapsed time) in [0, 1]
+    (a real floating tensor); returns (M, N). The g_n are orthonormal for the
+    uniform measure on [0, 1].
     Legendre polynomials come from Bonnet's recurrence
     (n+1) P_{n+1}(x) = (2n+1) x P_n(x) - n P_{n-1}(x).
     """
-    check_int("N", N)
-    x = 2 * _require_tensor("positions", positions) - 1
+    N = check_int("N", N, hint="the number of Legendre coefficients")
+    return _legendre_basis(N, _check_positions(positions))
+
+
+def _legendre_basis(N: int, positions: torch.Tensor) -> torch.Tensor:
+    """:func:`legendre_basis` on checked arguments."""
+    x = 2 * positions - 1
     legendre = [torch.ones_like(x), x]
     for n in range(1, N - 1):
         legendre.append(((2 * n + 1) * x * legendre[n] - n * legendre[n - 1]) / (n + 1))
@@ -338,10 +476,24 @@ def legendre_reconstruct(c: torch.Tensor, positions: torch.Tensor) -> torch.Tens
 
     u(s t) ~ sum_n c_n g_n(s) for s in [0, 1] (Gu et al. 2020, Sec. 3:
     the memory is the projection onto the scaled Legendre basis of [0, t]).
-    c (..., N), positions (M,) in [0, 1] -> reconstruction (..., M).
+    c (..., N) a finite real floating tensor, positions (M,) in [0, 1] (a real
+    tensor, read in c's dtype) -> reconstruction (..., M).
     """
     c = _require_tensor("c", c)
-    return c @ legendre_basis(c.shape[-1], positions.to(c.dtype)).T
+    if c.ndim < 1 or c.shape[-1] < 1:
+        raise ValueError(f"c must have shape (..., N) with N >= 1, got {tuple(c.shape)}")
+    if not c.is_floating_point():
+        raise TypeError(f"c must be a real floating tensor (LegS coefficients), got {c.dtype}")
+    check_finite("c", c)
+    positions = _require_tensor("positions", positions)
+    if positions.is_complex() or positions.dtype == torch.bool:
+        raise TypeError(f"positions must be a real tensor (fractions in [0, 1]), got "
+                        f"{positions.dtype}")
+    if positions.device != c.device:
+        raise ValueError(f"positions must be on the device of c ({c.device}), got "
+                         f"{positions.device}")
+    positions = _check_positions(positions.to(c.dtype))
+    return c @ _legendre_basis(c.shape[-1], positions).T
 
 
 def s4d_init(
@@ -360,12 +512,24 @@ def s4d_init(
     "real"). With the conjugate-pair trick a state of size N keeps the first
     N/2 of these, exactly as the S4D code does.
     """
-    check_int("N", N)
+    N = check_int("N", N)
     check_device("device", device)
-    if kind not in S4D_INITS:
-        raise ValueError(f"kind must be one of {', '.join(S4D_INITS)}, got {kind!r}")
-    if not dtype.is_complex:
-        raise ValueError(f"dtype must be a complex dtype, got {dtype}")
+    _check_s4d_kind(kind)
+    if not isinstance(dtype, torch.dtype) or not dtype.is_complex:
+        raise ValueError(f"dtype must be a complex dtype (torch.complex64 or torch.complex128), "
+                         f"got {dtype!r}")
+    return _s4d_init(N, kind, dtype, device)
+
+
+def _check_s4d_kind(kind: Any, prefix: str = "") -> str:
+    """``kind`` must be one of :data:`S4D_INITS`; ``prefix`` names the argument it came from."""
+    if not isinstance(kind, str) or kind not in S4D_INITS:
+        raise ValueError(f"{prefix}kind must be one of {', '.join(S4D_INITS)}, got {kind!r}")
+    return kind
+
+
+def _s4d_init(N: int, kind: str, dtype: torch.dtype, device: Any) -> torch.Tensor:
+    """:func:`s4d_init` on checked arguments."""
     n = torch.arange(N, dtype=dtype.to_real(), device=device)
     if kind == "real":
         return torch.complex(-(n + 1), torch.zeros_like(n)).to(dtype)
@@ -391,6 +555,8 @@ def random_stable_matrix(
     check_dtype("dtype", dtype)
     check_device("device", device)
     check_float("min_decay", min_decay, minimum=0)
+    if generator is not None:
+        check_instance("generator", generator, torch.Generator)
     draws = torch.randn(2, N, N, generator=generator, dtype=dtype, device=device)
     eye = torch.eye(N, dtype=dtype, device=device)
     symmetric = -(draws[0] @ draws[0].T) / N - min_decay * eye
@@ -483,8 +649,12 @@ def ssm_kernel(
     """
     A_bar, B_bar = _require_tensor("A_bar", A_bar), _require_tensor("B_bar", B_bar)
     C = _require_tensor("C", C)
-    check_int("L", L)
-    if _is_diagonal(A_bar, diagonal):
+    L = check_int("L", L)
+    for name, value in (("B_bar", B_bar), ("C", C)):
+        if value.device != A_bar.device:
+            raise ValueError(f"{name} must be on the device of A_bar ({A_bar.device}), "
+                             f"got {value.device}")
+    if _is_diagonal(A_bar, diagonal, "A_bar"):
         try:
             weights = C * B_bar * torch.ones_like(A_bar)
             dtype = torch.promote_types(A_bar.dtype, weights.dtype)
@@ -494,6 +664,9 @@ def ssm_kernel(
                 f"for a diagonal SSM A_bar {tuple(A_bar.shape)}, B_bar {tuple(B_bar.shape)} "
                 f"and C {tuple(C.shape)} must broadcast as (..., N)"
             ) from None
+    if A_bar.ndim != 2 or A_bar.shape[0] != A_bar.shape[1]:
+        raise ValueError(f"A_bar of a dense SSM must be a square (N, N) matrix, got shape "
+                         f"{tuple(A_bar.shape)}")
     N = A_bar.shape[-1]
     if B_bar.ndim != 2 or B_bar.shape[0] != N or C.ndim != 2 or C.shape[1] != N:
         raise ValueError(
@@ -523,6 +696,10 @@ def causal_conv(u: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
             f"causal_conv needs u (..., L, H) with K (H, Lk), or u (..., L, P) with "
             f"K (Lk, Q, P); got u {tuple(u.shape)} and K {tuple(K.shape)}"
         )
+    if (K.shape[-1] if K.ndim == 2 else K.shape[0]) < 1:
+        raise ValueError(f"K must hold at least one tap (Lk >= 1), got shape {tuple(K.shape)}")
+    if K.device != u.device:
+        raise ValueError(f"K must be on the device of u ({u.device}), got {K.device}")
     dtype = torch.promote_types(u.dtype, K.dtype)
     u, K = u.to(dtype), K.to(dtype)
     L, kernel_length = u.shape[-2], K.shape[-1] if K.ndim == 2 else K.shape[0]
@@ -544,25 +721,27 @@ def causal_conv(u: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
 
 
 def _check_mode(mode: Any) -> str:
-    if mode not in MODES:
+    if not isinstance(mode, str) or mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
     return mode
 
 
 def _check_sequence(name: str, x: Any, width: int, like: torch.Tensor) -> torch.Tensor:
-    """x (B, L, width), L >= 1, of the model's dtype and device (``like``: a parameter)."""
+    """x (B, L, width), B, L >= 1, of the model's dtype and device (``like``: a parameter)."""
     x = _require_tensor(name, x)
-    if x.ndim != 3 or x.shape[-1] != width or x.shape[1] < 1:
+    if x.ndim != 3 or x.shape[-1] != width or x.shape[1] < 1 or x.shape[0] < 1:
         raise ValueError(
-            f"{name} must have shape (B, L, {width}) with L >= 1, got {tuple(x.shape)}"
+            f"{name} must have shape (B, L, {width}) with B >= 1 and L >= 1, got "
+            f"{tuple(x.shape)}"
         )
     return check_like(name, x, like)
 
 
 def _check_step_input(name: str, x: Any, width: int, like: torch.Tensor) -> torch.Tensor:
     x = _require_tensor(name, x)
-    if x.ndim != 2 or x.shape[-1] != width:
-        raise ValueError(f"{name} must have shape (B, {width}), got {tuple(x.shape)}")
+    if x.ndim != 2 or x.shape[-1] != width or x.shape[0] < 1:
+        raise ValueError(f"{name} must have shape (B, {width}) with B >= 1, got "
+                         f"{tuple(x.shape)}")
     return check_like(name, x, like)
 
 
@@ -603,23 +782,19 @@ class LinearSSM(nn.Module):
         device: torch.device | str | None = None,
     ) -> None:
         super().__init__()
-        for name, value in (
-            ("state_dim", state_dim),
-            ("input_dim", input_dim),
-            ("output_dim", output_dim),
-        ):
-            check_int(name, value)
-        if isinstance(dt, bool) or not isinstance(dt, (int, float)) or not 0 < dt < math.inf:
-            raise ValueError(f"dt must be a positive finite number, got {dt!r}")
-        if init not in LINEAR_SSM_INITS:
+        state_dim = check_int("state_dim", state_dim)
+        input_dim = check_int("input_dim", input_dim)
+        output_dim = check_int("output_dim", output_dim)
+        dt = check_float("dt", dt, minimum=0, strict=True)
+        if not isinstance(init, str) or init not in LINEAR_SSM_INITS:
             raise ValueError(f"init must be one of {', '.join(LINEAR_SSM_INITS)}, got {init!r}")
         if dtype not in (torch.float32, torch.float64):
-            raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
+            raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype!r}")
         check_device("device", device)
-        if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or seed < 0):
-            raise ValueError(f"seed must be None or a non-negative int, got {seed!r}")
+        if seed is not None:
+            seed = check_int("seed", seed, 0, hint="or None")
         self.state_dim, self.input_dim, self.output_dim = state_dim, input_dim, output_dim
-        self.dt, self.method, self.init = float(dt), _check_method(method), init
+        self.dt, self.method, self.init = dt, _check_method(method), init
         self.seed = int(torch.randint(0, 2**31 - 1, ()).item()) if seed is None else seed
         initial = self._initial_parameters(dtype, device)
         for name, value in initial.items():
@@ -633,7 +808,7 @@ class LinearSSM(nn.Module):
             A = random_stable_matrix(N, generator=generator)
             B = torch.randn(N, P, generator=generator, dtype=torch.float64) / math.sqrt(P)
         elif self.init == "hippo":
-            A, B = hippo_legs(N)
+            A, B = _hippo_legs(N, torch.float64, None)
             B = B.expand(N, P).clone()
         else:
             A = -torch.diag(torch.arange(1, N + 1, dtype=torch.float64))
@@ -665,11 +840,14 @@ class LinearSSM(nn.Module):
 
     def discretized(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(A_bar (N, N), B_bar (N, P)) for the current parameters."""
-        return discretize(self.A, self.B, self.dt, self.method)
+        # the parameters are the module's own (one dtype and device), dt was checked at
+        # construction: the unchecked maths of :func:`discretize`, no values read
+        dt = torch.as_tensor(self.dt, dtype=self.A.dtype, device=self.A.device)
+        return _DISCRETIZE_CHECKED[self.method](self.A, self.B, dt, False)
 
     def init_state(self, batch: int) -> torch.Tensor:
         """Zero state (B, N)."""
-        check_int("batch", batch)
+        batch = check_int("batch", batch)
         return torch.zeros(batch, self.state_dim, dtype=self.A.dtype, device=self.A.device)
 
     def step(
@@ -722,7 +900,14 @@ class LinearSSM(nn.Module):
         return y, x_final
 
     def save(self, path: str | os.PathLike) -> None:
-        """Write config + state dict with ``torch.save`` (load with :meth:`load`)."""
+        """Write config + state dict with ``torch.save`` (load with :meth:`load`).
+
+        ``path`` is a file name (str or ``os.PathLike``) in an existing folder,
+        not a folder.
+        """
+        if isinstance(path, (str, os.PathLike)) and os.path.isdir(path):
+            raise ValueError(f"path {os.fspath(path)!r} is a folder; give a file name such as "
+                             f"{os.path.join(os.fspath(path), 'linear_ssm.pt')!r}")
         save_checkpoint(path, _CHECKPOINT_FORMAT, self.config(), self)
 
     @classmethod
@@ -745,8 +930,10 @@ class LinearSSM(nn.Module):
         check_config(path, config, expected_config)
         options = dict(config)
         options["dtype"] = _DTYPES.get(options.get("dtype"), options.get("dtype"))
+        # a dict or function map_location only moves the stored tensors: build on the default
+        device = map_location if isinstance(map_location, (str, torch.device)) else None
         try:
-            model = cls(**options, device=map_location)
+            model = cls(**options, device=device)
         except (TypeError, ValueError) as exc:
             raise ValueError(f"{path}: checkpoint config is invalid: {exc}") from exc
         check_state_dict(path, model.state_dict(), payload["state_dict"])
@@ -791,16 +978,19 @@ class S4DLayer(nn.Module):
         device: torch.device | str | None = None,
     ) -> None:
         super().__init__()
-        check_int("d_model", d_model)
-        if not isinstance(d_state, int) or d_state < 2 or d_state % 2:
+        d_model = check_int("d_model", d_model)
+        if isinstance(d_state, bool) or not isinstance(d_state, (int, np.integer)) \
+                or d_state < 2 or d_state % 2:
             raise ValueError(f"d_state must be an even int >= 2, got {d_state!r}")
+        d_state = int(d_state)
         check_dt_range(dt_min, dt_max)
+        init = _check_s4d_kind(init, "init: ")
         check_dtype("dtype", dtype)
         check_device("device", device)
         self.d_model, self.d_state, self.method = d_model, d_state, _check_method(method)
         modes = d_state // 2
         factory = {"dtype": dtype, "device": device}
-        A = s4d_init(d_state, init, dtype=torch.complex128)[:modes].repeat(d_model, 1)
+        A = _s4d_init(d_state, init, torch.complex128, None)[:modes].repeat(d_model, 1)
         log_dt = torch.rand(d_model, **factory) * math.log(dt_max / dt_min) + math.log(dt_min)
         C = torch.randn(d_model, modes, dtype=torch.complex128)
         self.log_dt = nn.Parameter(log_dt)
@@ -812,9 +1002,11 @@ class S4DLayer(nn.Module):
     def discretized(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(A_bar, B_bar), both complex (H, N/2), for B = 1 and per-channel dt."""
         A = torch.complex(-torch.exp(self.log_A_real), self.A_imag)
-        dt = torch.exp(self.log_dt)[:, None]
+        dt = torch.exp(self.log_dt)[:, None]  # > 0 by construction
         B = torch.ones_like(A).unsqueeze(-1)
-        A_bar, B_bar = discretize(A, B, dt, self.method, diagonal=True)
+        # the layer's own parameters: the unchecked maths of :func:`discretize`, which
+        # reads no values (so no device sync per call, and it runs under torch.func)
+        A_bar, B_bar = _DISCRETIZE_CHECKED[self.method](A, B, dt, True)
         return A_bar, B_bar.squeeze(-1)
 
     def kernel(self, L: int) -> torch.Tensor:
@@ -824,7 +1016,7 @@ class S4DLayer(nn.Module):
 
     def init_state(self, batch: int) -> torch.Tensor:
         """Zero state, complex (B, H, N/2)."""
-        check_int("batch", batch)
+        batch = check_int("batch", batch)
         complex_dtype = self.log_dt.dtype.to_complex()
         return torch.zeros(
             batch, self.d_model, self.d_state // 2, dtype=complex_dtype, device=self.log_dt.device
@@ -833,7 +1025,15 @@ class S4DLayer(nn.Module):
     def _state_or_zeros(self, state: torch.Tensor | None, batch: int) -> torch.Tensor:
         if state is None:
             return self.init_state(batch)
-        return _check_state(state, (batch, self.d_model, self.d_state // 2))
+        state = _check_state(state, (batch, self.d_model, self.d_state // 2))
+        expected = self.log_dt.dtype.to_complex()
+        if state.dtype != expected:
+            raise TypeError(f"state must have the layer's complex dtype {expected} (as "
+                            f"init_state returns it), got {state.dtype}")
+        if state.device != self.log_dt.device:
+            raise ValueError(f"state must be on the layer's device {self.log_dt.device}, "
+                             f"got {state.device}")
+        return state
 
     def step(
         self, x_t: torch.Tensor, state: torch.Tensor | None = None
@@ -911,6 +1111,38 @@ class SelectiveTrace(NamedTuple):
     C: torch.Tensor
 
 
+def _check_selective(
+    dt: Any, A_log: Any, **others: Any
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """dt (..., D) and A_log (D, N): real floating tensors of one dtype and device.
+
+    ``others`` are ``name=(tensor, "D" or "N")``: tensors of shape (..., D) or
+    (..., N) with the leading dims of dt, and dt's dtype and device.
+    """
+    A_log = _require_tensor("A_log", A_log)
+    if A_log.ndim != 2:
+        raise ValueError(f"A_log must have shape (D, N), got {tuple(A_log.shape)}")
+    if not A_log.is_floating_point():
+        raise TypeError(f"A_log must be a real floating tensor, got {A_log.dtype}")
+    D, N = A_log.shape
+    checked = {}
+    for name, (value, letter) in {"dt": (dt, "D"), **others}.items():
+        value = _require_tensor(name, value)
+        size = D if letter == "D" else N
+        if value.ndim < 1 or value.shape[-1] != size:
+            raise ValueError(f"{name} must have shape (..., {letter}) with {letter} = {size} "
+                             f"from A_log (D, N) = {tuple(A_log.shape)}, got "
+                             f"{tuple(value.shape)}")
+        if value.dtype != A_log.dtype or value.device != A_log.device:
+            raise TypeError(f"{name} must have the dtype and device of A_log ({A_log.dtype} on "
+                            f"{A_log.device}), got {value.dtype} on {value.device}")
+        if name != "dt" and value.shape[:-1] != checked["dt"].shape[:-1]:
+            raise ValueError(f"{name} must have the leading dims of dt "
+                             f"{tuple(checked['dt'].shape[:-1])}, got {tuple(value.shape)}")
+        checked[name] = value
+    return checked["dt"], A_log
+
+
 def selective_discretize(
     dt: torch.Tensor, A_log: torch.Tensor, B: torch.Tensor, x: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -918,14 +1150,28 @@ def selective_discretize(
 
     ``A = -exp(A_log)`` (D, N); ``A_bar = exp(dt A)`` (ZOH) and ``B_bar x = dt x B``
     (Euler, as in Mamba): dt (..., D), B (..., N), x (..., D) -> A_bar, B_bar x
-    (..., D, N) each. Shared by :class:`SelectiveSSM` and the memory of
-    :class:`ssm_metarl.policies.SSMMetaPolicy`.
+    (..., D, N) each. All four are real floating tensors of one dtype and
+    device, with the same leading dims. Used by :class:`SelectiveSSM`.
     """
-    return zoh_decay(dt, A_log), (dt * x).unsqueeze(-1) * B.unsqueeze(-2)
+    _check_selective(dt, A_log, B=(B, "N"), x=(x, "D"))
+    return _selective_discretize(dt, A_log, B, x)
+
+
+def _selective_discretize(dt, A_log, B, x):
+    """:func:`selective_discretize` on checked inputs."""
+    return _zoh_decay(dt, A_log), (dt * x).unsqueeze(-1) * B.unsqueeze(-2)
 
 
 def zoh_decay(dt: torch.Tensor, A_log: torch.Tensor) -> torch.Tensor:
-    """``A_bar = exp(dt A)`` with ``A = -exp(A_log)``: dt (..., D), A_log (D, N) -> (..., D, N)."""
+    """``A_bar = exp(dt A)`` with ``A = -exp(A_log)``: dt (..., D), A_log (D, N) -> (..., D, N).
+
+    dt and A_log are real floating tensors of one dtype and device.
+    """
+    return _zoh_decay(*_check_selective(dt, A_log))
+
+
+def _zoh_decay(dt: torch.Tensor, A_log: torch.Tensor) -> torch.Tensor:
+    """:func:`zoh_decay` on checked inputs."""
     A = -torch.exp(A_log)
     return (dt.unsqueeze(-1) * A).exp_()  # in place: one (..., D, N) tensor less to allocate
 
@@ -933,7 +1179,23 @@ def zoh_decay(dt: torch.Tensor, A_log: torch.Tensor) -> torch.Tensor:
 def init_dt_bias(bias: torch.Tensor, dt_min: float, dt_max: float,
                  floor: float | None = None) -> None:
     """Mamba's dt init (Sec. 3.6): set ``bias`` so that softplus(bias) is log-uniform
-    in [dt_min, dt_max] (clamped below at ``floor``), in place."""
+    in [dt_min, dt_max] (clamped below at ``floor``), in place.
+
+    ``bias`` is a real floating tensor (a parameter), ``0 < dt_min <= dt_max``
+    and ``floor`` None or a number >= 0.
+    """
+    bias = _require_tensor("bias", bias)
+    if not bias.is_floating_point():
+        raise TypeError(f"bias must be a real floating tensor, got {bias.dtype}")
+    check_dt_range(dt_min, dt_max)
+    if floor is not None:
+        check_float("floor", floor, minimum=0)
+    _init_dt_bias(bias, dt_min, dt_max, floor)
+
+
+def _init_dt_bias(bias: torch.Tensor, dt_min: float, dt_max: float,
+                  floor: float | None = None) -> None:
+    """:func:`init_dt_bias` on checked arguments."""
     with torch.no_grad():
         log_dt = torch.rand_like(bias) * math.log(dt_max / dt_min)
         dt = torch.exp(log_dt + math.log(dt_min))
@@ -943,7 +1205,8 @@ def init_dt_bias(bias: torch.Tensor, dt_min: float, dt_max: float,
 
 
 def check_dt_range(dt_min: Any, dt_max: Any) -> None:
-    """``0 < dt_min <= dt_max < inf``, else ``ValueError`` naming both."""
+    """``0 < dt_min <= dt_max < inf`` (numbers, NumPy scalars too), else ``ValueError``
+    naming both."""
     check_float("dt_min", dt_min, minimum=0, strict=True)
     check_float("dt_max", dt_max, minimum=0, strict=True)
     if not 0 < dt_min <= dt_max < math.inf:
@@ -985,18 +1248,17 @@ class SelectiveSSM(nn.Module):
         device: torch.device | str | None = None,
     ) -> None:
         super().__init__()
-        for name, value in (
-            ("d_model", d_model),
-            ("d_state", d_state),
-            ("d_conv", d_conv),
-            ("expand", expand),
-        ):
-            check_int(name, value)
-        if dt_rank == "auto":
+        d_model = check_int("d_model", d_model)
+        d_state = check_int("d_state", d_state)
+        d_conv = check_int("d_conv", d_conv)
+        expand = check_int("expand", expand)
+        if isinstance(dt_rank, str) and dt_rank == "auto":
             dt_rank = math.ceil(d_model / 16)
-        check_int("dt_rank", dt_rank)
+        dt_rank = check_int("dt_rank", dt_rank, hint="or 'auto'")
         check_dt_range(dt_min, dt_max)
         check_float("dt_init_floor", dt_init_floor, minimum=0)
+        conv_bias = check_bool("conv_bias", conv_bias)
+        bias = check_bool("bias", bias)
         check_dtype("dtype", dtype)
         check_device("device", device)
         factory = {"dtype": dtype, "device": device}
@@ -1018,11 +1280,11 @@ class SelectiveSSM(nn.Module):
         """Mamba's dt init: softplus(bias) log-uniform in [dt_min, dt_max]."""
         bound = self.dt_rank**-0.5
         nn.init.uniform_(self.dt_proj.weight, -bound, bound)
-        init_dt_bias(self.dt_proj.bias, dt_min, dt_max, floor)
+        _init_dt_bias(self.dt_proj.bias, dt_min, dt_max, floor)
 
     def init_state(self, batch: int) -> SelectiveState:
         """Zero state: h (B, D_inner, N) and conv buffer (B, D_inner, W-1)."""
-        check_int("batch", batch)
+        batch = check_int("batch", batch)
         weight = self.A_log
         return SelectiveState(
             h=weight.new_zeros(batch, self.d_inner, self.d_state),
@@ -1032,8 +1294,12 @@ class SelectiveSSM(nn.Module):
     def _state_or_zeros(self, state: SelectiveState | None, batch: int) -> SelectiveState:
         if state is None:
             return self.init_state(batch)
-        if not isinstance(state, tuple) or len(state) != 2:
-            raise ValueError("state must be a SelectiveState(h, conv) as returned by this layer")
+        if not isinstance(state, tuple):
+            raise TypeError(f"state must be a SelectiveState(h, conv) as returned by this "
+                            f"layer (or None), got {type(state).__name__}")
+        if len(state) != 2:
+            raise ValueError(f"state must be a SelectiveState(h, conv) as returned by this "
+                             f"layer, got a tuple of {len(state)} entries")
         h = _check_state(state[0], (batch, self.d_inner, self.d_state), self.A_log)
         conv = _check_state(state[1], (batch, self.d_inner, self.d_conv - 1), self.A_log)
         return SelectiveState(h, conv)
@@ -1094,13 +1360,14 @@ class SelectiveSSM(nn.Module):
         x = _check_sequence("x", x, self.d_model, self.A_log)
         state = self._state_or_zeros(state, x.shape[0])
         reset = check_reset(reset, tuple(x.shape[:2]))
+        return_states = check_bool("return_states", return_states)
         if reset is not None and not bool(reset.any()):
             reset = None  # no trial starts inside: the plain call, bit for bit
         x_in, z = self.in_proj(x).chunk(2, dim=-1)
         x_conv, conv_buffer = self._causal_depthwise_conv(x_in, state.conv, reset)
         x_conv = F.silu(x_conv)
         dt, B, C = self._selection(x_conv)
-        A_bar, Bx = selective_discretize(dt, self.A_log, B, x_conv)  # (B, L, D_inner, N)
+        A_bar, Bx = _selective_discretize(dt, self.A_log, B, x_conv)  # (B, L, D_inner, N)
         batch, L = x.shape[:2]
         h = scan(A_bar.flatten(2), Bx.flatten(2), h0=state.h.flatten(1), reset=reset)
         h = h.view(batch, L, self.d_inner, self.d_state)
@@ -1122,7 +1389,7 @@ class SelectiveSSM(nn.Module):
         x_t = _check_step_input("x_t", x_t, self.d_model, self.A_log)
         state = self._state_or_zeros(state, x_t.shape[0])
         reset = check_reset(reset, (x_t.shape[0],))
-        state = SelectiveState(*(zero_where_reset(reset, t) for t in state))
+        state = SelectiveState(*(_zero_rows(reset, t) for t in state))
         x_in, z = self.in_proj(x_t).chunk(2, dim=-1)
         window = torch.cat([state.conv, x_in.unsqueeze(-1)], dim=-1)  # (B, D_inner, W)
         x_conv = (window * self.conv1d.weight.squeeze(1)).sum(-1)
@@ -1130,7 +1397,7 @@ class SelectiveSSM(nn.Module):
             x_conv = x_conv + self.conv1d.bias
         x_conv = F.silu(x_conv)
         dt, B, C = self._selection(x_conv)
-        A_bar, Bx = selective_discretize(dt, self.A_log, B, x_conv)
+        A_bar, Bx = _selective_discretize(dt, self.A_log, B, x_conv)
         h = A_bar * state.h + Bx
         y = torch.einsum("bdn,bn->bd", h, C) + self.D * x_conv
         return self.out_proj(y * F.silu(z)), SelectiveState(h=h, conv=window[..., 1:])
