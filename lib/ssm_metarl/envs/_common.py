@@ -24,6 +24,8 @@ from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
+from .._validate import check_bool
+
 SeedArg = int | Sequence[int | None] | None
 
 
@@ -184,7 +186,8 @@ class BatchedTaskEnv(VectorEnv):
         self.single_action_space = action_space
         self.observation_space = batch_space(observation_space, num_envs)
         self.action_space = batch_space(action_space, num_envs)
-        self._slots = PerEnvTasks(num_envs, task_shape, draw_task, bool(resample_task_on_reset))
+        resample = check_bool("resample_task_on_reset", resample_task_on_reset)
+        self._slots = PerEnvTasks(num_envs, task_shape, draw_task, resample)
         self._autoreset = np.zeros(num_envs, dtype=bool)
         self._started = False
         if task is not None:

@@ -53,7 +53,7 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
-from .._validate import check_int, check_rng
+from .._validate import check_bool, check_int, check_rng
 from ._common import (
     BatchedTaskEnv,
     SeedArg,
@@ -164,8 +164,8 @@ class BernoulliBandit(TaskEnv):
     ) -> None:
         self.k = check_int("k", k)
         self.n = check_int("n", n)
-        self.resample_task_on_reset = bool(resample_task_on_reset)
-        self.time_feature = bool(time_feature)
+        self.resample_task_on_reset = check_bool("resample_task_on_reset", resample_task_on_reset)
+        self.time_feature = check_bool("time_feature", time_feature)
         self.observation_space = _observation_space(self.k, self.time_feature)
         self.action_space = spaces.Discrete(self.k)
         self._uniforms = np.zeros(self.n)
@@ -240,7 +240,7 @@ class BatchedBernoulliBandit(BatchedTaskEnv):
         num_envs = check_int("num_envs", num_envs)
         self.k = check_int("k", k)
         self.n = check_int("n", n)
-        self.time_feature = bool(time_feature)
+        self.time_feature = check_bool("time_feature", time_feature)
         self._uniforms = np.zeros((num_envs, self.n))
         self._pulls = np.zeros(num_envs, dtype=np.int64)
         self._setup(num_envs, _observation_space(self.k, self.time_feature),

@@ -45,7 +45,7 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
-from .._validate import check_float, check_int, check_rng
+from .._validate import check_bool, check_float, check_int, check_rng
 from ._common import (
     BatchedTaskEnv,
     SeedArg,
@@ -162,7 +162,7 @@ class Navigation2D(TaskEnv):
     ) -> None:
         self.horizon = check_int("horizon", horizon)
         self.goal_tolerance = _check_tolerance(goal_tolerance)
-        self.resample_task_on_reset = bool(resample_task_on_reset)
+        self.resample_task_on_reset = check_bool("resample_task_on_reset", resample_task_on_reset)
         self.observation_space = _observation_space(self.horizon)
         self.action_space = spaces.Box(-MAX_SPEED, MAX_SPEED, shape=(2,), dtype=np.float32)
         self._position = np.zeros(2)
