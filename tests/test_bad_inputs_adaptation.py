@@ -419,6 +419,8 @@ CASES = [
      "history"),
     ("adaptation.NextStepMLP.forward features of 5",
      lambda p: _mlp()(_t(3, 5)), ValueError, "features must have shape (..., F) with F = 4"),
+    ("adaptation.NextStepMLP.forward features nan",
+     lambda p: _mlp()(torch.full((3, 4), math.nan)), ValueError, "features must be finite"),
     ("adaptation.NextStepMLP.forward features float64",
      lambda p: _mlp()(_t(3, 4, dtype=torch.float64)), TypeError, "features must have the model's"),
     ("adaptation.NextStepMLP.forward features numpy",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 from bad_input_table import _core, _t, table_tests
@@ -39,6 +41,8 @@ CASES = [
      ValueError, "device"),
     ("cores.SelectiveCore option foo", lambda p: cores.SelectiveCore(8, 4, foo=1), TypeError,
      "foo"),
+    ("cores.SelectiveCore.forward u nan", lambda p: _core()(torch.full((2, 5, 8), math.nan)),
+     ValueError, "u must be finite"),
     ("cores.SelectiveCore.forward u float64",
      lambda p: _core()(_t(2, 5, 8, dtype=torch.float64)), TypeError, "u"),
     ("cores.SelectiveCore.forward u numpy", lambda p: _core()(np.zeros((2, 5, 8))), TypeError,

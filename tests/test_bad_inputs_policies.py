@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 from bad_input_table import _gru, _meta, _mlp, _t, table_tests
@@ -52,6 +54,8 @@ CASES = [
      "hidden_sizes"),
     ("policies.MLPPolicy.forward obs numpy", lambda p: _mlp()(np.zeros((4, 3))), TypeError,
      "obs"),
+    ("policies.MLPPolicy.forward obs nan", lambda p: _mlp()(torch.full((4, 3), math.nan)),
+     ValueError, "obs must be finite"),
     ("policies.MLPPolicy.forward obs width", lambda p: _mlp()(_t(4, 5)), ValueError, "obs"),
     ("policies.MLPPolicy.forward obs float64", lambda p: _mlp()(_t(4, 3, dtype=torch.float64)),
      TypeError, "obs"),

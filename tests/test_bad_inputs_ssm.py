@@ -66,6 +66,10 @@ CASES = [
     ("ssm.LinearSSM seed=-1", lambda p: ssm.LinearSSM(2, seed=-1), ValueError, "seed"),
     ("ssm.LinearSSM seed='0'", lambda p: ssm.LinearSSM(2, seed="0"), ValueError, "seed"),
     # LinearSSM.forward / step / init_state
+    ("ssm.LinearSSM.forward u nan", lambda p: _lin()(torch.full((1, 5, 1), math.nan)),
+     ValueError, "u must be finite"),
+    ("ssm.S4DLayer.step x_t inf", lambda p: _s4d().step(torch.full((2, 3), math.inf), _s4d().init_state(2)),
+     ValueError, "x_t must be finite"),
     ("ssm.LinearSSM.forward u float64", lambda p: _lin()(_t(1, 5, 1, dtype=torch.float64)),
      TypeError, "u"),
     ("ssm.LinearSSM.forward u int64", lambda p: _lin()(torch.zeros(1, 5, 1, dtype=torch.long)),

@@ -53,7 +53,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._validate import check_device, check_dtype, check_int, check_like, check_reset, check_tensor
+from ._validate import (
+    check_device,
+    check_dtype,
+    check_finite,
+    check_int,
+    check_like,
+    check_reset,
+    check_tensor,
+)
 from .scan import _zero_rows, scan
 from .ssd import ssd, ssd_step
 from .ssm import (  # _zoh, _zoh_decay: the unchecked bodies, for the per-forward hot path
@@ -91,7 +99,7 @@ def _checked(core: nn.Module, u: Any, state: Any, reset: Any, sequence: bool):
     if u.shape[-1] != core.hidden_dim or 0 in u.shape:
         raise ValueError(f"{name} must be a non-empty floating tensor of shape {text} with "
                          f"H = {core.hidden_dim}, got {u.dtype} {tuple(u.shape)}")
-    u = check_like(name, u, next(core.parameters()))
+    u = check_finite(name, check_like(name, u, next(core.parameters())))
     reset = check_reset(reset, tuple(u.shape[: 2 if sequence else 1]))
     if state is None:
         return u, core.init_state(u.shape[0]), reset

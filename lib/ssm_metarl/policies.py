@@ -81,6 +81,7 @@ from torch.func import functional_call, vmap
 from ._validate import (
     check_device,
     check_dtype,
+    check_finite,
     check_int,
     check_like,
     check_reset,
@@ -128,7 +129,7 @@ def _check_input(
         raise ValueError(f"{name} must have shape {expected}, got {tuple(x.shape)}")
     if not x.is_floating_point():
         raise TypeError(f"{name} must be a floating tensor, got dtype {x.dtype}")
-    return check_like(name, x, like)
+    return check_finite(name, check_like(name, x, like))
 
 
 def _check_params(name: str, params: Any, module: nn.Module, kind: str = "a dict") -> dict:

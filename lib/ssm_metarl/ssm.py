@@ -734,7 +734,7 @@ def _check_sequence(name: str, x: Any, width: int, like: torch.Tensor) -> torch.
             f"{name} must have shape (B, L, {width}) with B >= 1 and L >= 1, got "
             f"{tuple(x.shape)}"
         )
-    return check_like(name, x, like)
+    return check_finite(name, check_like(name, x, like))
 
 
 def _check_step_input(name: str, x: Any, width: int, like: torch.Tensor) -> torch.Tensor:
@@ -742,7 +742,7 @@ def _check_step_input(name: str, x: Any, width: int, like: torch.Tensor) -> torc
     if x.ndim != 2 or x.shape[-1] != width or x.shape[0] < 1:
         raise ValueError(f"{name} must have shape (B, {width}) with B >= 1, got "
                          f"{tuple(x.shape)}")
-    return check_like(name, x, like)
+    return check_finite(name, check_like(name, x, like))
 
 
 def _check_state(

@@ -83,7 +83,7 @@ def _check_features(name: str, features: Any, width: int, like: torch.Tensor,
     if features.ndim == 0 or features.shape[-1] != width:
         raise ValueError(f"{name} must have shape {shape_text} with F = {width} (the model's "
                          f"features per example), got {tuple(features.shape)}")
-    return check_like(name, features, like)
+    return check_finite(name, check_like(name, features, like))
 
 
 class NextStepMLP(nn.Module):
