@@ -40,9 +40,16 @@ lab: $(STAMP)
 
 # SSM_METARL_GRADING=1: a check cell of an instructor notebook whose solution is
 # missing raises (in class it would print one line), so nbval proves every check passes.
+# TEST_WORKERS processes share the work (pytest-xdist); --dist loadscope keeps each
+# test module and each notebook on one worker, so a notebook's cells run in order
+# in one kernel. One torch/BLAS thread per worker: two workers on two cores with two
+# threads each stall on oversubscription. TEST_WORKERS=0 runs everything in one process.
+TEST_WORKERS ?= 2
+XDIST := $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadscope)
+THREADS := $(if $(filter 0,$(TEST_WORKERS)),,OMP_NUM_THREADS=1 MKL_NUM_THREADS=1)
 test: $(STAMP)
-	SSM_METARL_PROFILE=smoke SSM_METARL_GRADING=1 TQDM_DISABLE=1 MPLBACKEND=Agg $(BIN)/python -m pytest tests notebooks \
-		--nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
+	$(THREADS) SSM_METARL_PROFILE=smoke SSM_METARL_GRADING=1 TQDM_DISABLE=1 MPLBACKEND=Agg $(BIN)/python -m pytest tests notebooks \
+		$(XDIST) --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
 		--nbval-cell-timeout=300 $(PYTEST_ARGS)
 
 test-lib: $(STAMP)
