@@ -6,6 +6,9 @@ import numpy as np
 from bad_input_table import _plotting, table_tests
 
 CASES = [
+    ("plotting.plain_log_ticks axis='z'",
+     lambda p: _plotting().plain_log_ticks(_plotting().plt.gca(), axis="z"), ValueError, "axis"),
+    ("plotting.plain_log_ticks ax=3", lambda p: _plotting().plain_log_ticks(3), TypeError, "ax"),
     ("plotting.plot_state_trajectories states='abc'",
      lambda p: _plotting().plot_state_trajectories(np.arange(3), "abc"), ValueError, "states"),
     ("plotting.plot_adaptation_curve label=3",

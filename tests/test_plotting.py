@@ -89,3 +89,19 @@ def test_cost_vs_length_draws_each_method_on_log_axes():
     with pytest.raises(ValueError, match="2 lengths but 1 times"):
         plotting.plot_cost_vs_length({"a": ([10, 100], [1e-3])})
     plt.close("all")
+
+
+def test_plain_log_ticks_writes_numbers_without_powers_of_ten():
+    fig, ax = plt.subplots()
+    ax.plot([1, 2, 3], [0.3, 1.0, 4.0])
+    ax.set_yscale("log")
+    plotting.plain_log_ticks(ax)
+    fig.canvas.draw()
+    labels = [t.get_text() for t in ax.get_yticklabels(minor=True) + ax.get_yticklabels()
+              if t.get_text()]
+    assert labels and not any("10" in label and "^" in label or "×" in label for label in labels)
+    assert {"0.3", "1", "2", "3"} <= set(labels)
+    assert not {"0.4", "4", "0.9"} & set(labels)  # only 2, 3 and 5 of each decade: no crowding
+    with pytest.raises(ValueError, match="axis"):
+        plotting.plain_log_ticks(ax, axis="z")
+    plt.close(fig)

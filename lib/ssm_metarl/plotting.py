@@ -17,7 +17,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from matplotlib.patches import Patch, Rectangle
-from matplotlib.ticker import NullFormatter
+from matplotlib.ticker import FuncFormatter, NullFormatter
 
 from ._validate import check_int
 from .results import mean_ci
@@ -245,6 +245,36 @@ def plot_cost_vs_length(
         ax.set_title(title)
     ax.legend(loc="best", fontsize="small")
     return ax
+
+
+def plain_log_ticks(ax: plt.Axes, axis: str = "y") -> plt.Axes:
+    """Label a log axis with plain numbers (``0.1``, ``0.3``, ``1``, ``2``, ``5``), not ``4×10⁰``.
+
+    Matplotlib writes the labels of a log axis in scientific notation, and
+    labels every minor tick when the axis spans little more than a decade.
+    Here the powers of ten are written with ``%g`` and, of the minor ticks,
+    only 2, 3 and 5 times a power of ten are labelled, so labels never crowd.
+    ``axis`` is ``"x"``, ``"y"`` or ``"both"``.
+    """
+    ax = _axes(ax)
+    if axis not in ("x", "y", "both"):
+        raise ValueError(f"axis must be 'x', 'y' or 'both', got {axis!r}")
+    major = FuncFormatter(lambda value, _: f"{value:g}")
+    minor = FuncFormatter(lambda value, _: f"{value:g}" if _leading_digit(value) in (2, 3, 5)
+                          else "")
+    for name in ("x", "y") if axis == "both" else (axis,):
+        target = ax.xaxis if name == "x" else ax.yaxis
+        target.set_major_formatter(major)
+        target.set_minor_formatter(minor)
+    return ax
+
+
+def _leading_digit(value: float) -> int:
+    """The first significant digit of a positive tick value (0 for anything else)."""
+    if not value > 0 or not np.isfinite(value):
+        return 0
+    mantissa = value / 10 ** np.floor(np.log10(value))
+    return int(round(mantissa)) if abs(mantissa - round(mantissa)) < 1e-6 else 0
 
 
 def plot_system_diagram(ax: plt.Axes | None = None) -> plt.Axes:
