@@ -21,6 +21,7 @@ that only feeds arithmetic of the caller's own dtype (``dones`` flags, a
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -308,3 +309,32 @@ def check_bool(name: str, value: Any) -> bool:
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be True or False, got {value!r}")
     return bool(value)
+
+
+def check_params_fit(name: str, params: Mapping[str, torch.Tensor], module: torch.nn.Module, *,
+                     dtype_device: bool = True) -> Mapping[str, torch.Tensor]:
+    """Every tensor of ``params`` must name a parameter or buffer of ``module`` and have its
+    shape (and, with ``dtype_device``, its dtype and device).
+
+    The one check behind every "weights for this model" argument (MAML's
+    ``params``, the adapter's ``params``, an adapted policy's ``fast_params``);
+    ``ValueError`` for an unknown name or a shape, ``TypeError`` for a dtype or device,
+    each naming ``name[key]``.
+    """
+    own = {**dict(module.named_buffers()), **dict(module.named_parameters())}
+    unknown = [key for key in params if key not in own]
+    if unknown:
+        names = list(dict(module.named_parameters()))[:8]
+        raise ValueError(f"{name} holds names that {type(module).__name__} does not have: "
+                         f"{unknown[:4]}; its parameters: {names}; pass "
+                         "dict(model.named_parameters()) of this model")
+    for key, value in params.items():
+        mine = own[key]
+        if value.shape != mine.shape:
+            raise ValueError(f"{name}[{key!r}] must have the model's shape {tuple(mine.shape)}, "
+                             f"got {tuple(value.shape)}")
+        if dtype_device and (value.dtype != mine.dtype or value.device != mine.device):
+            raise TypeError(f"{name}[{key!r}] must have the model's dtype and device "
+                            f"({mine.dtype} on {mine.device}), got {value.dtype} on "
+                            f"{value.device}")
+    return params

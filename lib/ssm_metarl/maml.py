@@ -66,6 +66,7 @@ from ._validate import (
     check_instance,
     check_int,
     check_like,
+    check_params_fit,
     check_tensor,
     raise_if_diverged,
     training_step,
@@ -208,21 +209,7 @@ def _check_model_params(
     params = check_params(params, name)
     if forward_fn is not None:
         return params
-    own = {**dict(model.named_buffers()), **dict(model.named_parameters())}
-    for key, value in params.items():
-        mine = own.get(key)
-        if mine is None:
-            raise ValueError(f"{name}[{key!r}] names no parameter of the {type(model).__name__} "
-                             f"(its parameters: {list(dict(model.named_parameters()))}); pass "
-                             f"dict(model.named_parameters()) of this model")
-        if value.shape != mine.shape:
-            raise ValueError(f"{name}[{key!r}] must have the model's shape {tuple(mine.shape)}, "
-                             f"got {tuple(value.shape)}")
-        if value.dtype != mine.dtype or value.device != mine.device:
-            raise TypeError(f"{name}[{key!r}] must have the model's dtype and device "
-                            f"({mine.dtype} on {mine.device}), got {value.dtype} on "
-                            f"{value.device}")
-    return params
+    return check_params_fit(name, params, model)
 
 
 def _check_learner(

@@ -84,6 +84,7 @@ from ._validate import (
     check_finite,
     check_int,
     check_like,
+    check_params_fit,
     check_reset,
     check_tensor,
 )
@@ -376,9 +377,7 @@ class AdaptedPolicy(nn.Module):
             raise ValueError(f"fast_params lacks the policy parameters {missing}")
         for name, own in policy.named_parameters():
             check_like(f"fast_params[{name!r}]", fast_params[name], own)
-            if fast_params[name].shape != own.shape:
-                raise ValueError(f"fast_params[{name!r}] must have the parameter's shape "
-                                 f"{tuple(own.shape)}, got {tuple(fast_params[name].shape)}")
+        check_params_fit("fast_params", {name: fast_params[name] for name in names}, policy)
         self.policy = policy
         self.fast_params = {name: fast_params[name].detach() for name in names}
         self.is_recurrent = getattr(policy, "is_recurrent", False)

@@ -48,6 +48,7 @@ from .._validate import (
     check_instance,
     check_int,
     check_like,
+    check_params_fit,
     check_sized,
     check_tensor,
     raise_if_diverged,
@@ -96,19 +97,6 @@ def resolve_param_names(params: Mapping[str, torch.Tensor], selection: Any) -> t
         if not selection:
             raise ValueError(f"params_to_adapt must not be empty; valid names: {list(params)}")
     return select_params(params, selection, name="params_to_adapt")
-
-
-def _check_params_fit(model: nn.Module, params: Params) -> None:
-    """``params`` may only hold names of ``model``'s parameters and buffers, in their shapes."""
-    own = {**dict(model.named_parameters()), **dict(model.named_buffers())}
-    unknown = [name for name in params if name not in own]
-    if unknown:
-        raise ValueError(f"params holds names that {type(model).__name__} does not have: "
-                         f"{unknown[:4]}; its names: {list(own)[:8]}")
-    for name, value in params.items():
-        if value.shape != own[name].shape:
-            raise ValueError(f"params[{name!r}] must have the model's shape "
-                             f"{tuple(own[name].shape)}, got {tuple(value.shape)}")
 
 
 # ----------------------------------------------------------------------------- state and trace
@@ -234,7 +222,7 @@ class TestTimeAdapter:
         else:
             source = check_params(params)
             if forward_fn is None:
-                _check_params_fit(model, source)
+                check_params_fit("params", source, model, dtype_device=False)
         self.init_params = {name: p.detach().clone() for name, p in source.items()}
         self.adapt_names = resolve_param_names(self.init_params, params_to_adapt)
         self.lr = self._check_lr(lr)
