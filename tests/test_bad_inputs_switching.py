@@ -121,6 +121,8 @@ CASES = [
      ValueError, "device"),
     ("switching.SwitchingOscillatorTasks dtype=int64", lambda p: _osc(dtype=torch.int64),
      ValueError, "dtype"),
+    ("switching.SwitchingOscillatorTasks omega_after_range='fast'",
+     lambda p: _osc(omega_after_range="fast"), TypeError, "omega_after_range"),
     ("switching.SwitchingOscillatorTasks switch_prob=2",
      lambda p: _osc(num_switches=None, switch_prob=2.0), ValueError, "switch_prob"),
     ("switching.SwitchingOscillatorTasks.switch_mask batch='a'",

@@ -86,6 +86,25 @@ def test_oscillator_params_stay_in_range_and_omega_moves_by_min_jump():
             assert circular >= 0.3 * 2.0 - 1e-5
 
 
+def test_omega_after_range_puts_every_later_regime_outside_the_training_range():
+    shifted = SwitchingOscillatorTasks((1.0, 2.0), num_switches=2, min_segment=20, length=100,
+                                       omega_after_range=(2.4, 3.0), seed=0).sample(64)
+    omega, segment = shifted.params[..., 0], torch.cumsum(shifted.switch_mask.long(), 1)
+    first, later = omega[segment == 0], omega[segment > 0]
+    assert first.min() >= 1.0 and first.max() <= 2.0
+    assert later.min() >= 2.4 and later.max() <= 3.0
+    # constant within a segment, redrawn at each switch, spread over the whole range
+    for b, taus in enumerate(shifted.switch_times):
+        bounds = [0, *taus, 100]
+        for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+            assert torch.unique(omega[b, lo:hi]).numel() == 1
+    assert later.min() < 2.5 and later.max() > 2.9
+    # the pre-switch draws are those of the same tasks without the option
+    plain = SwitchingOscillatorTasks((1.0, 2.0), num_switches=2, min_segment=20, length=100,
+                                     seed=0).sample(64)
+    torch.testing.assert_close(omega[:, 0], plain.params[:, 0, 0])
+
+
 def test_pendulum_switches_only_the_requested_parameter():
     sample = SwitchingPendulumTasks(switching="length", num_switches=2, length=80,
                                     min_segment=20, substeps=2, seed=1).sample(8)
@@ -228,6 +247,8 @@ def test_sample_to_sequence_and_switch_times():
     (dict(min_jump=0.7), "min_jump is a fraction"),
     (dict(noise_std=-0.1), "noise_std must be a finite number >= 0"),
     (dict(omega_range=(0.0, 1.0)), "omega_range must be positive"),
+    (dict(omega_after_range=(0.0, 1.0)), "omega_after_range must be positive"),
+    (dict(omega_after_range=(3.0, 2.0)), "omega_after_range must be a finite pair"),
     (dict(dt=0.0), "dt must be a positive number"),
     (dict(input_kind="square"), "input_kind must be one of"),
     (dict(min_segment=0), "min_segment must be a positive int"),

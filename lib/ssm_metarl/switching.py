@@ -312,6 +312,14 @@ class SwitchingOscillatorTasks:
     state is continuous across a switch and only its dynamics change.
     Observations are ``y = x + noise_std * N(0, 1)``.
 
+    **A shift no model has seen.** With ``omega_after_range`` set, ``omega``
+    after every switch is drawn from ``U[omega_after_range]`` instead of jumping
+    within ``omega_range``: models fitted on sequences of this class *without*
+    it (the pre-switch regimes) meet, after the switch, dynamics outside
+    everything they were trained on. This is the covariate shift of test-time
+    adaptation (notebook 04, Section 1); without it a frozen model fitted on all
+    regimes has no shift to suffer.
+
     The defaults make one-step forecasting depend on knowing the system: at
     ``dt = 0.5`` s an oscillator turns by 0.5 to 1.5 rad per step, so repeating
     the last observation (persistence) is poor, and the noise (0.02 against a
@@ -330,6 +338,8 @@ class SwitchingOscillatorTasks:
             ``switch_prob`` a per-step hazard (see :func:`sample_switch_mask`).
         min_segment: minimum number of steps between switches (and at both ends).
         min_jump: minimum change of ``omega`` at a switch, as a fraction of its range.
+        omega_after_range: ``None`` (default), or the ``(low, high)`` range of
+            ``omega`` after each switch (rad/s; ``min_jump`` then does not apply).
         length, dt, input_kind, seed, device, dtype: as in
             :class:`~ssm_metarl.tasks.DampedOscillatorTasks`.
         noise_std: standard deviation of the observation noise.
@@ -345,6 +355,7 @@ class SwitchingOscillatorTasks:
         switch_prob: float | None = None,
         min_segment: int = 80,
         min_jump: float = 0.25,
+        omega_after_range: Sequence[float] | None = None,
         length: int = 250,
         dt: float = 0.5,
         noise_std: float = 0.02,
@@ -355,6 +366,11 @@ class SwitchingOscillatorTasks:
         dtype: torch.dtype = torch.float32,
     ) -> None:
         self.omega_range, self.zeta_range = check_oscillator_ranges(omega_range, zeta_range)
+        self.omega_after_range = None
+        if omega_after_range is not None:
+            self.omega_after_range = check_range("omega_after_range", omega_after_range, low=0.0)
+            if self.omega_after_range[0] <= 0:
+                raise ValueError(f"omega_after_range must be positive, got {omega_after_range}")
         self.dt, self.length = check_dt(dt), check_int("length", length)
         self.input_kind = check_input_kind(input_kind)
         self.seed = check_int("seed", seed, minimum=0)
@@ -394,6 +410,12 @@ class SwitchingOscillatorTasks:
         params = piecewise_constant_params(
             self.generator, mask, [self.omega_range, self.zeta_range], [self.min_jump, 0.0]
         )
+        if self.omega_after_range is not None:  # every later segment: a fresh unseen regime
+            segment = torch.cumsum(mask.long(), dim=1)  # (B, L)
+            after = uniform(self.generator, (batch, int(segment.max()) + 1 if batch else 1),
+                            self.omega_after_range, torch.float64)
+            omega = torch.where(segment == 0, params[..., 0], torch.gather(after, 1, segment))
+            params = torch.stack([omega, params[..., 1]], dim=-1)
         u = input_signals(self.generator, (batch,), self.length, self.dt, self.input_kind)
         initial = self.initial_std * torch.randn(batch, 2, generator=self.generator,
                                                  dtype=torch.float64)
