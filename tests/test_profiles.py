@@ -95,3 +95,11 @@ def test_progress_bar_is_hidden_in_a_notebook_kernel_too(monkeypatch):
     monkeypatch.setenv("TQDM_DISABLE", "1")
     monkeypatch.setattr(profiles, "tqdm", notebook_tqdm)
     assert profiles.progress_bar(range(3), "x").disable is True
+
+
+def test_best_time_is_the_shortest_of_the_runs(monkeypatch):
+    ticks = iter([0.0, 5.0, 10.0, 12.0, 20.0, 23.0])  # runs of 5, 2 and 3 "seconds"
+    monkeypatch.setattr(profiles.time, "perf_counter", lambda: next(ticks))
+    calls = []
+    assert profiles.best_time(lambda: calls.append(1), repeats=3) == 2.0
+    assert len(calls) == 3
