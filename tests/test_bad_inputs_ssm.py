@@ -47,6 +47,15 @@ def _sel_state(h=(1, 8, 4), conv=(1, 8, 3)):
     return ssm.SelectiveState(_t(*h), _t(*conv))
 
 
+def _fit_batch(gen):
+    x = torch.randn(8, 2, generator=gen)
+    return x, x.sum(1, keepdim=True)
+
+
+def _fit_loss(outputs, targets):
+    return (outputs - targets).pow(2).mean()
+
+
 CASES = [
     # LinearSSM: construction
     ("ssm.LinearSSM state_dim=0", lambda p: ssm.LinearSSM(0), ValueError, "state_dim"),
@@ -328,6 +337,21 @@ CASES = [
     ("ssm.causal_conv K width", lambda p: ssm.causal_conv(_t(5, 3), _t(2, 5)), ValueError, "K"),
     ("ssm.causal_conv K no taps", lambda p: ssm.causal_conv(_t(5, 3), _t(3, 0)), ValueError,
      "K"),
+    # fit_on_batches
+    ("ssm.fit_on_batches model=lambda", lambda p: ssm.fit_on_batches(
+        lambda x: x, _fit_batch, _fit_loss, 1, 0.1), TypeError, "model"),
+    ("ssm.fit_on_batches make_batch=3", lambda p: ssm.fit_on_batches(
+        torch.nn.Linear(2, 1), 3, _fit_loss, 1, 0.1), TypeError, "make_batch"),
+    ("ssm.fit_on_batches loss_fn=None", lambda p: ssm.fit_on_batches(
+        torch.nn.Linear(2, 1), _fit_batch, None, 1, 0.1), TypeError, "loss_fn"),
+    ("ssm.fit_on_batches steps=-1", lambda p: ssm.fit_on_batches(
+        torch.nn.Linear(2, 1), _fit_batch, _fit_loss, -1, 0.1), ValueError, "steps"),
+    ("ssm.fit_on_batches lr=0", lambda p: ssm.fit_on_batches(
+        torch.nn.Linear(2, 1), _fit_batch, _fit_loss, 1, 0.0), ValueError, "lr"),
+    ("ssm.fit_on_batches seed=-2", lambda p: ssm.fit_on_batches(
+        torch.nn.Linear(2, 1), _fit_batch, _fit_loss, 1, 0.1, seed=-2), ValueError, "seed"),
+    ("ssm.fit_on_batches lr=1e12 diverges", lambda p: ssm.fit_on_batches(
+        torch.nn.Linear(2, 1), _fit_batch, _fit_loss, 50, 1e12), FloatingPointError, "learning rate"),
 ]
 
 test_bad_input_is_refused_clearly, test_no_bad_input_gives_an_internal_error = table_tests(CASES)

@@ -683,7 +683,7 @@ def test_modules_reject_bad_configuration_and_inputs():
 
 
 # --------------------------------------------------------------------------- #
-# Notebook 01 checkers                                                        #
+# Notebook 01a/01b checkers                                                     #
 # --------------------------------------------------------------------------- #
 
 
@@ -810,3 +810,20 @@ def test_selective_ssm_rejects_bad_reset():
         layer(torch.randn(2, 5, 4), reset=torch.zeros(2, 5))
     with pytest.raises(ValueError, match=r"reset must have shape \(2, 5\)"):
         layer(torch.randn(2, 5, 4), reset=torch.zeros(2, 4, dtype=torch.bool))
+
+
+def test_fit_on_batches_learns_and_repeats_its_data_under_a_seed():
+    def batch(gen):
+        x = torch.randn(16, 3, generator=gen)
+        return x, x @ torch.tensor([[1.0], [-2.0], [0.5]])
+
+    def loss(outputs, targets):
+        return (outputs - targets).pow(2).mean()
+
+    curves = []
+    for _ in range(2):
+        torch.manual_seed(0)
+        curves.append(ssm.fit_on_batches(torch.nn.Linear(3, 1), batch, loss, 200, 0.05,
+                                         seed=3, progress=False))
+    assert curves[0] == curves[1]  # same seed, same initial weights: the same run
+    assert np.mean(curves[0][-20:]) < 1e-3 * np.mean(curves[0][:5])

@@ -51,10 +51,13 @@ from ._validate import (
     check_float,
     check_instance,
     check_int,
+    check_callable,
     check_like,
     check_reset,
+    training_step,
 )
 from .checkpoints import check_config, check_state_dict, load_checkpoint, save_checkpoint
+from .profiles import progress_bar
 from .scan import _zero_rows, scan
 
 __all__ = [
@@ -73,6 +76,7 @@ __all__ = [
     "discretize_bilinear",
     "discretize_euler",
     "discretize_zoh",
+    "fit_on_batches",
     "hippo_legs",
     "hippo_legs_memory",
     "init_dt_bias",
@@ -1401,3 +1405,44 @@ class SelectiveSSM(nn.Module):
         h = A_bar * state.h + Bx
         y = torch.einsum("bdn,bn->bd", h, C) + self.D * x_conv
         return self.out_proj(y * F.silu(z)), SelectiveState(h=h, conv=window[..., 1:])
+
+
+# ----------------------------------------------------------------------------- training
+
+
+def fit_on_batches(
+    model: nn.Module,
+    make_batch: Any,
+    loss_fn: Any,
+    steps: int,
+    lr: float,
+    *,
+    seed: int = 1,
+    desc: str = "train",
+    progress: bool = True,
+) -> list[float]:
+    """Adam on a fresh batch per step; returns the training loss of every step.
+
+    ``make_batch(generator) -> (inputs, targets)`` draws from a
+    ``torch.Generator`` seeded by ``seed``, so every model trained with the same
+    seed sees the same data (the comparisons of notebooks 01a and 01b: the delay
+    task and selective copying). ``loss_fn(model(inputs), targets)`` is a scalar
+    tensor. A NaN/inf loss stops training before the weights are touched, with
+    a message naming ``desc`` and the step (the learning rate is too large, or
+    the SSM became unstable).
+    """
+    check_instance("model", model, nn.Module)
+    check_callable("make_batch", make_batch, what="make_batch(generator) -> (inputs, targets)")
+    check_callable("loss_fn", loss_fn, what="loss_fn(outputs, targets) -> scalar tensor")
+    steps = check_int("steps", steps, 0)
+    lr = check_float("lr", lr, minimum=0.0, strict=True)
+    generator = torch.Generator().manual_seed(check_int("seed", seed, 0))
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    losses = []
+    for step in progress_bar(range(steps), desc, progress):
+        inputs, targets = make_batch(generator)
+        loss = loss_fn(model(inputs), targets)
+        losses.append(training_step(optimizer, loss, desc, step,
+                                    f"the learning rate {lr} is probably too large, or the "
+                                    "SSM became unstable"))
+    return losses
