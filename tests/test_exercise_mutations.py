@@ -42,6 +42,8 @@ from ssm_metarl.exercises import (
     check_reptile_update,
     check_s4d_convolution,
     check_scan_step,
+    check_ssd_chunked_head,
+    check_ssd_mask,
     check_ssm_kernel,
     check_ssm_recurrence,
     check_trailing_mean,
@@ -78,7 +80,7 @@ def euler_step(x, u, a, b, dt, mistake=""):
     return x + dt * (a * x + b * u)
 
 
-# ----------------------------------------------------------------------------- notebook 01
+# ----------------------------------------------------------------------------- notebooks 01a and 01b
 
 
 def discretize_zoh(A, B, dt, mistake=""):
@@ -633,6 +635,52 @@ def _sgd(model, weights, x, y, lr, mistake):
     return {n: (v - lr * g).detach() for (n, v), g in zip(w.items(), grads, strict=True)}
 
 
+def ssd_mask(log_a, mistake=""):
+    cumulative = log_a.cumsum(0)
+    segsum = cumulative[:, None] - cumulative[None, :]
+    if mistake == "a_s included (the planted bug)":
+        segsum = segsum + log_a[None, :]
+    if mistake == "decay from step 0":
+        segsum = cumulative[:, None].expand(-1, len(log_a))
+    causal = torch.ones(len(log_a), len(log_a), dtype=torch.bool).tril()
+    if mistake == "strictly lower":
+        causal = causal.tril(-1)
+    if mistake == "transposed":
+        return torch.where(causal, torch.exp(segsum), 0.0).T
+    if mistake == "no causal mask":
+        return torch.exp(segsum)
+    if mistake == "no decay":
+        return causal.to(log_a.dtype)
+    return torch.where(causal, torch.exp(segsum), 0.0)
+
+
+def ssd_chunked_head(x, log_a, B, C, chunk, mistake=""):
+    h = x.new_zeros(x.shape[1], B.shape[1])
+    ys = []
+    for start in range(0, x.shape[0], chunk):
+        if mistake == "last partial chunk dropped" and start + chunk > x.shape[0]:
+            break
+        xc, lc, Bc, Cc = (v[start:start + chunk] for v in (x, log_a, B, C))
+        cum = lc.cumsum(0)
+        causal = torch.ones(len(lc), len(lc), dtype=torch.bool).tril()
+        if mistake == "no causal mask in the chunk":
+            causal = torch.ones_like(causal)
+        mask = torch.where(causal, torch.exp(cum[:, None] - cum[None, :]), 0.0)
+        if mistake == "scores B C^T":
+            y_diag = (mask * (Bc @ Cc.T)) @ xc
+        else:
+            y_diag = (mask * (Cc @ Bc.T)) @ xc
+        decay_in = torch.ones_like(cum) if mistake == "carried state not decayed" else torch.exp(cum)
+        y_off = decay_in[:, None] * (Cc @ h.T)
+        ys.append(y_diag if mistake == "no state between chunks" else y_diag + y_off)
+        to_end = torch.exp(cum[-1] - cum)
+        if mistake == "inputs not decayed to the chunk end":
+            to_end = torch.ones_like(to_end)
+        carried = h if mistake == "old state not decayed across the chunk" else torch.exp(cum[-1]) * h
+        h = carried + (to_end[:, None] * xc).T @ Bc
+    return torch.cat(ys)
+
+
 # ----------------------------------------------------------------------------- the table
 
 GOOD: dict[Callable[..., None], Callable[..., Any]] = {
@@ -645,6 +693,8 @@ GOOD: dict[Callable[..., None], Callable[..., Any]] = {
     check_reptile_update: reptile_update,
     check_gae: gae,
     check_ssm_recurrence: ssm_recurrence,
+    check_ssd_mask: ssd_mask,
+    check_ssd_chunked_head: ssd_chunked_head,
     check_multi_step_adapt: multi_step_adapt,
     check_discounted_returns: discounted_returns,
     check_trailing_mean: trailing_mean,
@@ -900,6 +950,26 @@ MISTAKES: list[tuple[Callable[..., None], str, str]] = [
     (check_ssm_recurrence, "B_bar left out", rf"y \(N=4, L=12\): {VALUES}"),
     (check_ssm_recurrence, "conjugated C", rf"y \(N=4, L=12\): {VALUES}"),
     (check_ssm_recurrence, "real part only", r"y \(N=4, L=12\): expected a complex tensor"),
+
+    (check_ssd_mask, "a_s included (the planted bug)", rf"mask \(L=6\): {VALUES}.*diagonal is 1"),
+    (check_ssd_mask, "decay from step 0", rf"mask \(L=6\): {VALUES}"),
+    (check_ssd_mask, "strictly lower", rf"mask \(L=6\): {VALUES}.*diagonal is 1"),
+    (check_ssd_mask, "transposed", rf"mask \(L=6\): {VALUES}.*above the diagonal"),
+    (check_ssd_mask, "no causal mask", rf"mask \(L=6\): {VALUES}.*0 above the diagonal"),
+    (check_ssd_mask, "no decay", rf"mask \(L=6\): {VALUES}"),
+
+    (check_ssd_chunked_head, "no state between chunks",
+     rf"y \(L=37, chunk=8\): {VALUES}.*what a chunk inherits"),
+    (check_ssd_chunked_head, "carried state not decayed", rf"y \(L=37, chunk=8\): {VALUES}"),
+    (check_ssd_chunked_head, "inputs not decayed to the chunk end",
+     rf"y \(L=37, chunk=8\): {VALUES}"),
+    (check_ssd_chunked_head, "old state not decayed across the chunk",
+     rf"y \(L=37, chunk=8\): {VALUES}"),
+    (check_ssd_chunked_head, "no causal mask in the chunk",
+     rf"y \(one chunk: L=8, chunk=8\): {VALUES}.*s <= t"),
+    (check_ssd_chunked_head, "scores B C^T", rf"y \(one chunk: L=8, chunk=8\): {VALUES}"),
+    (check_ssd_chunked_head, "last partial chunk dropped",
+     r"y \(L=37, chunk=8\): wrong shape, expected \(37, 3\), got \(32, 3\)"),
 
     (check_multi_step_adapt, "every gradient at theta_0 (the planted bug)",
      rf"multi_step_adapt \(steps=3\)\['[\w.]+'\]: {VALUES}.*CURRENT fast weights"),

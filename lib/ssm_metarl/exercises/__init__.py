@@ -37,6 +37,8 @@ from .rl import (
 )
 from .ssm import (
     check_discretize_zoh_diagonal,
+    check_ssd_chunked_head,
+    check_ssd_mask,
     check_s4d_convolution,
     check_scan_step,
     check_ssd_chunk_state,
@@ -67,6 +69,8 @@ __all__ = [
     "check_ssm_kernel",
     "check_scan_step",
     "check_ssd_chunk_state",
+    "check_ssd_mask",
+    "check_ssd_chunked_head",
     "check_ssm_recurrence",
     "check_s4d_convolution",
     "check_gae",

@@ -1,4 +1,4 @@
-"""Checkers for notebook 01 (SSM dynamics).
+"""Checkers for notebooks 01a and 01b (SSM dynamics; selective SSMs and the SSD).
 
 Glossary: N state size, L kernel length, B batch, D channels of a scan;
 for the SSD, Q chunk size and P head dim.
@@ -265,3 +265,91 @@ def check_s4d_convolution(fn: Callable[..., Any]) -> None:
             "conv" if _kernel_is_right(fn, A, C, dt, length) else "kernel"]
         assert_close(f"y ({label})", y, expected, atol=1e-9, rtol=1e-7, hint=hint)
     passed("s4d_convolution", "the FFT convolution equals the S4D recurrence on two layers")
+
+
+MASK_HINT = ("L[t, s] = prod_{s < r <= t} a_r = exp(sum of log_a over r = s+1 .. t) for s <= t, "
+             "and 0 above the diagonal (s > t); the diagonal is 1: step t's own input is "
+             "not decayed at step t")
+
+
+def _oracle_mask(log_a: torch.Tensor) -> torch.Tensor:
+    """(L,) log-decays -> (L, L) mask, entry by entry (an independent oracle)."""
+    length = log_a.shape[0]
+    mask = torch.zeros(length, length, dtype=log_a.dtype)
+    for t in range(length):
+        for s in range(t + 1):
+            mask[t, s] = torch.exp(log_a[s + 1 : t + 1].sum())
+    return mask
+
+
+@exercise_check(forbid=(ssd,), bug_hunt=True)
+def check_ssd_mask(fn: Callable[..., Any]) -> None:
+    """Find the bug: check ``fn(log_a) -> mask``, the 1-semiseparable mask of one SSD head.
+
+    log_a (L,) log-decays; expected mask (L, L) with mask[t, s] = prod_{s < r <= t} a_r
+    for s <= t and 0 above the diagonal (Dao & Gu 2024, Sec. 3.2), the same
+    numbers as :func:`ssm_metarl.ssd.semiseparable_mask` for one head.
+    """
+    gen = torch.Generator().manual_seed(21)
+    for label, length in (("L=6", 6), ("L=17", 17)):
+        log_a = -0.8 * torch.rand(length, generator=gen, dtype=torch.float64)
+        got = call_student("ssd_mask", fn, log_a.clone())
+        expected = _oracle_mask(log_a)
+        torch.testing.assert_close(ssd.semiseparable_mask(log_a[None, :, None])[0, 0], expected)
+        assert_close(f"mask ({label})", got, expected, atol=1e-10, hint=MASK_HINT)
+    passed("ssd_mask", "equals prod_{s<r<=t} a_r below the diagonal and 0 above, for L = 6 and 17")
+
+
+CHUNKED_HINTS = {
+    "one chunk": "inside one chunk, y_t = sum_{s <= t} (C_t . B_s) L[t, s] x_s with the mask "
+                 "L[t, s] = prod_{s < r <= t} a_r (the quadratic form on that chunk)",
+    "several chunks": "your chunks are right on their own; what a chunk inherits is not. The "
+                      "state entering chunk c is h = (prod of a over chunk c-1) * (state "
+                      "entering c-1) + sum_s (prod_{s < r <= end} a_r) x_s B_s^T over chunk "
+                      "c-1, and it adds (prod_{start <= r <= t} a_r) * h C_t to y_t for every "
+                      "step t of chunk c",
+}
+
+
+def _chunked_case(length: int, seed: int) -> dict[str, torch.Tensor]:
+    """One head: x (L, P=3), log_a (L,), B and C (L, N=4), float64."""
+    gen = torch.Generator().manual_seed(seed)
+    return {"x": torch.randn(length, 3, generator=gen, dtype=torch.float64),
+            "log_a": -0.5 * torch.rand(length, generator=gen, dtype=torch.float64),
+            "B": torch.randn(length, 4, generator=gen, dtype=torch.float64) / 2,
+            "C": torch.randn(length, 4, generator=gen, dtype=torch.float64) / 2}
+
+
+def _oracle_head(case: dict[str, torch.Tensor]) -> torch.Tensor:
+    """y (L, P) of h_t = a_t h_{t-1} + x_t B_t^T, y_t = h_t C_t, by a loop (the oracle)."""
+    h = torch.zeros(case["x"].shape[1], case["B"].shape[1], dtype=torch.float64)
+    ys = []
+    for x_t, log_a_t, B_t, C_t in zip(case["x"], case["log_a"], case["B"], case["C"], strict=True):
+        h = torch.exp(log_a_t) * h + torch.outer(x_t, B_t)
+        ys.append(h @ C_t)
+    return torch.stack(ys)
+
+
+@exercise_check(forbid=(ssd,))
+def check_ssd_chunked_head(fn: Callable[..., Any]) -> None:
+    """Larger exercise: check ``fn(x, log_a, B, C, chunk) -> y``, SSD's chunked algorithm.
+
+    One head, no batch: x (L, P), log_a (L,), B and C (L, N), chunk the chunk
+    size Q (the last chunk may be shorter). Expected y (L, P) of the
+    recurrence h_t = a_t h_{t-1} + x_t B_t^T, y_t = h_t C_t from h_{-1} = 0
+    (Dao & Gu 2024, Sec. 6: diagonal blocks as masked attention, off-diagonal
+    blocks through the state each chunk hands to the next). Checked first on a
+    sequence that is one chunk, then with L = 37 in chunks of 8, 5 and 1. A
+    solution that calls :mod:`ssm_metarl.ssd` is refused.
+    """
+    cases = [("one chunk: L=8, chunk=8", 8, 8, 31, "one chunk"),
+             ("L=37, chunk=8", 37, 8, 32, "several chunks"),
+             ("L=37, chunk=5", 37, 5, 32, "several chunks"),
+             ("L=37, chunk=1", 37, 1, 32, "several chunks")]
+    for label, length, chunk, seed, hint in cases:
+        case = _chunked_case(length, seed)
+        got = call_student("ssd_chunked_head", fn, *(v.clone() for v in case.values()), chunk)
+        assert_close(f"y ({label})", got, _oracle_head(case), atol=1e-9,
+                     hint=CHUNKED_HINTS[hint])
+    passed("ssd_chunked_head", "equals the recurrence on one chunk and with L = 37 in chunks "
+           "of 8, 5 and 1")
