@@ -45,13 +45,13 @@ from torch import nn
 
 from ._validate import (
     check_bool,
+    check_callable,
     check_device,
     check_dtype,
     check_finite,
     check_float,
     check_instance,
     check_int,
-    check_callable,
     check_like,
     check_reset,
     training_step,

@@ -37,11 +37,11 @@ from .rl import (
 )
 from .ssm import (
     check_discretize_zoh_diagonal,
-    check_ssd_chunked_head,
-    check_ssd_mask,
     check_s4d_convolution,
     check_scan_step,
     check_ssd_chunk_state,
+    check_ssd_chunked_head,
+    check_ssd_mask,
     check_ssm_kernel,
     check_ssm_recurrence,
 )
