@@ -64,7 +64,7 @@ test-notebooks: $(STAMP)
 test-browser: $(STAMP)
 	TQDM_DISABLE=1 $(BIN)/python -m pytest tests/test_browser.py -m browser $(PYTEST_ARGS)
 
-# NOTEBOOKS=notebooks/01_ssm_dynamics.ipynb make execute  re-executes just one.
+# NOTEBOOKS=notebooks/01a_ssm_dynamics.ipynb make execute  re-executes just one.
 NOTEBOOKS ?= $(sort $(wildcard notebooks/*.ipynb))
 execute: $(STAMP)
 	@for nb in $(NOTEBOOKS); do \

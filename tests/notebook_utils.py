@@ -37,3 +37,15 @@ def text_of(cell: nbformat.NotebookNode) -> str:
         elif out.output_type == "error":
             parts.append(f"{out.ename}: {out.evalue}")
     return "".join(parts)
+
+
+# How long a notebook takes in class, the rule its "**Length**" line states:
+# prose read at WORDS_PER_MINUTE, code at LINES_PER_MINUTE, plus its `class` run.
+WORDS_PER_MINUTE, LINES_PER_MINUTE = 150, 25
+
+
+def reading_minutes(nb: nbformat.NotebookNode) -> float:
+    """Minutes to read a notebook's prose and code at the course's stated pace."""
+    words = sum(len(c.source.split()) for c in nb.cells if c.cell_type == "markdown")
+    lines = sum(len(c.source.splitlines()) for c in code_cells(nb))
+    return words / WORDS_PER_MINUTE + lines / LINES_PER_MINUTE

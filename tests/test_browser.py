@@ -343,11 +343,11 @@ def test_welcome_page_renders_the_course_map(walkthrough, page):
     open_notebook(page, walkthrough.lab, welcome.name, len(read(welcome).cells))
     notebook = page.locator(".jp-NotebookPanel .jp-Notebook")
     # Markdown renders after the cells attach; expect() waits for it.
-    course_map = notebook.locator(".jp-RenderedMarkdown table", has_text="01_ssm_dynamics")
+    course_map = notebook.locator(".jp-RenderedMarkdown table", has_text="01a_ssm_dynamics")
     expect(course_map, "the course map table did not render").to_have_count(
         1, timeout=PAGE_TIMEOUT_MS)
     first_words = [row.split()[0] for row in course_map.locator("tbody tr").all_inner_texts()]
-    assert first_words[:2] == ["00_welcome", "01_ssm_dynamics"], first_words
+    assert first_words[:2] == ["00_welcome", "01a_ssm_dynamics"], first_words
     heading = notebook.get_by_role("heading", name=re.compile("How the four parts connect"))
     expect(heading, "the 'How the four parts connect' section is missing").to_have_count(1)
     # JupyterLab draws a mermaid block as an <img> holding the SVG as a data URL.

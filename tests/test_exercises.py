@@ -153,7 +153,7 @@ def test_make_student_writes_stripped_notebooks_with_no_outputs(tmp_path):
 
 
 # ----------------------------------------------------------------------------
-# check_ssd_chunk_state (notebook 01, exercise 1.4): the reference passes, each
+# check_ssd_chunk_state (notebook 01b, exercise 1.4): the reference passes, each
 # plausible mistake fails with a message, and so does handing the work to the library.
 # ----------------------------------------------------------------------------
 

@@ -11,19 +11,57 @@ import re
 
 import pytest
 
-from notebook_utils import cell_tags, code_cells, notebook_paths, read, text_of
+from notebook_utils import (
+    LINES_PER_MINUTE,
+    ROOT,
+    WORDS_PER_MINUTE,
+    cell_tags,
+    code_cells,
+    notebook_paths,
+    read,
+    reading_minutes,
+    text_of,
+)
 
 PATHS = notebook_paths()
 IDS = [p.name for p in PATHS]
 
 
 def test_the_numbered_course_notebooks_exist():
+    """00, 01, ... in turn; a topic split for class length keeps its number, in parts a, b, ..."""
     names = [p.name for p in PATHS]
     assert names and names[0] == "00_welcome.ipynb"
     for name in names:
-        assert re.fullmatch(r"\d\d_[a-z0-9_]+\.ipynb", name), name
-    numbers = [int(n[:2]) for n in names]
+        assert re.fullmatch(r"\d\d[a-z]?_[a-z0-9_]+\.ipynb", name), name
+    numbers = sorted({int(n[:2]) for n in names})
     assert numbers == list(range(len(numbers))), f"notebooks must be numbered 00.. in turn: {names}"
+    for number in numbers:
+        parts = [n[2] for n in names if int(n[:2]) == number]
+        assert parts == ["_"] or parts == [chr(ord("a") + i) for i in range(len(parts))], (
+            f"notebook {number:02d} must be one notebook or parts a, b, ... in turn: {parts}")
+
+
+def class_minutes(stem: str) -> float:
+    """The `class` running time of a notebook, from the README's course map."""
+    for line in (ROOT / "README.md").read_text().splitlines():
+        if line.startswith(f"| [{stem}]("):
+            return float(line.rstrip(" |").split("|")[-1].split("/")[-1])
+    raise AssertionError(f"README course map has no row for {stem}")
+
+
+@pytest.mark.parametrize("path", PATHS, ids=IDS)
+def test_every_notebook_states_a_class_length_within_the_bar(path):
+    """Reading at the stated pace plus the class run: within 5 minutes of the stated length,
+    and at most 75 minutes (longer notebooks are split into parts)."""
+    nb = read(path)
+    found = re.search(r"\*\*Length\*\*: about (\d+) minutes", nb.cells[0].source)
+    assert found, f"{path.name}: the first cell must state '**Length**: about N minutes ...'"
+    stated = int(found.group(1))
+    measured = reading_minutes(nb) + class_minutes(path.stem)
+    assert abs(stated - measured) <= 5, (
+        f"{path.name}: states {stated} min, the rule gives {measured:.0f} (prose at "
+        f"{WORDS_PER_MINUTE} words/min, code at {LINES_PER_MINUTE} lines/min, plus the class run)")
+    assert stated <= 75, f"{path.name}: {stated} minutes is longer than a class; split it"
 
 
 @pytest.mark.parametrize("path", PATHS, ids=IDS)
