@@ -6,6 +6,11 @@ import numpy as np
 import torch
 from bad_input_table import table_tests
 
+EXEMPT = {
+    "ssm_metarl.metaworld_runs.InferenceRun": "record that reach_by_inference builds and returns "
+                                              "(checked there)",
+}
+
 
 def _nav():
     from ssm_metarl import navigation_runs
@@ -154,6 +159,32 @@ CASES = [
      "episodes"),
     ("metaworld_runs.evaluate_run per_task=0", lambda p: _evaluate_run(per_task=0), ValueError,
      "per_task"),
+    ("metaworld_runs.reach_reward distance=-1", lambda p: _mw().reach_reward(-1.0, 0.2),
+     ValueError, "distance"),
+    ("metaworld_runs.reach_reward margin=0", lambda p: _mw().reach_reward(0.1, 0.0), ValueError,
+     "margin"),
+    ("metaworld_runs.goal_from_rewards positions (5, 2)",
+     lambda p: _mw().goal_from_rewards(np.zeros((5, 2)), np.full(5, 0.5)), ValueError, "positions"),
+    ("metaworld_runs.goal_from_rewards rewards of another length",
+     lambda p: _mw().goal_from_rewards(np.zeros((8, 3)), np.full(7, 0.5)), ValueError, "rewards"),
+    ("metaworld_runs.goal_from_rewards rewards=0",
+     lambda p: _mw().goal_from_rewards(np.zeros((8, 3)), np.zeros(8)), ValueError, "rewards"),
+    ("metaworld_runs.goal_from_rewards too few below 1",
+     lambda p: _mw().goal_from_rewards(np.random.default_rng(0).normal(size=(8, 3)),
+                                       np.r_[np.full(3, 0.5), np.ones(5)]), ValueError, "6 rewards"),
+    ("metaworld_runs.goal_from_rewards iterations=-1",
+     lambda p: _mw().goal_from_rewards(np.zeros((8, 3)), np.full(8, 0.5), iterations=-1),
+     ValueError, "iterations"),
+    ("metaworld_runs.reach_by_inference infer=3",
+     lambda p: _mw().reach_by_inference(_tasks()[0], infer=3), TypeError, "infer"),
+    ("metaworld_runs.reach_by_inference explore_steps=200",
+     lambda p: _mw().reach_by_inference(_tasks()[0], explore_steps=200), ValueError,
+     "explore_steps"),
+    ("metaworld_runs.reach_by_inference task (6,)",
+     lambda p: _mw().reach_by_inference(np.zeros(6)), ValueError, "task"),
+    ("metaworld_runs.reach_by_inference infer returns (2,)",
+     lambda p: _mw().reach_by_inference(_tasks()[0], infer=lambda p, r: np.zeros(2)), ValueError,
+     "infer"),
     ("metaworld_runs.oracle_action obs (2,)",
      lambda p: _mw().oracle_action(np.zeros(2), np.zeros(3)), ValueError, "obs"),
     ("metaworld_runs.oracle_action obs str",

@@ -12,6 +12,7 @@ a recovery time or a flag is one number the message may name).
 
 from __future__ import annotations
 
+import copy
 import math
 import re
 from collections.abc import Callable, Mapping
@@ -50,10 +51,14 @@ from ssm_metarl.exercises import (
     check_trial_starts,
     check_ttt_identity_step,
     check_ucb1_choice,
+    check_ucb_over_policies,
     check_ucb_policy_choice,
+    check_window_returns,
 )
 from ssm_metarl.exercises.metaworld import (
     check_episode_successes,
+    check_goal_from_rewards,
+    check_probe_error,
     check_reach_controller,
     check_seed_interval,
 )
@@ -462,6 +467,96 @@ def reach_controller(obs, goal, mistake=""):
     return move if mistake == "no gripper number" else np.append(move, 0.0)
 
 
+def ucb_over_policies(play, num_policies, trials, scale, mistake=""):
+    counts, totals = np.zeros(num_policies), np.zeros(num_policies)
+    chosen, returns = [], []
+    for j in range(trials):
+        means = totals if mistake == "sums, not means" else totals / np.maximum(counts, 1)
+        t = j + 1 if mistake == "ln(j + 1)" else j
+        factor = 1.0 if mistake == "without the factor 2" else 2.0
+        c = 0.0 if mistake == "greedy (no bonus)" else scale
+        untried = np.flatnonzero(counts == 0)
+        if untried.size and mistake != "no rule for untried policies":
+            i = int(untried[0])
+        else:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                bound = means + c * np.sqrt(factor * np.log(max(t, 1)) / counts)
+            i = int(np.argmax(np.nan_to_num(bound, nan=-np.inf)))
+        r = play(i)
+        counts[i] += 1
+        totals[i] += r
+        chosen.append(i)
+        returns.append(r)
+    if mistake == "returns sorted":
+        returns = sorted(returns)
+    return np.array(chosen), np.array(returns)
+
+
+def window_returns(rewards, k, gamma, mistake=""):
+    if mistake == "window of k + 1 rewards":
+        k = k + 1
+    discounts = gamma ** torch.arange(k, dtype=rewards.dtype)
+    if mistake == "discount from gamma^1":
+        discounts = discounts * gamma
+    if mistake == "no discount":
+        discounts = torch.ones_like(discounts)
+    if mistake == "discounts reversed":
+        discounts = discounts.flip(0)
+    last = rewards.shape[0] if mistake == "rows cut at the last reward (the planted bug)" \
+        else rewards.shape[0] - k + 1
+    out = torch.stack([(rewards[p:p + k] * discounts[:len(rewards[p:p + k]), None]).sum(0)
+                       for p in range(last)])
+    if mistake == "summed over envs":
+        return out.sum(1)
+    return out
+
+
+def goal_from_rewards(positions, rewards, mistake=""):
+    p, r = np.asarray(positions, float), np.asarray(rewards, float)
+    if mistake == "the best sample":
+        return p[np.argmax(r)]
+    if mistake == "reward-weighted mean":
+        return (p * r[:, None]).sum(0) / r.sum()
+    keep = r < 0.999
+    p, r = p[keep], r[keep]
+    s = np.sqrt(1 / r) / 3 if mistake == "1/r, not 1/r - 1" else np.sqrt(1 / r - 1) / 3
+    radius = 0.0 if mistake == "radius left out" else 0.05
+    design = np.column_stack([2 * p, -np.ones(len(p)), 2 * radius * s, s**2])
+    x, *_ = np.linalg.lstsq(design, (p**2).sum(1) - radius**2, rcond=None)
+    g, m = x[:3], max(x[4], 0.05)
+    if mistake == "linear solve only":
+        return g
+    for _ in range(10):
+        offset = p - g
+        d = np.linalg.norm(offset, axis=1) + 1e-12
+        jacobian = np.column_stack([-offset / d[:, None], -s])
+        step, *_ = np.linalg.lstsq(jacobian, -(d - radius - m * s), rcond=None)
+        step = -step if mistake == "Gauss-Newton step with the wrong sign" else step
+        g, m = g + step[:3], m + step[3]
+    return g
+
+
+def probe_error(states, goals, ridge, mistake=""):
+    split = len(goals) // 2
+    errors = []
+    for t in range(states.shape[1]):
+        x = states[:, t] if mistake == "no bias" else np.concatenate(
+            [states[:, t], np.ones((len(goals), 1))], axis=1)
+        lam = 0.0 if mistake == "no ridge" else ridge
+        fit = slice(None) if mistake == "fitted on every trial" else slice(None, split)
+        w = np.linalg.solve(x[fit].T @ x[fit] + lam * np.eye(x.shape[1]), x[fit].T @ goals[fit])
+        score = slice(None) if mistake == "scored on every trial (the planted bug)" else \
+            slice(split, None)
+        difference = x[score] @ w - goals[score]
+        if mistake == "squared distance":
+            errors.append((difference**2).sum(1).mean())
+        elif mistake == "mean absolute coordinate":
+            errors.append(np.abs(difference).mean())
+        else:
+            errors.append(np.linalg.norm(difference, axis=1).mean())
+    return np.array(errors)
+
+
 def seed_interval(success, mistake=""):
     axis_values = success.mean(axis=0) if mistake == "interval over tasks" else \
         success.mean(axis=1)
@@ -713,6 +808,10 @@ GOOD: dict[Callable[..., None], Callable[..., Any]] = {
     check_episode_successes: episode_successes,
     check_reach_controller: reach_controller,
     check_seed_interval: seed_interval,
+    check_window_returns: window_returns,
+    check_ucb_over_policies: ucb_over_policies,
+    check_probe_error: probe_error,
+    check_goal_from_rewards: goal_from_rewards,
 }
 
 VALUES = r"values differ, max \|got - expected\| = \S+ at index"
@@ -943,6 +1042,39 @@ MISTAKES: list[tuple[Callable[..., None], str, str]] = [
     (check_seed_interval, "the whole width", r"seed_interval: wrong half-width"),
     (check_seed_interval, "mean of the first seed", r"seed_interval: wrong mean for 3 seeds"),
 
+    (check_ucb_over_policies, "greedy (no bonus)", r"ucb_over_policies: trial \d+ chose policy"),
+    (check_ucb_over_policies, "ln(j + 1)", r"ucb_over_policies: trial \d+ chose policy"),
+    (check_ucb_over_policies, "without the factor 2", r"ucb_over_policies: trial \d+ chose"),
+    (check_ucb_over_policies, "sums, not means", r"ucb_over_policies: trial \d+ chose policy"),
+    (check_ucb_over_policies, "no rule for untried policies",
+     r"ucb_over_policies: trial \d+ chose policy .*untried policy first"),
+    (check_ucb_over_policies, "returns sorted", r"ucb_over_policies: the choices are right"),
+
+    (check_window_returns, "rows cut at the last reward (the planted bug)",
+     r"returns \(V=12, E=3, k=4, gamma=0.9\): wrong shape, expected \(9, 3\), got \(12, 3\)"),
+    (check_window_returns, "window of k + 1 rewards", r"returns \(V=12.*wrong shape"),
+    (check_window_returns, "discount from gamma^1", rf"returns \(V=12.*{VALUES}.*gamma\^j"),
+    (check_window_returns, "no discount", rf"returns \(V=12.*{VALUES}"),
+    (check_window_returns, "discounts reversed", rf"returns \(V=12.*{VALUES}"),
+    (check_window_returns, "summed over envs", r"returns \(V=12.*wrong shape"),
+
+    (check_goal_from_rewards, "the best sample", r"goal_from_rewards \(goal 1.*cm from the true"),
+    (check_goal_from_rewards, "reward-weighted mean", r"goal_from_rewards \(goal 1.*from the true"),
+    (check_goal_from_rewards, "1/r, not 1/r - 1", r"goal_from_rewards \(goal 1.*sqrt\(1 / r_i - 1\)"),
+    (check_goal_from_rewards, "radius left out", r"goal_from_rewards \(goal 1.*0.05 \+ m s_i"),
+    (check_goal_from_rewards, "linear solve only",
+     r"goal_from_rewards: on held-out reach task \d the hand never came within 5 cm"),
+    (check_goal_from_rewards, "Gauss-Newton step with the wrong sign",
+     r"goal_from_rewards: on held-out reach task \d"),
+
+    (check_probe_error, "scored on every trial (the planted bug)",
+     r"probe_error \(G=20, T=3, F=8\): at step \d your error is .* lower than it should be.*OTHER"),
+    (check_probe_error, "fitted on every trial", r"probe_error \(G=20, T=3, F=8\): .*lower"),
+    (check_probe_error, "no bias", r"probe_error \(G=20, T=3, F=8\): at step"),
+    (check_probe_error, "no ridge", r"probe_error \(G=20, T=3, F=8\): at step"),
+    (check_probe_error, "squared distance", r"probe_error \(G=20, T=3, F=8\): .*lower"),
+    (check_probe_error, "mean absolute coordinate", r"probe_error \(G=20, T=3, F=8\): at step"),
+
     (check_ssm_recurrence, "output read before the update (the planted bug)",
      rf"y \(N=4, L=12\): {VALUES}.*after u_t entered it"),
     (check_ssm_recurrence, "state not carried", rf"y \(N=4, L=12\): {VALUES}"),
@@ -1053,7 +1185,9 @@ def _spy(good: Callable[..., Any], mistake: str) -> tuple[Callable[..., Any], li
     answers: list[Any] = []
 
     def wrong(*args: Any) -> Any:
-        answers.append(good(*args))
+        # on a copy: an input with state (a seeded play(i) of check_ucb_over_policies) must
+        # reach the wrong solution as the checker handed it over
+        answers.append(good(*copy.deepcopy(args)))
         return good(*args, mistake=mistake)
 
     return wrong, answers

@@ -53,7 +53,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -87,8 +87,9 @@ from .profiles import seed_everything
 from .results import data_dir, provenance, train_runs_main
 from .rl import collect_rollouts
 
-__all__ = ["METHODS", "evaluate_run", "load_run", "main", "make_policy", "oracle_action",
-           "oracle_success", "run_paths", "success_rollout", "train_run"]
+__all__ = ["METHODS", "REACH_RADIUS", "InferenceRun", "evaluate_run", "goal_from_rewards",
+           "load_run", "main", "make_policy", "oracle_action", "oracle_success",
+           "reach_by_inference", "reach_reward", "run_paths", "success_rollout", "train_run"]
 
 METHODS = ("memoryless", "rl2_ssm", "rl2_gru", "maml_mlp", "maml_ssm")
 """The stored Meta-World runs (module docstring)."""
@@ -381,6 +382,130 @@ def oracle_success(tasks: np.ndarray, horizon: int = HORIZON, name: str = TASK) 
         hits.append(hit)
         env.close()
     return np.asarray(hits)
+
+
+# ----------------------------------------------------------------------------- task inference
+
+REACH_RADIUS = 0.05
+"""Meta-World reach: the gripper within 5 cm of the goal earns the full reward (and success)."""
+
+
+def reach_reward(distance: Any, margin: float) -> np.ndarray:
+    """reach-v3's reward (scaled to [0, 1]) at gripper-goal ``distance`` (m), as a model.
+
+    Meta-World's ``compute_reward`` (v2 rewards) is ``tolerance(d, bounds=(0,
+    0.05), margin, sigmoid="long_tail")``: 1 within :data:`REACH_RADIUS`, else
+    ``1 / (1 + 9 ((d - 0.05) / margin)^2)``, with ``margin`` the distance from
+    the arm's initial position to the goal. It is a known, decreasing function
+    of the distance, so rewards at known hand positions pin the hidden goal
+    down (:func:`goal_from_rewards`).
+    """
+    d = np.asarray(distance, dtype=float)
+    if not np.isfinite(d).all() or (d < 0).any():
+        raise ValueError(f"distance must be finite and >= 0 (metres), got {distance!r:.60}")
+    margin = check_float("margin", margin, minimum=0, strict=True)
+    beyond = np.maximum(d - REACH_RADIUS, 0.0) / margin
+    return 1.0 / (1.0 + 9.0 * beyond**2)
+
+
+def goal_from_rewards(positions: Any, rewards: Any, *, iterations: int = 10) -> np.ndarray:
+    """The goal (3,) that explains rewards (N,) seen at hand positions (N, 3), by least squares.
+
+    Inverting :func:`reach_reward` gives the distance of each sample beyond the
+    5-cm radius in units of the unknown margin: ``d_i = 0.05 + m s_i`` with
+    ``s_i = sqrt(1 / r_i - 1) / 3``. Squaring ``||p_i - g|| = d_i`` makes
+    ``||p_i||^2 - 0.05^2 = 2 p_i . g - ||g||^2 + 0.1 m s_i + m^2 s_i^2``
+    linear in ``(g, ||g||^2, m, m^2)`` taken as four independent unknowns
+    (6 numbers): a linear least-squares start, then ``iterations`` Gauss-Newton
+    steps on the residuals ``||p_i - g|| - 0.05 - m s_i`` in ``(g, m)``.
+    Samples with ``r >= 0.999`` (inside the radius: no distance information)
+    are left out; at least 6 must remain. The estimate is the goal as seen
+    from the hand position of the observation (the reward is measured at the
+    gripper's centre, a fixed offset away), so moving the hand there brings
+    the gripper to the goal.
+    """
+    p = np.asarray(positions, dtype=float)
+    r = np.asarray(rewards, dtype=float)
+    if p.ndim != 2 or p.shape[1] != 3 or r.shape != (len(p),):
+        raise ValueError(f"positions must be (N, 3) and rewards (N,), got {p.shape} and {r.shape}")
+    if not (np.isfinite(p).all() and np.isfinite(r).all()) or (r <= 0).any() or (r > 1).any():
+        raise ValueError("positions must be finite and rewards in (0, 1] (reach-v3's reward "
+                         "with reward_scale 0.1)")
+    iterations = check_int("iterations", iterations, 0)
+    keep = r < 0.999
+    p, r = p[keep], r[keep]
+    if len(p) < 6:
+        raise ValueError(f"need at least 6 rewards below 1 to find the goal, got {len(p)}")
+    s = np.sqrt(1.0 / r - 1.0) / 3.0
+    design = np.column_stack([2 * p, -np.ones(len(p)), 2 * REACH_RADIUS * s, s**2])
+    solution, *_ = np.linalg.lstsq(design, (p**2).sum(1) - REACH_RADIUS**2, rcond=None)
+    goal, margin = solution[:3], max(solution[4], REACH_RADIUS)
+    for _ in range(iterations):
+        offset = p - goal
+        distance = np.linalg.norm(offset, axis=1) + 1e-12
+        residual = distance - REACH_RADIUS - margin * s
+        jacobian = np.column_stack([-offset / distance[:, None], -s])
+        step, *_ = np.linalg.lstsq(jacobian, -residual, rcond=None)
+        goal, margin = goal + step[:3], margin + step[3]
+    return goal
+
+
+class InferenceRun(NamedTuple):
+    """One episode of :func:`reach_by_inference`: whether it succeeded, at which step
+    (``-1``: never), the final goal estimate (3,) and the true goal (3,)."""
+
+    success: bool
+    first_success: int
+    estimate: np.ndarray
+    goal: np.ndarray
+
+
+def reach_by_inference(task: Any, infer: Any = goal_from_rewards, *, explore_steps: int = 24,
+                       refit_every: int = 5, horizon: int = HORIZON, seed: int = 0,
+                       name: str = TASK) -> InferenceRun:
+    """Reach a hidden goal by inferring it from rewards: task inference done by hand.
+
+    The policy sees what RL^2 sees (the observation with the goal hidden, and
+    the rewards): it moves the hand along +x, +y, +z, -x, -y, -z for
+    ``explore_steps`` steps, estimates the goal with ``infer(positions,
+    rewards)`` (default :func:`goal_from_rewards`), then drives the hand
+    toward the estimate with :func:`oracle_action`, re-estimating from all
+    samples every ``refit_every`` steps. The true goal is used only to report.
+    """
+    if not callable(infer):
+        raise TypeError(f"infer must be a function infer(positions, rewards) -> goal (3,), got "
+                        f"{type(infer).__name__}")
+    explore_steps, refit_every = check_int("explore_steps", explore_steps, 6), \
+        check_int("refit_every", refit_every)
+    horizon, seed = check_int("horizon", horizon), check_int("seed", seed, 0)
+    if explore_steps >= horizon or horizon > MAX_HORIZON:
+        raise ValueError(f"need explore_steps < horizon <= {MAX_HORIZON}, got {explore_steps} "
+                         f"and {horizon}")
+    if not isinstance(name, str) or name not in ML1_ENVS:
+        raise ValueError(f"name must be one of {ML1_ENVS}, got {name!r}")
+    task = family("test", name).check_task(task)
+    env = MetaWorldEnv(name, task=task, horizon=horizon)
+    obs, _ = env.reset(seed=seed)
+    positions, rewards, estimate, first = [], [], None, -1
+    directions = np.vstack([np.eye(3), -np.eye(3)])
+    per_direction = max(1, explore_steps // len(directions))
+    for t in range(horizon):
+        if t < explore_steps:
+            action = np.append(directions[min(t // per_direction, 5)], 0.0)
+        else:
+            if estimate is None or (t - explore_steps) % refit_every == 0:
+                estimate = np.asarray(infer(np.array(positions), np.array(rewards)), dtype=float)
+                if estimate.shape != (3,) or not np.isfinite(estimate).all():
+                    raise ValueError(f"infer must return a finite goal of shape (3,), got "
+                                     f"{estimate!r:.60}")
+            action = _oracle_action(obs, estimate)
+        obs, reward, _, _, info = env.step(action)
+        positions.append(obs[:3].copy())
+        rewards.append(reward)
+        if info["success"] and first < 0:
+            first = t
+    env.close()
+    return InferenceRun(first >= 0, first, estimate, task[3:].copy())
 
 
 def main(argv: Sequence[str] | None = None) -> None:

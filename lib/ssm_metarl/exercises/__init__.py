@@ -27,7 +27,13 @@ from .maml import (
     check_multi_step_adapt,
     check_reptile_update,
 )
-from .metaworld import check_episode_successes, check_reach_controller, check_seed_interval
+from .metaworld import (
+    check_episode_successes,
+    check_goal_from_rewards,
+    check_probe_error,
+    check_reach_controller,
+    check_seed_interval,
+)
 from .rl import (
     check_bandit_reinforce,
     check_discounted_returns,
@@ -45,7 +51,13 @@ from .ssm import (
     check_ssm_kernel,
     check_ssm_recurrence,
 )
-from .system import check_recurrent_inner_step, check_trial_starts, check_ucb_policy_choice
+from .system import (
+    check_recurrent_inner_step,
+    check_trial_starts,
+    check_ucb_over_policies,
+    check_ucb_policy_choice,
+    check_window_returns,
+)
 from .welcome import check_euler_step
 
 __all__ = [
@@ -86,4 +98,8 @@ __all__ = [
     "check_recurrent_inner_step",
     "check_trial_starts",
     "check_ucb_policy_choice",
+    "check_window_returns",
+    "check_ucb_over_policies",
+    "check_probe_error",
+    "check_goal_from_rewards",
 ]

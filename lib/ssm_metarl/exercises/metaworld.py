@@ -9,6 +9,10 @@ training seeds, G test tasks.
   (the oracle row of notebook 06's table) must reach 4 held-out goals.
 - :func:`check_seed_interval`: the mean success and its 95% interval over
   training seeds (Student's t), the first interval of every headline table.
+- :func:`check_goal_from_rewards` (larger exercise 6.B): infer the hidden goal
+  from rewards at known hand positions, then reach it.
+- :func:`check_probe_error` (find the bug 6.A): a linear probe of the goal
+  from the policy's state, scored on trials it was not fitted on.
 """
 
 from __future__ import annotations
@@ -19,11 +23,20 @@ from typing import Any
 import numpy as np
 
 from ..envs.metaworld import MetaWorldEnv, MetaWorldTasks, episode_successes
-from ..metaworld_runs import oracle_action
+from ..metaworld_runs import (
+    REACH_RADIUS,
+    family,
+    goal_from_rewards,
+    oracle_action,
+    reach_by_inference,
+    reach_reward,
+)
 from ..results import mean_ci, seeds_tasks_ci
+from ..system import linear_probe_error
 from ._core import ExerciseCheckFailed, call_student, exercise_check, passed
 
-__all__ = ["check_episode_successes", "check_reach_controller", "check_seed_interval"]
+__all__ = ["check_episode_successes", "check_goal_from_rewards", "check_probe_error",
+           "check_reach_controller", "check_seed_interval"]
 
 
 def _success_cases() -> list[tuple[str, np.ndarray, np.ndarray, np.ndarray, int]]:
@@ -165,3 +178,89 @@ def check_seed_interval(fn: Callable[..., Any]) -> None:
                 "interval is over seeds: one number per seed (its task average), then "
                 "t_{0.975, S-1} * std(ddof=1) / sqrt(S), with Student's t, not 1.96.")
     passed("seed_interval", "3, 5 and 2 seeds, Student's t")
+
+
+PROBE_HINT = ("at each step t fit goal ~ W s_t + b (ridge) on the first G // 2 trials only and "
+              "report the mean Euclidean distance between decoded and true goal on the OTHER "
+              "trials: an error measured on the trials the probe was fitted on says how well it "
+              "memorises them, not whether the state holds the goal")
+
+
+@exercise_check(forbid=(linear_probe_error,), bug_hunt=True)
+def check_probe_error(fn: Callable[..., Any]) -> None:
+    """Find the bug: check ``fn(states, goals, ridge) -> errors``, a held-out linear probe.
+
+    states (G, T, F) the policy's state at every step of G trials, goals (G, 3);
+    expected errors (T,): per step, a ridge regression with a bias fitted on the
+    first G // 2 trials and scored on the rest (mean distance, in m), as
+    :func:`ssm_metarl.system.linear_probe_error` computes it (notebook 06, section 4).
+    """
+    rng = np.random.default_rng(61)
+    for label, trials, steps, features in (("G=20, T=3, F=8", 20, 3, 8),
+                                           ("G=40, T=5, F=16", 40, 5, 16)):
+        goals = rng.uniform(-0.1, 0.1, (trials, 3))
+        mix = rng.normal(size=(3, features))
+        states = (goals @ mix)[:, None] * np.linspace(0.2, 1, steps)[None, :, None] \
+            + 0.3 * rng.normal(size=(trials, steps, features))
+        got = call_student("probe_error", fn, states.copy(), goals.copy(), 0.1)
+        expected = linear_probe_error(states, goals, ridge=0.1)
+        got = np.asarray(got, dtype=float)
+        if got.shape != expected.shape:
+            raise ExerciseCheckFailed(f"probe_error ({label}): wrong shape, expected "
+                                      f"{expected.shape} (one error per step), got {got.shape}.")
+        if not np.allclose(got, expected, atol=1e-9):
+            t = int(np.argmax(np.abs(got - expected)))
+            lower = "lower" if got[t] < expected[t] else "higher"
+            raise ExerciseCheckFailed(
+                f"probe_error ({label}): at step {t} your error is {got[t]:.4f} m, {lower} than "
+                f"it should be. Hint: {PROBE_HINT}.")
+    passed("probe_error", "fits on the first half of the trials and scores on the rest, "
+           "G = 20 and 40")
+
+
+INFERENCE_HINT = ("invert the reward: d_i = 0.05 + m s_i with s_i = sqrt(1 / r_i - 1) / 3; then "
+                  "||p_i||^2 - 0.05^2 = 2 p_i . g - ||g||^2 + 0.1 m s_i + m^2 s_i^2 is linear in "
+                  "(g, ||g||^2, m, m^2): solve it by least squares, then refine (g, m) by "
+                  "Gauss-Newton on ||p_i - g|| - 0.05 - m s_i")
+
+
+@exercise_check(forbid=(goal_from_rewards,))
+def check_goal_from_rewards(fn: Callable[..., Any]) -> None:
+    """Larger exercise: check ``fn(positions, rewards) -> goal``, task inference from rewards.
+
+    positions (N, 3) hand positions, rewards (N,) reach-v3 rewards there (a
+    known function of the distance to the hidden goal with an unknown margin,
+    :func:`ssm_metarl.metaworld_runs.reach_reward`); expected the goal (3,).
+    Checked on exact rewards of two synthetic goals (to 1 mm), then by
+    behaviour: :func:`~ssm_metarl.metaworld_runs.reach_by_inference` with
+    ``infer=fn`` must reach each of 4 held-out ML1 reach goals within one
+    150-step episode. A solution that calls ``goal_from_rewards`` is refused.
+    """
+    rng = np.random.default_rng(62)
+    for label, goal, margin in (("goal 1", np.array([0.03, 0.84, 0.19]), 0.24),
+                                ("goal 2", np.array([-0.09, 0.82, 0.27]), 0.31)):
+        start = np.array([0.0, 0.6, 0.2])
+        positions = start + rng.uniform(-0.05, 0.05, (30, 3))
+        rewards = reach_reward(np.linalg.norm(positions - goal, axis=1), margin)
+        got = np.asarray(call_student("goal_from_rewards", fn, positions.copy(), rewards.copy()),
+                         dtype=float)
+        if got.shape != (3,):
+            raise ExerciseCheckFailed(f"goal_from_rewards ({label}): expected a goal of shape "
+                                      f"(3,), got {got.shape}.")
+        error = float(np.linalg.norm(got - goal))
+        if not error < 1e-3:
+            raise ExerciseCheckFailed(
+                f"goal_from_rewards ({label}, 30 exact rewards, margin {margin} m): your goal is "
+                f"{100 * error:.1f} cm from the true one (needed < 0.1 cm). "
+                f"Hint: {INFERENCE_HINT}.")
+    for index, task in enumerate(family("test").tasks()[:4]):
+        run = reach_by_inference(task, infer=fn)
+        if not run.success:
+            raise ExerciseCheckFailed(
+                f"goal_from_rewards: on held-out reach task {index} the hand never came within "
+                f"{100 * REACH_RADIUS:.0f} cm of the goal; your final estimate is "
+                f"{100 * float(np.linalg.norm(run.estimate - run.goal)):.1f} cm away from it (the "
+                f"gripper sits about 4 cm below the hand, so a good estimate is that far above the "
+                f"goal). Hint: {INFERENCE_HINT}.")
+    passed("goal_from_rewards", "two synthetic goals to 1 mm; 4 of 4 held-out reach goals "
+           "reached from rewards alone")

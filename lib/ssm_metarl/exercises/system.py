@@ -8,6 +8,12 @@ Glossary: T rows of a rollout, E parallel environments, P candidate policies.
   (trial starts), given episode ends and the episodes per trial.
 - :func:`check_ucb_policy_choice`: UCB1 over a population of policies, with
   the bonus in return units (the test-time choice of notebook 05, section 5).
+- :func:`check_ucb_over_policies` (larger exercise 5.B): the whole test-time
+  loop of choosing among policies by UCB, checked against the library's rule
+  and by how often it ends up playing the best policy.
+- :func:`check_window_returns` (find the bug 5.A): the k-step returns an
+  online update within a trial may learn from, only rows whose k rewards
+  have all arrived.
 """
 
 from __future__ import annotations
@@ -18,11 +24,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from .. import meta_rl
 from ..envs.families import NavigationTasks
 from ..meta_rl import adapt_policy, policy_gradient_advantages, rollout_length
 from ..policies import SSMMetaPolicy
 from ..rl import collect_rollouts
-from ..system import ucb_choice
+from ..system import choose_by_ucb, ucb_choice
 from ._core import (
     ExerciseCheckFailed,
     as_tensor,
@@ -32,7 +39,8 @@ from ._core import (
     passed,
 )
 
-__all__ = ["check_recurrent_inner_step", "check_trial_starts", "check_ucb_policy_choice"]
+__all__ = ["check_recurrent_inner_step", "check_trial_starts", "check_ucb_policy_choice",
+           "check_ucb_over_policies", "check_window_returns"]
 
 
 def _navigation_rollout(core: str, episodes_per_trial: int, seed: int, goals: int = 2,
@@ -197,3 +205,114 @@ def check_ucb_policy_choice(fn: Callable[..., Any]) -> None:
                    f"; the scores mean + scale sqrt(2 ln t / n) are {bonus.tolist()}"))
     passed("ucb_policy_choice", f"{len(cases)} states, 2 with untried policies, 8 where a "
            "rule without the factor 2, with ln(t + 1), without the scale or over n errs")
+
+
+WINDOW_HINT = ("R_p = sum_{j=0}^{k-1} gamma^j r_{p+j} for the rows p = 0 .. V-k only: a row "
+               "whose k rewards have not all arrived has no complete k-step return yet, and a "
+               "return cut at the last row would favour late rows over early ones")
+
+
+def _window_oracle(rewards: torch.Tensor, k: int, gamma: float) -> torch.Tensor:
+    """(V, E) rewards -> (V - k + 1, E) complete k-step returns, entry by entry."""
+    rows, envs = rewards.shape
+    out = torch.zeros(rows - k + 1, envs, dtype=rewards.dtype)
+    for p in range(rows - k + 1):
+        for j in range(k):
+            out[p] += gamma**j * rewards[p + j]
+    return out
+
+
+@exercise_check(forbid=(meta_rl._windowed_advantages,), bug_hunt=True)
+def check_window_returns(fn: Callable[..., Any]) -> None:
+    """Find the bug: check ``fn(rewards, k, gamma) -> returns``, complete k-step returns.
+
+    rewards (V, E) of the real rows of a trial so far, k the window, gamma the
+    discount; expected (V - k + 1, E) with R_p = sum_{j<k} gamma^j r_{p+j}, only
+    for rows whose k rewards have all arrived: what ``PolicyAdapter(every_steps=k)``
+    learns from within a trial (notebook 05, section 5).
+    """
+    gen = torch.Generator().manual_seed(51)
+    for label, rows, envs, k, gamma in (("V=12, E=3, k=4", 12, 3, 4, 0.9),
+                                        ("V=30, E=2, k=10", 30, 2, 10, 0.99)):
+        rewards = -torch.rand(rows, envs, generator=gen, dtype=torch.float64)
+        got = call_student("window_returns", fn, rewards.clone(), k, gamma)
+        assert_close(f"returns ({label}, gamma={gamma})", got, _window_oracle(rewards, k, gamma),
+                     atol=1e-10, hint=WINDOW_HINT)
+    passed("window_returns", "complete k-step returns for k = 4 and 10, only rows whose k "
+           "rewards have arrived")
+
+
+UCB_LOOP_HINT = ("trial j = 0, 1, ...: choose i with UCB1 from the counts and running means "
+                 "of trials < j (an untried policy first, the lowest index; else the largest "
+                 "mean + scale * sqrt(2 ln j / n_i)), play it once, then update n_i and the "
+                 "running mean of policy i with the return")
+
+
+class _Population:
+    """A seeded stand-in for a population of policies: ``play(i)`` -> one Gaussian trial
+    return of policy i (an object, not a closure, so a copy replays the same returns)."""
+
+    def __init__(self, seed: int, means: tuple[float, ...], spread: float) -> None:
+        self.rng, self.means, self.spread = np.random.default_rng(seed), means, spread
+
+    def __call__(self, i: int) -> float:
+        return float(self.rng.normal(self.means[int(i)], self.spread))
+
+
+def _population(seed: int, means: tuple[float, ...], spread: float) -> _Population:
+    return _Population(seed, means, spread)
+
+
+def _oracle_ucb_loop(play, num_policies: int, trials: int, scale: float):
+    counts, means, chosen, returns = np.zeros(num_policies), np.zeros(num_policies), [], []
+    for j in range(trials):
+        i = ucb_choice(counts, means, j, scale)
+        r = play(i)
+        counts[i] += 1
+        means[i] += (r - means[i]) / counts[i]
+        chosen.append(i)
+        returns.append(r)
+    return np.array(chosen), np.array(returns)
+
+
+@exercise_check(forbid=(ucb_choice, choose_by_ucb))
+def check_ucb_over_policies(fn: Callable[..., Any]) -> None:
+    """Larger exercise: check ``fn(play, num_policies, trials, scale) -> (chosen, returns)``.
+
+    The test-time loop of notebook 05, section 5: ``play(i)`` plays one trial of
+    policy i and returns its return; ``fn`` plays ``trials`` trials, each time
+    choosing by UCB1 from what it has seen, and returns the chosen indices
+    (trials,) and the returns (trials,). Checked twice: the same choices as
+    the library's rule on a seeded population, then by behaviour: on a
+    population whose best policy earns -12 against -25 to -30 for the others
+    (trial returns with a spread of 5), at least 80% of 300 trials go to the
+    best one. A solution that calls :func:`ssm_metarl.system.ucb_choice` or
+    ``choose_by_ucb`` is refused.
+    """
+    means = (-30.0, -25.0, -12.0, -28.0)
+    got = call_student("ucb_over_policies", fn, _population(5, means, 5.0), 4, 40, 10.0)
+    if not isinstance(got, (tuple, list)) or len(got) != 2:
+        raise ExerciseCheckFailed(f"ucb_over_policies: expected a pair (chosen, returns), got "
+                                  f"{type(got).__name__}.")
+    chosen, returns = (np.asarray(v) for v in got)
+    expected, expected_returns = _oracle_ucb_loop(_population(5, means, 5.0), 4, 40, 10.0)
+    if chosen.shape != expected.shape or returns.shape != expected.shape:
+        raise ExerciseCheckFailed(f"ucb_over_policies: expected chosen and returns of shape "
+                                  f"(40,) for 40 trials, got {chosen.shape} and {returns.shape}.")
+    if not np.array_equal(chosen, expected):
+        j = int(np.argmax(chosen != expected))
+        raise ExerciseCheckFailed(f"ucb_over_policies: trial {j} chose policy {int(chosen[j])}, "
+                                  f"not the one UCB1 picks from trials 0..{j - 1}. Hint: "
+                                  f"{UCB_LOOP_HINT}.")
+    if not np.allclose(returns, expected_returns):
+        raise ExerciseCheckFailed("ucb_over_policies: the choices are right but the returns "
+                                  "are not those play(i) gave: return what each trial earned, "
+                                  "in order.")
+    chosen, _ = (np.asarray(v) for v in call_student(
+        "ucb_over_policies", fn, _population(6, means, 5.0), 4, 300, 10.0))
+    share = float(np.mean(chosen == 2))
+    if share < 0.8:
+        raise ExerciseCheckFailed(f"ucb_over_policies: only {share:.0%} of 300 trials played the "
+                                  f"best policy (needed 80%). Hint: {UCB_LOOP_HINT}.")
+    passed("ucb_over_policies", f"the library's choices on 40 trials; {share:.0%} of 300 trials "
+           "on the best of 4 policies")
