@@ -16,8 +16,9 @@
     transparent huge pages, which makes them several times cheaper).
 (c) The same recurrence at B=4, L=4096, D=4096, forward+backward: a plain
     unbind loop (autograd through every step) against the chunked ``scan``,
-    with 1 and with 2 torch threads in this one process (the chunked scan
-    runs slices of D in parallel threads when torch has more than one).
+    with 1 and with 2 torch threads in this one process (ATen splits each of
+    the chunked scan's (B, C, D) ops across the threads; the scan's outputs
+    sit on 2 MB pages, see ``ssm_metarl.scan``).
 (d) Mamba-2's SSD: the chunked algorithm against its recurrence at the same
     lengths with the copy floor (``bench_ssd.bench_long``; bench_ssd.py
     has the side-by-side table of all three forms and head splits).
@@ -52,18 +53,26 @@ S4D_CHANNELS, S4D_STATE = 64, 64
 SCAN_SHAPES = ((256, 16), (16, 16))  # (H, N); D = H * N
 SLOW_CALL_S = 2.0
 MAX_REPEATS = 5
+THREAD_REPEATS = 5  # table (c): always 5 timed calls after the warm-up
 # The doubling scan keeps log2(L) full-size levels for backward: O(B L D log L) memory.
 DOUBLING_MAX_LENGTH = {"fwd": 4096, "fwd+bwd": 1024}
 
 
-def median_time(run: Callable[[], object]) -> tuple[float, int]:
-    """(median seconds, repeats) of ``run``: one warm-up, then repeats unless the call is slow."""
+def median_time(run: Callable[[], object], repeats: int | None = None) -> tuple[float, int]:
+    """(median seconds, repeats) of ``run`` after one warm-up call.
+
+    ``repeats=None``: up to MAX_REPEATS, or the warm-up alone when it takes over
+    SLOW_CALL_S; a number: exactly that many timed calls after the warm-up
+    (the first call in a fresh process can be several times slower than the
+    next ones: it maps the memory later calls reuse).
+    """
     start = time.perf_counter()
     run()
     first = time.perf_counter() - start
-    if first > SLOW_CALL_S:
-        return first, 1
-    repeats = max(1, min(MAX_REPEATS, int(3 * SLOW_CALL_S / max(first, 1e-6))))
+    if repeats is None:
+        if first > SLOW_CALL_S:
+            return first, 1
+        repeats = max(1, min(MAX_REPEATS, int(3 * SLOW_CALL_S / max(first, 1e-6))))
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
@@ -236,8 +245,11 @@ def bench_threads(length: int = 4096, channels: int = 4096) -> dict[int, float]:
 
     Both thread counts run in this one process, one after the other, so the
     ratios compare like with like; the caller's thread setting is restored.
+    Fixed repeats: the loop's first call in a process is several times slower
+    than the next ones, and timing it alone (n=1) made a 12x "ratio" once.
     """
     print(f"\n## (c) threads: B={BATCH}, L={length}, D={channels}, float32, forward+backward\n")
+    print(f"Median of {THREAD_REPEATS} calls after one warm-up call each.\n")
     print("| torch threads | unbind loop | chunked scan | loop / scan |")
     print("|---:|---:|---:|---:|")
     a, b, h0, grad_h = scan_inputs(length, channels)
@@ -245,9 +257,9 @@ def bench_threads(length: int = 4096, channels: int = 4096) -> dict[int, float]:
     try:
         for threads in (1, 2):
             torch.set_num_threads(threads)
-            loop = median_time(forward_and_backward(unbind_loop, a, b, h0, grad_h))
+            loop = median_time(forward_and_backward(unbind_loop, a, b, h0, grad_h), THREAD_REPEATS)
             gc.collect()
-            fast = median_time(forward_and_backward(scan, a, b, h0, grad_h))
+            fast = median_time(forward_and_backward(scan, a, b, h0, grad_h), THREAD_REPEATS)
             gc.collect()
             ratios[threads] = loop[0] / fast[0]
             print(f"| {threads} | {cell(*loop)} | {cell(*fast)} | {ratios[threads]:.1f}x |")

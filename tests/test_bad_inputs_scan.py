@@ -54,6 +54,10 @@ CASES = [
      "length"),
     ("scan.default_chunk_size length='100'", lambda p: scan.default_chunk_size("100"),
      ValueError, "length"),
+    ("scan.default_chunk_size width=0", lambda p: scan.default_chunk_size(100, 0), ValueError,
+     "width"),
+    ("scan.default_chunk_size width=2.5", lambda p: scan.default_chunk_size(100, 2.5),
+     ValueError, "width"),
 ]
 
 test_bad_input_is_refused_clearly, test_no_bad_input_gives_an_internal_error = table_tests(CASES)
@@ -62,6 +66,7 @@ test_bad_input_is_refused_clearly, test_no_bad_input_gives_an_internal_error = t
 def test_valid_inputs_of_scan_still_run():
     assert scan.default_chunk_size(np.int64(4096)) == 64
     assert scan.default_chunk_size(1) == 16
+    assert scan.default_chunk_size(4096, np.int64(4 * 4096)) == 256
     state = torch.ones(2, 3, 4)
     out = scan.zero_where_reset(torch.tensor([True, False]), state)
     assert out[0].eq(0).all() and out[1].eq(1).all()

@@ -269,9 +269,8 @@ def test_bad_chunk_size_raises(chunk_size):
         scan(GOOD["a"], GOOD["b"], chunk_size=chunk_size)
 
 
-def test_threaded_scan_equals_the_serial_scan_and_the_reference():
-    """With 2 torch threads the chunked scan runs slices of D in parallel threads."""
-    from ssm_metarl import scan as scan_module
+def test_two_thread_scan_equals_the_one_thread_scan_and_the_reference():
+    """With 2 torch threads ATen splits every chunk op across them: bit-identical to 1 thread."""
 
     generator = torch.Generator().manual_seed(5)
     a = (0.98 * torch.rand(3, 300, 320, generator=generator, dtype=torch.float64)).requires_grad_()
@@ -282,12 +281,10 @@ def test_threaded_scan_equals_the_serial_scan_and_the_reference():
     threads = torch.get_num_threads()
     try:
         torch.set_num_threads(2)
-        assert scan_module._thread_parts(a) == 2
         h = scan(a, b, h0, reset)
         grads = torch.autograd.grad(h, (a, b, h0), upstream)
         assert torch.get_num_threads() == 2  # restored after the threaded section
         torch.set_num_threads(1)
-        assert scan_module._thread_parts(a) == 1
         h_serial = scan(a, b, h0, reset)
         grads_serial = torch.autograd.grad(h_serial, (a, b, h0), upstream)
     finally:
@@ -298,3 +295,59 @@ def test_threaded_scan_equals_the_serial_scan_and_the_reference():
     torch.testing.assert_close(h, reference, rtol=0, atol=1e-12)
     for g, r in zip(grads, torch.autograd.grad(reference, (a, b, h0), upstream), strict=True):
         torch.testing.assert_close(g, r, rtol=0, atol=1e-12)
+
+
+
+def test_default_chunk_size_is_near_sqrt_length_and_longer_for_wide_steps():
+    from ssm_metarl.scan import default_chunk_size
+
+    assert [default_chunk_size(length) for length in (1, 100, 1024, 4096, 10**6)] == [
+        16, 16, 32, 64, 256]
+    assert default_chunk_size(4096, width=4 * 256) == 64  # B * D = 1024: narrow
+    assert default_chunk_size(1024, width=4 * 4096) == 128  # wide: 4 T
+    assert default_chunk_size(4096, width=4 * 4096) == 256
+    assert default_chunk_size(16384, width=4 * 4096) == 256  # clipped
+
+
+def _huge_page_kb(tensor: torch.Tensor) -> int:
+    """AnonHugePages (kB) summed over the /proc/self/smaps mappings that hold ``tensor``'s data.
+
+    madvise splits a mapping where its advice starts, so the data can span several.
+    """
+    first = tensor.data_ptr()
+    last = first + tensor.numel() * tensor.element_size()
+    total, inside = 0, False
+    with open("/proc/self/smaps") as smaps:
+        for line in smaps:
+            head = line.split()[0]
+            if "-" in head and all(c in "0123456789abcdef-" for c in head):
+                start, end = (int(x, 16) for x in head.split("-"))
+                inside = start < last and end > first
+            elif inside and line.startswith("AnonHugePages:"):
+                total += int(line.split()[1])
+    return total
+
+
+def test_large_scan_outputs_are_backed_by_huge_pages_where_the_kernel_offers_them():
+    """A 64 MB output is advised onto 2 MB pages (fewer first-touch faults); a plain tensor is not."""
+    import sys
+
+    from ssm_metarl import scan as scan_module
+
+    mode_file = "/sys/kernel/mm/transparent_hugepage/enabled"
+    try:
+        mode = open(mode_file).read()
+    except OSError:
+        pytest.skip(f"no {mode_file}: this system has no transparent huge pages")
+    if not sys.platform.startswith("linux") or "[never]" in mode:
+        pytest.skip(f"transparent huge pages off here ({mode.strip()})")
+    like = torch.empty(4, 1024, 4096)  # 64 MB, never touched
+    out = scan_module._empty_output(like)
+    assert out.shape == like.shape and out.dtype == like.dtype and out.is_contiguous()
+    out.fill_(1.0)
+    assert _huge_page_kb(out) >= 32 * 1024  # at least half of it on huge pages
+    if "[madvise]" in mode:
+        plain = torch.empty(4, 1024, 4096).fill_(1.0)
+        assert _huge_page_kb(plain) == 0
+    small = scan_module._empty_output(torch.empty(3, 5, 7, dtype=torch.float64))
+    assert small.shape == (3, 5, 7) and small.dtype == torch.float64

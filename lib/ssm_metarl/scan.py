@@ -40,48 +40,58 @@ Algorithms and the measurements behind the choice of :func:`scan`
   state, keeping each chunk's end state and decay product; (2) carry the true
   state across the C chunks; (3) rerun all chunks at once from their true
   start states. That is 2 T + C Python steps on (B, C, D) slices, big enough
-  to amortise the per-op overhead and to use both cores. No division or
+  to amortise the per-op overhead and for ATen to split across cores. No division or
   logarithm, so exact zeros (resets) and decays near 1 need no care (the
   log-space closed form, or Mamba-2's "segsum", would need both). The
   gradient is the adjoint recurrence run backwards in time (the same chunked
   scan, :class:`_ChunkedScan`), so autograd records one node, not 3 L.
 
-Measured at L = 4096, float32, B = 4, one torch thread, CPU seconds (the
-2-core machine was shared with other jobs, so multi-thread wall times were
-not reproducible; ``benchmarks/bench_ssm.py`` measures all of this side by
-side). "Floor" is one read of a, b and one write of h (``torch.add``):
+Measured with ``benchmarks/bench_ssm.py --threads 2`` (2-core machine, run
+of 2026-12-03; ms, medians, L = 4096, B = 4, float32, forward+backward;
+"floor" is one read of a, b and one write of h, ``torch.add`` into a
+reused buffer):
 
-=========================  ===============  ===============
-                           D = 256          D = 4096
-=========================  ===============  ===============
-floor                      0.002            0.030
-loop, fwd / fwd+bwd        0.029 / 0.128    0.22 / 0.59
-scan, fwd / fwd+bwd        0.009 / 0.025    0.11 / 0.37
-doubling, fwd              0.27             8.9
-=========================  ===============  ===============
+=================================  ===========  ===========
+                                   D = 256      D = 4096
+=================================  ===========  ===========
+floor (forward only)               1.0          28
+loop oracle ``scan_reference``     106          718
+chunked ``scan``                   12           228
+unbind loop, 1 / 2 torch threads   ..           602 / 672
+chunked ``scan``, 1 / 2 threads    ..           642 / 205
+=================================  ===========  ===========
 
 At D = 256 the loop is bound by per-op overhead and the chunked scan is
-5x faster forward+backward. At D = 4096 everything is bound by memory
-traffic, and by page faults: a fresh 268 MB output costs 0.12 s of them (a
-fresh ``torch.add`` output took 0.154 s, into a reused one 0.030 s), and
-the loop and the scan both create three (h; dL/da and dL/db in backward).
-With ``THP_MEM_ALLOC_ENABLE=1`` (huge pages) that cost vanishes and the
-forward+backward times become 0.39 s (loop) and 0.27 s (scan). On one
-thread ``chunk_size=L`` (a plain in-place loop with the same adjoint
-backward; it reads a and b once, the chunks twice) was 1.3x to 1.5x faster
-than the chunks at D = 4096; with two threads on an idle machine (one early
-run) the two were equal, since the loop's (B, D) ops cannot use the second
-core. So the chunks are the default everywhere. T from 32 to 256 measured
-within 20 % of each other; T near sqrt(L) (:func:`default_chunk_size`)
-minimises the number of Python steps.
+9x faster. At D = 4096 everything is bound by memory traffic (the chunks
+read a and b twice: 5 passes forward, 8 backward) and by page faults: a
+fresh 268 MB tensor costs about 50 ms of them in 4 kB pages (``torch.add``
+into a fresh output: 76 ms, into a reused one: 28 ms), and the scan makes
+three (h; dL/da and dL/db in backward). So the scan's own outputs ask the
+kernel for 2 MB pages (:func:`_empty_output`, madvise(MADV_HUGEPAGE)): with
+2 threads 200 ms against 276 ms without, in one process after the same
+warm-up. Threads: ATen splits every (B, C, D) op of the chunk phases across
+torch's threads. An earlier version ran slices of D in Python threads
+instead; their many small ops contend for the GIL (two plain loops in two
+threads took 3.5x one loop's time at D = 64) and it measured slower:
+24 ms against 12 ms at D = 256, 225 against 218 ms at D = 4096. Chunk
+length T: near sqrt(L), 4x that for wide steps (:func:`default_chunk_size`;
+T = 256 vs 64 measured 5-10 % faster at D = 4096, T = 512 1.6x slower).
+With one thread ``chunk_size=L`` (a plain in-place loop: a and b read once)
+was faster than the chunks at D = 4096 (270-330 against 390-450 ms in
+separate runs), but its (B, D) ops cannot use a second thread, so the
+chunks stay the default everywhere: the result then does not depend on the
+thread count (bit-identical, tested). Run-to-run spread on this shared
+machine is large (the 2-thread ratio loop / scan ranged 2.9x-3.3x over five
+runs), so compare ratios from one run only.
 """
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import math
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+import sys
+from collections.abc import Callable
 
 import torch
 from torch import Tensor
@@ -299,14 +309,23 @@ def scan_doubling(
 # ----------------------------------------------------------------------------
 
 
-def default_chunk_size(length: int) -> int:
-    """Chunk length T for :func:`scan`: the power of two nearest sqrt(L), in [16, 256].
+_WIDE_STEP = 1 << 14  # B * D from which default_chunk_size picks longer chunks
+
+
+def default_chunk_size(length: int, width: int = 1) -> int:
+    """Chunk length T for :func:`scan` on L = ``length`` steps of ``width`` = B * D numbers each.
 
     Phases 1 and 3 take T steps each and phase 2 takes L / T, so T near
-    sqrt(L) minimises the number of Python-level steps.
+    sqrt(L) minimises the number of Python-level steps: the power of two
+    nearest sqrt(L). Wide steps (``width`` >= 16384, e.g. B = 4, D = 4096)
+    get 4 T: every phase step then works on a (B, L / T, D) slice a quarter
+    the size, which measured 5-10 % faster there (``benchmarks/bench_ssm.py``:
+    L = 4096, D = 4096, forward+backward, T = 256 vs 64; T = 512 was 1.6x
+    slower than both). Clipped to [16, 256].
     """
     length = check_int("length", length, hint="time steps L")
-    exponent = round(math.log2(length) / 2)
+    width = check_int("width", width, hint="numbers per time step, B * D")
+    exponent = round(math.log2(length) / 2) + (2 if width >= _WIDE_STEP else 0)
     return int(min(max(2**exponent, 16), 256))
 
 
@@ -360,59 +379,55 @@ def _chunk_start_states(
     return starts, state
 
 
-# Channels are independent, so with several torch threads the chunked scan
-# runs slices of D in parallel Python threads (torch ops release the GIL),
-# each op single-threaded: intra-op threading of the many small, strided
-# (B, C, D) slices costs more in synchronisation than it gains.
-_PARALLEL_MIN_ELEMENTS = 1 << 18  # B * L * D below this: one thread is faster
-_POOL: ThreadPoolExecutor | None = None
+# ----------------------------------------------------------------------------
+# Output buffers backed by transparent huge pages
+# ----------------------------------------------------------------------------
+
+# A fresh (B, L, D) tensor of hundreds of MB is mapped by the kernel in 4 kB
+# pages on first touch; at L = 4096, D = 4096 those page faults cost as much
+# as the scan itself (module docstring). Advising the kernel to back the range with 2 MB pages
+# (madvise(MADV_HUGEPAGE), honoured when transparent huge pages are in
+# "madvise" or "always" mode) makes 512 times fewer faults. It is the same
+# thing ``THP_MEM_ALLOC_ENABLE=1`` does for every PyTorch tensor, here only for
+# the scan's own large outputs. Elsewhere (other systems, small tensors) it is
+# a plain ``torch.empty``.
+_HUGE_PAGE = 2 << 20
+_HUGE_PAGE_MIN_BYTES = 8 * _HUGE_PAGE
+_MADV_HUGEPAGE = 14  # <sys/mman.h> on Linux
 
 
-def _thread_parts(a: Tensor) -> int:
-    """How many D-slices to scan in parallel: torch's thread count, or 1 for small work."""
-    threads = torch.get_num_threads()
-    if threads < 2 or a.shape[0] * a.shape[1] * a.shape[2] < _PARALLEL_MIN_ELEMENTS:
-        return 1
-    return min(threads, a.shape[2])
-
-
-@contextmanager
-def _single_threaded_ops() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+@functools.cache
+def _madvise() -> Callable[[int, int, int], int] | None:
+    """libc's madvise(address, length, advice), or None where there is none."""
     try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
+        madvise = ctypes.CDLL(None, use_errno=True).madvise
+    except (OSError, AttributeError):
+        return None
+    madvise.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
+    return madvise
+
+
+def _madvise_huge(pointer: int, nbytes: int) -> None:
+    """Ask for huge pages on the 2 MB-aligned part of [pointer, pointer + nbytes)."""
+    madvise = _madvise()
+    start = -(-pointer // _HUGE_PAGE) * _HUGE_PAGE
+    end = (pointer + nbytes) // _HUGE_PAGE * _HUGE_PAGE
+    if madvise is not None and end > start:
+        madvise(start, end - start, _MADV_HUGEPAGE)  # advice only: a refusal changes nothing
+
+
+def _empty_output(like: Tensor) -> Tensor:
+    """``torch.empty_like(like)`` (contiguous), on huge pages when large, on Linux, on the CPU."""
+    out = torch.empty(like.shape, dtype=like.dtype, device=like.device)
+    nbytes = out.numel() * out.element_size()
+    if sys.platform.startswith("linux") and out.device.type == "cpu" and (
+        nbytes >= _HUGE_PAGE_MIN_BYTES
+    ):
+        _madvise_huge(out.data_ptr(), nbytes)
+    return out
 
 
 def _scan_chunked_into(
-    out: Tensor, a: Tensor, b: Tensor, h0: Tensor, chunk_size: int, reverse: bool
-) -> None:
-    """:func:`_scan_chunked_serial` on slices of D in parallel threads (see ``_thread_parts``)."""
-    parts = _thread_parts(a)
-    if parts == 1:
-        _scan_chunked_serial(out, a, b, h0, chunk_size, reverse)
-        return
-    global _POOL
-    if _POOL is None or _POOL._max_workers < parts:
-        _POOL = ThreadPoolExecutor(max_workers=parts, thread_name_prefix="ssm_metarl-scan")
-    edges = [round(i * a.shape[2] / parts) for i in range(parts + 1)]
-    slices = [slice(lo, hi) for lo, hi in zip(edges[:-1], edges[1:], strict=True)]
-    with _single_threaded_ops():
-        futures = [_POOL.submit(_scan_slice, out[..., s], a[..., s], b[..., s],
-                                h0[..., s], chunk_size, reverse) for s in slices]
-        for future in futures:
-            future.result()
-
-
-def _scan_slice(*args: object) -> None:
-    """:func:`_scan_chunked_serial` in a worker thread (grad mode is per thread: off here)."""
-    with torch.no_grad():
-        _scan_chunked_serial(*args)
-
-
-def _scan_chunked_serial(
     out: Tensor, a: Tensor, b: Tensor, h0: Tensor, chunk_size: int, reverse: bool
 ) -> None:
     """Write h (B, L, D) of the recurrence on a, b (B, L, D) from h0 (B, D) into ``out``.
@@ -421,6 +436,7 @@ def _scan_chunked_serial(
     L mod T steps (the tail) run as a plain loop. ``reverse`` runs time
     backwards (h_t = a_t h_{t+1} + b_t, h0 after the last step), which is
     what the backward pass needs. No autograd (callers run under no_grad).
+    With several torch threads, ATen splits each (B, C, D) op across them.
     """
     length = a.shape[1]
     n_chunks = length // chunk_size
@@ -467,7 +483,7 @@ class _ChunkedScan(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, a: Tensor, b: Tensor, h0: Tensor, chunk_size: int, reverse: bool) -> Tensor:
-        h = torch.empty(b.shape, dtype=b.dtype, device=b.device)
+        h = _empty_output(b)
         _scan_chunked_into(h, a, b, h0, chunk_size, reverse)
         ctx.save_for_backward(a, h0, h)
         ctx.chunk_size, ctx.reverse = chunk_size, reverse
@@ -492,13 +508,13 @@ def _adjoint_in_buffers(
 ) -> tuple[Tensor, Tensor]:
     """(g, dLoss/da), both (B, L, D), of :class:`_ChunkedScan`, written in place."""
     consumers, producers, first, last = _step_links(reverse)
-    g = torch.empty_like(h)
+    g = _empty_output(h)
     g[:, last] = grad_h[:, last]
     adjoint_decays = a[:, consumers].conj()
     _scan_chunked_into(
         g[:, producers], adjoint_decays, grad_h[:, producers], g[:, last], chunk_size, not reverse
     )
-    grad_a = torch.empty_like(h)
+    grad_a = _empty_output(h)
     torch.mul(g[:, consumers], h[:, producers].conj(), out=grad_a[:, consumers])
     torch.mul(g[:, first], h0.conj(), out=grad_a[:, first])
     return g, grad_a
@@ -545,7 +561,7 @@ def scan(
     """
     a, b, h0, reset = _validated(a, b, h0, reset)
     if chunk_size is None:
-        chunk_size = default_chunk_size(a.shape[1])
+        chunk_size = default_chunk_size(a.shape[1], a.shape[0] * a.shape[2])
     chunk_size = check_int("chunk_size", chunk_size)
     a = _fold_resets(a, reset)
     if h0 is None:
