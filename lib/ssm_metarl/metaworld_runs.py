@@ -63,11 +63,11 @@ from ._validate import check_float, check_instance, check_int
 from .checkpoints import check_state_dict, load_checkpoint, save_checkpoint
 from .envs.metaworld import (
     MAX_HORIZON,
-    ML1_ENVS,
     OBS_DIM,
     TASK_DIM,
     MetaWorldEnv,
     MetaWorldTasks,
+    _check_name,
     episode_successes,
     require_metaworld,
 )
@@ -366,8 +366,7 @@ def _oracle_action(obs: np.ndarray, goal: np.ndarray, gain: float = 20.0) -> np.
 
 def oracle_success(tasks: np.ndarray, horizon: int = HORIZON, name: str = TASK) -> np.ndarray:
     """Meta-World success (G,) of :func:`oracle_action` on each task (G, D): the table's top row."""
-    if not isinstance(name, str) or name not in ML1_ENVS:
-        raise ValueError(f"name must be one of {ML1_ENVS}, got {name!r}")
+    name = _check_name(name)
     horizon = check_int("horizon", horizon)
     if horizon > MAX_HORIZON:
         raise ValueError(f"horizon must be at most Meta-World's {MAX_HORIZON}, got {horizon}")
@@ -481,8 +480,7 @@ def reach_by_inference(task: Any, infer: Any = goal_from_rewards, *, explore_ste
     if explore_steps >= horizon or horizon > MAX_HORIZON:
         raise ValueError(f"need explore_steps < horizon <= {MAX_HORIZON}, got {explore_steps} "
                          f"and {horizon}")
-    if not isinstance(name, str) or name not in ML1_ENVS:
-        raise ValueError(f"name must be one of {ML1_ENVS}, got {name!r}")
+    name = _check_name(name)
     task = family("test", name).check_task(task)
     env = MetaWorldEnv(name, task=task, horizon=horizon)
     obs, _ = env.reset(seed=seed)
