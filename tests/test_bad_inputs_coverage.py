@@ -22,7 +22,7 @@ import ssm_metarl
 # module (after ``ssm_metarl.``) -> the table that holds its cases; others use their own name.
 TABLE_OF = {
     "envs": "envs", "adaptation": "adaptation",
-    "navigation_runs": "runs", "metaworld_runs": "runs",
+    "navigation_runs": "runs", "metaworld_runs": "runs", "sinusoid_runs": "runs",
 }
 
 

@@ -1,4 +1,5 @@
-"""Bad inputs of navigation_runs / metaworld_runs (stored runs): each is refused naming the argument."""
+"""Bad inputs of navigation_runs / metaworld_runs / sinusoid_runs (stored runs): each is refused
+naming the argument."""
 
 from __future__ import annotations
 
@@ -38,6 +39,12 @@ def _evaluate_runs(**over):
     args = {"test_goals": np.zeros((2, 2)), "validation_goals": np.zeros((2, 2))}
     args.update(over)
     return _nav().evaluate_runs(**args)
+
+
+def _sin():
+    from ssm_metarl import sinusoid_runs
+
+    return sinusoid_runs
 
 
 def _policy():
@@ -108,6 +115,37 @@ CASES = [
      "iterations"),
     ("navigation_runs.main --seeds -1", lambda p: _main(_nav(), ["maml_adam", "--seeds", "-1"]),
      ValueError, "seed"),
+    # ------------------------------------------------------------ sinusoid runs
+    ("sinusoid_runs.run_config method='SGD'", lambda p: _sin().run_config("SGD", 0), ValueError,
+     "method"),
+    ("sinusoid_runs.run_config seed=-1", lambda p: _sin().run_config("MAML", -1), ValueError,
+     "seed"),
+    ("sinusoid_runs.run_paths method='maml'", lambda p: _sin().run_paths("maml", 0), ValueError,
+     "method"),
+    ("sinusoid_runs.run_paths seed=1.5", lambda p: _sin().run_paths("ANIL", 1.5), ValueError,
+     "seed"),
+    ("sinusoid_runs.load_run method=None", lambda p: _sin().load_run(None, 0), ValueError,
+     "method"),
+    ("sinusoid_runs.load_run seed 99 missing", lambda p: _sin().load_run("MAML", 99),
+     FileNotFoundError, "sinusoid_runs MAML --seeds 99"),
+    ("sinusoid_runs.train_run method='x'", lambda p: _sin().train_run("x", 0, 1), ValueError,
+     "method"),
+    ("sinusoid_runs.train_run iterations=0", lambda p: _sin().train_run("MAML", 0, 0),
+     ValueError, "iterations"),
+    ("sinusoid_runs.evaluate_runs seeds=0", lambda p: _sin().evaluate_runs(seeds=0), TypeError,
+     "seeds"),
+    ("sinusoid_runs.evaluate_runs seeds=[0, -1]",
+     lambda p: _sin().evaluate_runs(seeds=[0, -1]), ValueError, "seeds[1]"),
+    ("sinusoid_runs.evaluate_runs num_tasks=0", lambda p: _sin().evaluate_runs(num_tasks=0),
+     ValueError, "num_tasks"),
+    ("sinusoid_runs.evaluate_runs shots=0", lambda p: _sin().evaluate_runs(shots=0), ValueError,
+     "shots"),
+    ("sinusoid_runs.evaluate_runs steps=-1", lambda p: _sin().evaluate_runs(steps=-1),
+     ValueError, "steps"),
+    ("sinusoid_runs.main argv='MAML'", lambda p: _main(_sin(), "MAML"), TypeError, "argv"),
+    ("sinusoid_runs.main --iterations 0",
+     lambda p: _main(_sin(), ["MAML", "--iterations", "0", "--seeds", "0"]), ValueError,
+     "iterations"),
     # ------------------------------------------------------------ Meta-World runs
     ("metaworld_runs.make_policy method='x'", lambda p: _mw().make_policy("x", 0), ValueError,
      "method"),

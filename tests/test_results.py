@@ -253,3 +253,22 @@ def test_results_table_rejects_bad_input_naming_the_argument(kwargs, error, matc
 def test_results_table_rejects_bad_columns(columns, error, match):
     with pytest.raises(error, match=match):
         results.results_table(columns, live={"MAML": [1.0]}, profile="class")
+
+
+def test_seeds_tasks_cells_give_both_intervals_or_the_median_where_tasks_diverged():
+    from ssm_metarl.results import mean_ci, seeds_tasks_cells
+
+    rng = np.random.default_rng(0)
+    values = rng.normal(1.0, 0.1, size=(3, 20, 2))
+    values[1, 4, 1] = 1e6  # one blow-up in column 1
+    values[2, 7, 1] = np.nan
+    fine, blown = seeds_tasks_cells(values, digits=3, diverged_above=100)
+    _, across_seeds = mean_ci(values[:, :, 0].mean(axis=1))
+    _, across_tasks = mean_ci(values[:, :, 0].mean(axis=0))
+    assert fine == (f"{values[:, :, 0].mean():.3f} ± {across_seeds:.3f} "
+                    f"(± {across_tasks:.3f})")
+    median = np.median(np.where(np.isnan(values[:, :, 1]), np.inf, values[:, :, 1]))
+    assert blown == f"median {median:.3f} (3.3% diverged)"  # 2 of 60 entries
+    # without a threshold only the non-finite entry counts; most entries non-finite: no median
+    assert seeds_tasks_cells(values[:, :, 1:])[0].endswith("(1.7% diverged)")
+    assert seeds_tasks_cells(np.full((2, 3, 1), np.inf)) == ["median inf (100.0% diverged)"]

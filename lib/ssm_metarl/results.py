@@ -283,6 +283,41 @@ def seeds_tasks_ci(values: Any) -> dict[str, np.ndarray]:
     return {"mean": mean, "ci_seeds": ci_seeds, "ci_tasks": ci_tasks}
 
 
+def seeds_tasks_cells(values: Any, digits: int = 2,
+                      diverged_above: float | None = None) -> list[str]:
+    """Table cells of ``values`` (R seeds, N tasks, K columns), one per column.
+
+    A column reads ``mean ± ci_seeds (± ci_tasks)`` (:func:`seeds_tasks_ci`).
+    Where some (seed, task) entry is not finite or, with ``diverged_above``,
+    above it, a mean and a symmetric interval would be dominated by the
+    blow-ups, so the cell gives the median over all seeds and tasks and the
+    share of diverged entries instead: ``median 1.27 (3.2% diverged)``.
+    """
+    arr = _numbers("values", values)
+    if arr.ndim != 3:
+        raise ValueError(f"values must have shape (seeds, tasks, columns), got {arr.shape}")
+    digits = check_int("digits", digits, 0)
+    if diverged_above is not None and not (
+            isinstance(diverged_above, (int, float, np.number)) and not isinstance(
+                diverged_above, bool) and math.isfinite(diverged_above)):
+        raise ValueError(f"diverged_above must be None or a finite number, got {diverged_above!r}")
+    with np.errstate(invalid="ignore"):
+        diverged = ~np.isfinite(arr) | (arr > diverged_above if diverged_above is not None
+                                        else False)
+    cells = []
+    for k in range(arr.shape[2]):
+        column, bad = arr[:, :, k], diverged[:, :, k]
+        if bad.any():
+            median = np.median(np.where(np.isnan(column), np.inf, column))
+            text = "median inf" if not np.isfinite(median) else f"median {median:.{digits}f}"
+            cells.append(f"{text} ({bad.mean():.1%} diverged)")
+        else:
+            stats = seeds_tasks_ci(column)
+            cells.append(f"{stats['mean']:.{digits}f} ± {stats['ci_seeds']:.{digits}f} "
+                         f"(± {stats['ci_tasks']:.{digits}f})")
+    return cells
+
+
 # ----------------------------------------------------------------------------------------------
 # One markdown table: published numbers, this run and the stored paper-profile run.
 
