@@ -81,8 +81,8 @@ was faster than the chunks at D = 4096 (270-330 against 390-450 ms in
 separate runs), but its (B, D) ops cannot use a second thread, so the
 chunks stay the default everywhere: the result then does not depend on the
 thread count (bit-identical, tested). Run-to-run spread on this shared
-machine is large (the 2-thread ratio loop / scan ranged 2.9x-3.3x over five
-runs), so compare ratios from one run only.
+machine is large (the 2-thread ratio loop / scan ranged 2.8x-3.8x over nine
+runs, median 3.1x), so compare ratios from one run only.
 """
 
 from __future__ import annotations
