@@ -272,3 +272,5 @@ def test_seeds_tasks_cells_give_both_intervals_or_the_median_where_tasks_diverge
     # without a threshold only the non-finite entry counts; most entries non-finite: no median
     assert seeds_tasks_cells(values[:, :, 1:])[0].endswith("(1.7% diverged)")
     assert seeds_tasks_cells(np.full((2, 3, 1), np.inf)) == ["median inf (100.0% diverged)"]
+    assert seeds_tasks_cells(np.full((2, 3, 1), 4.5e28), diverged_above=100) == [
+        "median 4.5e+28 (100.0% diverged)"]

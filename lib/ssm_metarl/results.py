@@ -309,7 +309,8 @@ def seeds_tasks_cells(values: Any, digits: int = 2,
         column, bad = arr[:, :, k], diverged[:, :, k]
         if bad.any():
             median = np.median(np.where(np.isnan(column), np.inf, column))
-            text = "median inf" if not np.isfinite(median) else f"median {median:.{digits}f}"
+            text = ("median inf" if not np.isfinite(median) else f"median {median:.{digits}f}"
+                    if abs(median) < 1e4 else f"median {median:.1e}")
             cells.append(f"{text} ({bad.mean():.1%} diverged)")
         else:
             stats = seeds_tasks_ci(column)
