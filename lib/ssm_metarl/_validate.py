@@ -21,7 +21,7 @@ that only feeds arithmetic of the caller's own dtype (``dones`` flags, a
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -338,3 +338,17 @@ def check_params_fit(name: str, params: Mapping[str, torch.Tensor], module: torc
                             f"({mine.dtype} on {mine.device}), got {value.dtype} on "
                             f"{value.device}")
     return params
+
+
+def check_int_list(name: str, values: Any, minimum: int = 0) -> list[int]:
+    """``values`` (a sequence or 1-D array) as a non-empty list of ints >= ``minimum``.
+
+    A non-sequence or an empty one is a ``TypeError`` naming ``name``; a bad
+    entry a ``ValueError`` naming ``name[i]`` (e.g. the training seeds of
+    the stored-run modules).
+    """
+    values = values.tolist() if isinstance(values, np.ndarray) and values.ndim == 1 else values
+    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence) or not values:
+        raise TypeError(f"{name} must be a non-empty sequence of ints >= {minimum}, "
+                        f"got {values!r}")
+    return [check_int(f"{name}[{i}]", v, minimum) for i, v in enumerate(values)]

@@ -39,7 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._validate import check_float, check_int
+from ._validate import check_float, check_int, check_int_list
 from .meta_rl import (
     MAMLRLConfig,
     check_goals,
@@ -146,7 +146,7 @@ def evaluate_runs(
     after the first step as in the paper.
     """
     test_goals, validation_goals = check_goals(test_goals), check_goals(validation_goals)
-    seeds = _int_list("seeds", seeds)
+    seeds = check_int_list("seeds", seeds)
     grid = grid.tolist() if isinstance(grid, np.ndarray) and grid.ndim == 1 else grid
     if isinstance(grid, (str, bytes)) or not isinstance(grid, Sequence) or not grid:
         raise TypeError(f"grid must be a non-empty sequence of step sizes, got {grid!r}")
@@ -176,14 +176,6 @@ def evaluate_runs(
             **evaluate))
     return {"returns": {m: np.stack(r) for m, r in returns.items()},
             "pretrained_grid": np.asarray(tuning), "pretrained_lr": np.asarray(chosen)}
-
-
-def _int_list(name: str, values: object) -> list[int]:
-    """``values`` as a non-empty list of ints >= 0 (training seeds); TypeError naming ``name``."""
-    values = values.tolist() if isinstance(values, np.ndarray) and values.ndim == 1 else values
-    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence) or not values:
-        raise TypeError(f"{name} must be a non-empty sequence of ints >= 0, got {values!r}")
-    return [check_int(f"{name}[{i}]", v, 0) for i, v in enumerate(values)]
 
 
 def _validation_score(policy, goals, steps: int, lr: float, evaluate: dict) -> float:

@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ._validate import check_int
+from ._validate import check_int, check_int_list
 from .checkpoints import check_state_dict, load_checkpoint, save_checkpoint
 from .functional import regression_mlp
 from .maml import MAMLConfig, MetaMAMLTrainer, TaskBatch, adaptation_curve, pretrain
@@ -158,7 +158,7 @@ def evaluate_runs(
     query MSE of each task after 0..``steps`` inner steps, on notebook 02's test
     tasks (``SinusoidTasks(seed=1000 + shots)``, 100 query points each).
     """
-    seeds = _seed_list(seeds)
+    seeds = check_int_list("seeds", seeds)
     num_tasks = check_int("num_tasks", num_tasks)
     shots = check_int("shots", shots)
     steps = check_int("steps", steps, 0)
@@ -180,13 +180,6 @@ def evaluate_runs(
         losses["pretrained"].append(adaptation_curve(model, params, tests, shots, steps, best)[1])
     return {"losses": {m: np.stack(v) for m, v in losses.items()},
             "pretrained_lr": np.asarray(chosen), "pretrained_grid": np.asarray(grids)}
-
-
-def _seed_list(values: object) -> list[int]:
-    values = values.tolist() if isinstance(values, np.ndarray) and values.ndim == 1 else values
-    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence) or not values:
-        raise TypeError(f"seeds must be a non-empty sequence of ints >= 0, got {values!r}")
-    return [check_int(f"seeds[{i}]", v, 0) for i, v in enumerate(values)]
 
 
 def main(argv: list[str] | None = None) -> None:

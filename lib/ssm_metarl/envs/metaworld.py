@@ -53,7 +53,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from .._validate import check_float, check_int, check_rng
+from .._validate import check_float, check_int, check_int_list, check_rng
 from ._common import (
     BatchedTaskEnv,
     SeedArg,
@@ -456,14 +456,7 @@ class MetaWorldTasks:
         if task_indices is None:
             self.task_indices = tuple(range(size))
         else:
-            if isinstance(task_indices, np.ndarray) and task_indices.ndim == 1:
-                task_indices = task_indices.tolist()
-            if isinstance(task_indices, (str, bytes)) or not isinstance(task_indices, Sequence) \
-                    or not task_indices:
-                raise TypeError(f"task_indices must be None or a non-empty list of ints, got "
-                                f"{task_indices!r}")
-            self.task_indices = tuple(check_int(f"task_indices[{k}]", i, 0)
-                                      for k, i in enumerate(task_indices))
+            self.task_indices = tuple(check_int_list("task_indices", task_indices))
             if max(self.task_indices) >= size:
                 raise ValueError(f"task_indices must lie in [0, {size}), got "
                                  f"{list(self.task_indices)}")
