@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from . import __version__
-from ._validate import check_callable, check_int
+from ._validate import check_callable, check_float, check_int
 from .profiles import PROFILES
 
 RESULT_KEYS = ("name", "command", "seeds", "profile", "library_version", "torch_version",
@@ -297,21 +297,16 @@ def seeds_tasks_cells(values: Any, digits: int = 2,
     if arr.ndim != 3:
         raise ValueError(f"values must have shape (seeds, tasks, columns), got {arr.shape}")
     digits = check_int("digits", digits, 0)
-    if diverged_above is not None and not (
-            isinstance(diverged_above, (int, float, np.number)) and not isinstance(
-                diverged_above, bool) and math.isfinite(diverged_above)):
-        raise ValueError(f"diverged_above must be None or a finite number, got {diverged_above!r}")
+    limit = np.inf if diverged_above is None else check_float("diverged_above", diverged_above)
     with np.errstate(invalid="ignore"):
-        diverged = ~np.isfinite(arr) | (arr > diverged_above if diverged_above is not None
-                                        else False)
+        diverged = ~np.isfinite(arr) | (arr > limit)
     cells = []
     for k in range(arr.shape[2]):
         column, bad = arr[:, :, k], diverged[:, :, k]
         if bad.any():
             median = np.median(np.where(np.isnan(column), np.inf, column))
-            text = ("median inf" if not np.isfinite(median) else f"median {median:.{digits}f}"
-                    if abs(median) < 1e4 else f"median {median:.1e}")
-            cells.append(f"{text} ({bad.mean():.1%} diverged)")
+            shown = f"{median:.{digits}f}" if abs(median) < 1e4 else f"{median:.1e}"  # inf: "inf"
+            cells.append(f"median {shown} ({bad.mean():.1%} diverged)")
         else:
             stats = seeds_tasks_ci(column)
             cells.append(f"{stats['mean']:.{digits}f} ± {stats['ci_seeds']:.{digits}f} "
