@@ -19,6 +19,17 @@ def one_torch_thread():
     torch.set_num_threads(threads)
 
 
+@pytest.fixture
+def scratch_data(tmp_path, monkeypatch):
+    """Stored runs written to and read from a temporary data folder, not the repository's,
+    on one torch thread (what the runs' command line uses)."""
+    monkeypatch.setenv("SSM_METARL_DATA", str(tmp_path))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield tmp_path
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(autouse=True)
 def graded_checkers(monkeypatch):
     """Checkers raise on an unattempted exercise, as under nbgrader (``SSM_METARL_GRADING=1``).

@@ -23,6 +23,7 @@ import ssm_metarl
 TABLE_OF = {
     "envs": "envs", "adaptation": "adaptation",
     "navigation_runs": "runs", "metaworld_runs": "runs", "sinusoid_runs": "runs",
+    "bandit_runs": "runs",
 }
 
 

@@ -1,4 +1,4 @@
-"""Bad inputs of navigation_runs / metaworld_runs / sinusoid_runs (stored runs): each is refused
+"""Bad inputs of navigation_runs / metaworld_runs / sinusoid_runs / bandit_runs (stored runs): each is refused
 naming the argument."""
 
 from __future__ import annotations
@@ -45,6 +45,12 @@ def _sin():
     from ssm_metarl import sinusoid_runs
 
     return sinusoid_runs
+
+
+def _ban():
+    from ssm_metarl import bandit_runs
+
+    return bandit_runs
 
 
 def _policy():
@@ -145,6 +151,45 @@ CASES = [
     ("sinusoid_runs.main argv='MAML'", lambda p: _main(_sin(), "MAML"), TypeError, "argv"),
     ("sinusoid_runs.main --iterations 0",
      lambda p: _main(_sin(), ["MAML", "--iterations", "0", "--seeds", "0"]), ValueError,
+     "iterations"),
+    # ------------------------------------------------------------ RL^2 bandit runs
+    ("bandit_runs.setting method='ssm_n5_k5'", lambda p: _ban().setting("ssm_n5_k5"),
+     ValueError, "method"),
+    ("bandit_runs.run_config method='lstm_n10_k5'",
+     lambda p: _ban().run_config("lstm_n10_k5", 0), ValueError, "method"),
+    ("bandit_runs.run_config seed=-1", lambda p: _ban().run_config("ssm_n10_k5", -1),
+     ValueError, "seed"),
+    ("bandit_runs.run_config iterations=0",
+     lambda p: _ban().run_config("ssm_n10_k5", 0, iterations=0), ValueError, "iterations"),
+    ("bandit_runs.run_config trials_per_iteration=1.5",
+     lambda p: _ban().run_config("ssm_n10_k5", 0, trials_per_iteration=1.5), ValueError,
+     "trials_per_iteration"),
+    ("bandit_runs.run_paths method=None", lambda p: _ban().run_paths(None, 0), ValueError,
+     "method"),
+    ("bandit_runs.run_paths seed='0'", lambda p: _ban().run_paths("gru_n10_k5", "0"),
+     ValueError, "seed"),
+    ("bandit_runs.load_run seed 99 missing", lambda p: _ban().load_run("gru_n10_k5", 99),
+     FileNotFoundError, "bandit_runs gru_n10_k5 --seeds 99"),
+    ("bandit_runs.train_run method='x'", lambda p: _ban().train_run("x", 0, 1), ValueError,
+     "method"),
+    ("bandit_runs.train_run iterations=0", lambda p: _ban().train_run("ssm_n10_k5", 0, 0),
+     ValueError, "iterations"),
+    ("bandit_runs.evaluate_runs methods='ssm_n10_k5'",
+     lambda p: _ban().evaluate_runs("ssm_n10_k5"), TypeError, "methods"),
+    ("bandit_runs.evaluate_runs methods=[]", lambda p: _ban().evaluate_runs([]), TypeError,
+     "methods"),
+    ("bandit_runs.evaluate_runs methods=['x']", lambda p: _ban().evaluate_runs(["x"]),
+     ValueError, "method"),
+    ("bandit_runs.evaluate_runs seeds=[0, -1]",
+     lambda p: _ban().evaluate_runs(seeds=[0, -1]), ValueError, "seeds[1]"),
+    ("bandit_runs.evaluate_runs num_instances=0",
+     lambda p: _ban().evaluate_runs(num_instances=0), ValueError, "num_instances"),
+    ("bandit_runs.evaluate_runs seed=-2", lambda p: _ban().evaluate_runs(seed=-2), ValueError,
+     "seed"),
+    ("bandit_runs.main argv='ssm_n10_k5'", lambda p: _main(_ban(), "ssm_n10_k5"), TypeError,
+     "argv"),
+    ("bandit_runs.main --iterations 0",
+     lambda p: _main(_ban(), ["ssm_n10_k5", "--iterations", "0", "--seeds", "0"]), ValueError,
      "iterations"),
     # ------------------------------------------------------------ Meta-World runs
     ("metaworld_runs.make_policy method='x'", lambda p: _mw().make_policy("x", 0), ValueError,

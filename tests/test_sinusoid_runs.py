@@ -15,16 +15,6 @@ from ssm_metarl.profiles import seed_everything
 from ssm_metarl.tasks import SinusoidTasks
 
 
-@pytest.fixture
-def scratch_data(tmp_path, monkeypatch):
-    """Runs written to and read from a temporary data folder, not the repository's."""
-    monkeypatch.setenv("SSM_METARL_DATA", str(tmp_path))
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield tmp_path
-    torch.set_num_threads(threads)
-
-
 def test_seed_zero_is_notebook_02s_run(scratch_data):
     """Same init, same task stream, same protocol: the stored seed-0 weights are notebook 02's."""
     record = sinusoid_runs.train_run("MAML", 0, iterations=15)

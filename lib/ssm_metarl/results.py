@@ -134,11 +134,13 @@ def provenance() -> dict[str, Any]:
 
 
 def train_runs_main(argv: Sequence[str] | None, description: str, methods: Sequence[str],
-                    iterations: int, train: Any) -> None:
+                    iterations: int | None, train: Any) -> None:
     """The command line of the stored-run modules: ``<method> --seeds ... --iterations N``.
 
     One torch thread per process (two runs side by side on a 2-core laptop);
-    ``train(method, seed, iterations)`` trains and writes one run.
+    ``train(method, seed, iterations)`` trains and writes one run. ``iterations``
+    is the default of ``--iterations``; None leaves it to ``train`` (a
+    protocol whose length differs between methods).
     """
     import argparse
     import time
@@ -151,7 +153,7 @@ def train_runs_main(argv: Sequence[str] | None, description: str, methods: Seque
     if isinstance(methods, str) or not isinstance(methods, Sequence) or not methods or not all(
             isinstance(m, str) for m in methods):
         raise TypeError(f"methods must be a non-empty list of str, got {methods!r:.60}")
-    iterations = check_int("iterations", iterations)
+    iterations = None if iterations is None else check_int("iterations", iterations)
     check_callable("train", train, what="train(method, seed, iterations)")
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("method", choices=methods)
