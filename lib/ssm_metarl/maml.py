@@ -898,14 +898,16 @@ class MetaMAMLTrainer:
                             f"family such as NavigationTasks()), got {type(batch).__name__}")
         _check_policy_family(self.model, batch.family)
         self.family = batch.family
-        pre, post, loss, *_ = maml_rl_step(self.model, self.params, self.optimizer, batch,
-                                           self.config, self.rng, len(self.meta_losses),
-                                           "meta_train")
+        step = maml_rl_step(self.model, self.params, self.optimizer, batch, self.config,
+                            self.rng, len(self.meta_losses), "meta_train")
         trials = self.config.episodes_per_trial
-        self.history["pre_return"].append(_trial_return(pre, trials))
-        self.history["post_return"].append(_trial_return(post, trials))
-        self.meta_losses.append(loss)
-        return loss
+        self.history["pre_return"].append(_trial_return(step.pre, trials))
+        self.history["post_return"].append(_trial_return(step.post, trials))
+        if step.kl is not None:  # TRPO: its KL and accepted step fraction, per iteration
+            self.history.setdefault("kl", []).append(step.kl)
+            self.history.setdefault("step_fraction", []).append(step.step_fraction)
+        self.meta_losses.append(step.meta_loss)
+        return step.meta_loss
 
     def _adapt_names(self) -> tuple[str, ...]:
         if self.config.algorithm != "anil":

@@ -58,6 +58,7 @@ from .cores import CORE_NAMES
 from .envs.families import NavigationTasks
 from .maml import MetaMAMLTrainer, TaskBatch
 from .meta_rl import (
+    OUTER_STEPS,
     RL2Config,
     check_family,
     check_goals,
@@ -70,6 +71,7 @@ from .meta_rl import (
 from .policies import SSMMetaPolicy
 from .profiles import seed_everything
 from .rl import collect_rollouts
+from .trpo import TRPOConfig
 
 __all__ = [
     "choose_by_ucb",
@@ -114,9 +116,11 @@ class SystemConfig:
     both): ``meta_batch_size`` goals x ``trajectories_per_task`` episodes
     (support and query; for both, that many episodes as trials of m), so
     both MAML modes take the same iterations and see the same episodes per
-    gradient step; ``inner_lr``, ``meta_lr``. ``episodes_per_trial`` m for
-    state and both (it must divide ``trajectories_per_task``).
-    ``budget_steps``: meta-training env steps per mode.
+    gradient step; ``inner_lr``; the outer step ``outer``: ``"adam"`` (Adam
+    at ``meta_lr`` on the post-adaptation surrogate) or ``"trpo"`` (the MAML
+    paper's TRPO step, KL bound ``max_kl``; :mod:`ssm_metarl.trpo`).
+    ``episodes_per_trial`` m for state and both (it must divide
+    ``trajectories_per_task``). ``budget_steps``: meta-training env steps per mode.
     """
 
     budget_steps: int = 2_000_000
@@ -133,6 +137,8 @@ class SystemConfig:
     trajectories_per_task: int = 10
     inner_lr: float = 0.1
     meta_lr: float = 3e-3
+    outer: str = "adam"
+    max_kl: float = 0.01
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -149,8 +155,10 @@ class SystemConfig:
             raise ValueError(f"episodes_per_trial={self.episodes_per_trial} must divide "
                              f"trajectories_per_task={self.trajectories_per_task} (the episodes "
                              "of a gradient step are trials of episodes_per_trial episodes)")
-        for name in ("rl2_lr", "inner_lr", "meta_lr"):
+        for name in ("rl2_lr", "inner_lr", "meta_lr", "max_kl"):
             check_float(name, getattr(self, name), minimum=0, strict=True)
+        if self.outer not in OUTER_STEPS:
+            raise ValueError(f"outer must be one of {OUTER_STEPS}, got {self.outer!r}")
         check_float("gae_lambda", self.gae_lambda, minimum=0, maximum=1)
         if self.core not in CORE_NAMES:
             raise ValueError(f"core must be one of {CORE_NAMES}, got {self.core!r}")
@@ -225,7 +233,8 @@ class TrainedMode:
     """A meta-trained policy of one mode and how its training went.
 
     ``history`` per iteration: ``return`` (mean return per episode of the
-    training rollouts; for MAML the post-adaptation ones). ``seconds``: wall
+    training rollouts; for MAML the post-adaptation ones; with ``outer="trpo"``
+    also TRPO's ``kl`` and accepted ``step_fraction``). ``seconds``: wall
     time; ``env_steps``: steps used; ``core_seconds``: time inside the core's
     sequence mode (forward passes), see :func:`core_time`.
     """
@@ -290,13 +299,16 @@ def train_mode(mode: str, config: SystemConfig | None = None, *, iterations: int
             history = {"return": [r / _trials(mode, config) for r in rl2["trial_reward"]]}
         else:
             trainer = MetaMAMLTrainer(policy, meta_lr=config.meta_lr, inner_lr=config.inner_lr,
-                                      episodes_per_trial=_trials(mode, config), seed=config.seed)
+                                      episodes_per_trial=_trials(mode, config), seed=config.seed,
+                                      outer=config.outer, trpo=TRPOConfig(max_kl=config.max_kl))
             batch = TaskBatch(config.tasks(), batch_size=config.meta_batch_size,
                               k_support=_trials_per_task(mode, config),
                               k_query=_trials_per_task(mode, config))
             trainer.meta_train(batch, iterations, progress=progress)
             history = {"return": trainer.history["post_return"],
-                       "pre_return": trainer.history["pre_return"]}
+                       "pre_return": trainer.history["pre_return"],
+                       **{key: trainer.history[key] for key in ("kl", "step_fraction")
+                          if key in trainer.history}}  # TRPO's, per iteration
     seconds = time.perf_counter() - start
     return TrainedMode(mode, policy, history, seconds,
                        iterations * steps_per_iteration(mode, config), timer.seconds, config)
@@ -340,6 +352,7 @@ def evaluate_mode(
     episodes: int = 4,
     steps: int = 2,
     trajectories_per_task: int | None = None,
+    step_sizes: Any = None,
     seed: int = 0,
 ) -> AdaptationCurve:
     """The adaptation curve of ``policy`` in ``mode`` on ``goals`` (G, 2).
@@ -350,8 +363,10 @@ def evaluate_mode(
     on a round of K = ``trajectories_per_task`` episodes (K / m trials of m
     episodes for both) with step size ``inner_lr``, the return of every
     episode of every round recorded (:func:`~ssm_metarl.meta_rl.evaluate_maml_rl`).
-    ``goals`` may be (G, S + 1, 2) for weights and both: a goal per round (a
-    goal that moves).
+    ``step_sizes``: one step size per gradient step instead of ``inner_lr``
+    every time (e.g. :func:`~ssm_metarl.meta_rl.paper_step_sizes`: the
+    paper's halved steps after the first). ``goals`` may be (G, S + 1, 2) for
+    weights and both: a goal per round (a goal that moves).
     """
     mode = _check_mode(mode)
     check_instance("policy", policy, nn.Module)
@@ -369,7 +384,9 @@ def evaluate_mode(
     if per_task % trials:
         raise ValueError(f"trajectories_per_task={per_task} must be a multiple of the "
                          f"episodes per trial ({trials})")
-    returns = evaluate_maml_rl(policy, None, goals, steps, step_sizes=(config.inner_lr,) * steps,
+    if step_sizes is None or steps == 0:
+        step_sizes = (config.inner_lr,) * steps
+    returns = evaluate_maml_rl(policy, None, goals, steps, step_sizes=step_sizes,
                                trajectories_per_task=per_task // trials, episodes_per_trial=trials,
                                per_episode=True, **common)
     rounds, episode = np.meshgrid(np.arange(steps + 1), np.arange(trials), indexing="ij")
